@@ -1,0 +1,43 @@
+# The README's two commands: `make demo` (the main job, on the lab) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+LAB ?= demo
+# What the main machine needs to build and run lab hosts (Debian 12).
+HOST_PACKAGES := debootstrap systemd-container apt-utils dpkg-dev zstd iproute2 iputils-ping openssh-client
+
+.PHONY: setup host-packages demo status test bench down gc
+
+setup: host-packages $(VENV)/.installed
+
+host-packages:
+	@dpkg -s $(HOST_PACKAGES) >/dev/null 2>&1 || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(HOST_PACKAGES); }
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+demo: setup
+	$(PY) -m lab up --name $(LAB)
+	PGCASCADE_LAB=$(LAB) $(VENV)/bin/pyinfra -y inventories/lab.py deploy.py
+	@PGCASCADE_LAB=$(LAB) $(PY) -m tasks.status inventories/lab.py || true
+	@cat docs/demo-next-steps.txt
+
+status:
+	PGCASCADE_LAB=$(LAB) $(PY) -m tasks.status inventories/lab.py
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/lab.py
+	$(PY) bench/deploy.py
+
+down:
+	$(PY) -m lab down --name $(LAB)
+
+gc:
+	$(PY) -m lab gc

@@ -1,0 +1,98 @@
+"""python -m lab up | down | status | ssh HOST | exec HOST -- CMD | crash | pause | resume |
+partition | heal | restart HOST | gc"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import labs, machines, network
+from .paths import DEFAULT_LAB
+from .shell import LabError
+
+
+def _ssh_args(desc: dict, entry: dict) -> list[str]:
+    return ["ssh", "-i", desc["ssh_key"], "-o", f"UserKnownHostsFile={desc['known_hosts']}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"root@{entry['ip']}"]
+
+
+def _running(lab: str, host: str) -> dict:
+    desc = labs.load(lab)
+    labs.host_entry(desc, host)
+    if not machines.leader(lab, host):
+        raise LabError(f"{host} is not running (see `python -m lab status --name {lab}`)")
+    return desc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    parser.add_argument("--name", default=DEFAULT_LAB, help=f"the lab (default {DEFAULT_LAB!r}, or $PGCASCADE_LAB)")
+    named = argparse.ArgumentParser(add_help=False)  # --name also after the verb
+    named.add_argument("--name", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="verb", required=True)
+    _add = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add(*a, parents=[named], **k)
+    p_up = sub.add_parser("up", help="build what is missing and boot every host (idempotent)")
+    p_up.add_argument("--hosts", type=int, default=3)
+    p_up.add_argument("--subnet", help="default 198.51.100.0/26 (demo), .64/26 (test), else the next free /26")
+    sub.add_parser("down", help="remove the lab: nothing left running or mounted")
+    sub.add_parser("status", help="each host: address and state")
+    sub.add_parser("describe", help="the lab's description (JSON)")
+    sub.add_parser("gc", help="remove every lab and any leftover")
+    for verb, help_text in [("ssh", "an interactive shell on HOST"), ("crash", "power cut: all processes and addresses gone"),
+                            ("pause", "freeze every process (a hung machine)"), ("resume", "unfreeze"),
+                            ("partition", "cut the host's network"), ("heal", "restore it"),
+                            ("restart", "boot again on the same disk")]:
+        sub.add_parser(verb, help=help_text).add_argument("host")
+    p_exec = sub.add_parser("exec", help="run CMD on HOST (inside its namespaces, no network needed)")
+    p_exec.add_argument("host")
+    p_exec.add_argument("cmd", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    lab = args.name
+    try:
+        if args.verb == "up":
+            desc = labs.up(lab, args.hosts, args.subnet)
+            for name, ip, state in labs.status(lab):
+                print(f"{name}\t{ip}\t{state}")
+            print(f"inventory: PGCASCADE_LAB={lab} pyinfra inventories/lab.py ...  (VIP {desc['vip']})")
+        elif args.verb == "down":
+            labs.down(lab)
+        elif args.verb == "gc":
+            for item in labs.gc():
+                print(f"removed {item}")
+        elif args.verb == "status":
+            for name, ip, state in labs.status(lab):
+                print(f"{name}\t{ip}\t{state}")
+        elif args.verb == "describe":
+            print(json.dumps(labs.load(lab), indent=2))
+        elif args.verb == "ssh":
+            desc = _running(lab, args.host)
+            os.execvp("ssh", _ssh_args(desc, labs.host_entry(desc, args.host)))
+        elif args.verb == "exec":
+            _running(lab, args.host)
+            cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            leader = machines.leader(lab, args.host)
+            os.execvp("nsenter", ["nsenter", "-t", str(leader), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
+                                  *(cmd or ["/bin/bash", "-l"])])
+        elif args.verb == "crash":
+            labs.host_entry(labs.load(lab), args.host)
+            machines.crash(lab, args.host)
+        elif args.verb == "pause":
+            _running(lab, args.host)
+            machines.pause(lab, args.host)
+        elif args.verb == "resume":
+            _running(lab, args.host)
+            machines.thaw(lab, args.host)
+        elif args.verb == "partition":
+            _running(lab, args.host)
+            network.partition(lab, args.host)
+        elif args.verb == "heal":
+            labs.host_entry(labs.load(lab), args.host)
+            network.heal(lab, args.host)
+        elif args.verb == "restart":
+            labs.restart(lab, args.host)
+    except LabError as error:
+        print(f"lab: error: {error}", file=sys.stderr)
+        return 1
+    return 0

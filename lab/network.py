@@ -1,0 +1,154 @@
+"""The lab network: one bridge per lab on a subnet the machine does not route, a netns per host.
+
+Lab traffic stays on the bridge: the hosts get no default route, the bridge has no uplink and
+the lab refuses to start when the machine forwards packets.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .shell import LabError, ok, run
+
+LAB_RANGE = ipaddress.ip_network("198.51.100.0/24")
+MACHINE_NETWORK = ipaddress.ip_network("192.0.2.0/24")  # these machines' own network: never ours
+DEFAULT_SUBNETS = {"demo": "198.51.100.0/26", "test": "198.51.100.64/26"}
+
+
+@dataclass(frozen=True)
+class Addressing:
+    subnet: ipaddress.IPv4Network
+
+    @property
+    def bridge_ip(self) -> str:
+        return str(self.subnet.network_address + 1)
+
+    @property
+    def vip(self) -> str:
+        return str(self.subnet.network_address + 10)
+
+    def host_ip(self, index: int) -> str:  # index from 1
+        address = self.subnet.network_address + 10 + index
+        if address >= self.subnet.broadcast_address:
+            raise LabError(f"subnet {self.subnet} has no room for host number {index}")
+        return str(address)
+
+
+def bridge_name(lab: str) -> str:
+    return f"pgl-{lab}"
+
+
+def netns_name(lab: str, host: str) -> str:
+    return f"pgl-{lab}-{host}"
+
+
+def veth_name(lab: str, host: str) -> str:
+    return f"v{lab}-{host}"  # at most 15 characters: lab and host names are at most 6
+
+
+def _routed_networks() -> list[tuple[ipaddress.IPv4Network, str]]:
+    """Every IPv4 network the machine has an address or a route on, with the device."""
+    found = []
+    for entry in json.loads(run(["ip", "-j", "-4", "addr"]).stdout):
+        for info in entry.get("addr_info", []):
+            net = ipaddress.ip_network(f"{info['local']}/{info['prefixlen']}", strict=False)
+            found.append((net, entry["ifname"]))
+    for route in json.loads(run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout):
+        dst = route.get("dst", "")
+        if dst in ("", "default") or route.get("type") in ("local", "broadcast"):
+            continue
+        found.append((ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False), route.get("dev", "?")))
+    return found
+
+
+def choose_subnet(lab: str, requested: str | None, taken: list[str]) -> ipaddress.IPv4Network:
+    """The lab's subnet: requested, the lab's default, or the next free /26 of 198.51.100.0/24."""
+    if requested:
+        candidates = [ipaddress.ip_network(requested)]
+    elif lab in DEFAULT_SUBNETS:
+        candidates = [ipaddress.ip_network(DEFAULT_SUBNETS[lab])]
+    else:
+        candidates = [net for net in LAB_RANGE.subnets(new_prefix=26) if str(net) not in taken]
+        if not candidates:
+            raise LabError("no free /26 left in 198.51.100.0/24: give --subnet")
+    subnet = candidates[0]
+    if subnet.overlaps(MACHINE_NETWORK):
+        raise LabError(f"subnet {subnet} overlaps {MACHINE_NETWORK}, this machine's own network: choose another")
+    bridge = bridge_name(lab)
+    for net, dev in _routed_networks():
+        if dev != bridge and net.overlaps(subnet):
+            raise LabError(
+                f"subnet {subnet} overlaps {net} on {dev}, which this machine already uses: "
+                f"give another with --subnet (default {LAB_RANGE} is for labs only)"
+            )
+    return subnet
+
+
+def check_no_forwarding() -> None:
+    if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() != "0":
+        raise LabError(
+            "this machine forwards IPv4 packets (net.ipv4.ip_forward=1): lab traffic could leave the "
+            "box. Run `sysctl -w net.ipv4.ip_forward=0` first"
+        )
+
+
+def ensure_bridge(lab: str, addressing: Addressing) -> None:
+    bridge = bridge_name(lab)
+    if not ok(["ip", "link", "show", bridge]):
+        run(["ip", "link", "add", bridge, "type", "bridge"])
+        run(["sysctl", "-q", "-w", f"net.ipv6.conf.{bridge}.disable_ipv6=1"])
+        run(["ip", "addr", "add", f"{addressing.bridge_ip}/{addressing.subnet.prefixlen}", "dev", bridge])
+    run(["ip", "link", "set", bridge, "up"])
+
+
+def delete_bridge(lab: str) -> None:
+    if ok(["ip", "link", "show", bridge_name(lab)]):
+        run(["ip", "link", "del", bridge_name(lab)])
+
+
+def netns_exists(lab: str, host: str) -> bool:
+    return Path("/run/netns", netns_name(lab, host)).exists()
+
+
+def ensure_host_network(lab: str, host: str, ip: str, prefix: int) -> None:
+    """The host's netns, its veth pair plugged into the bridge, and its address."""
+    ns, veth = netns_name(lab, host), veth_name(lab, host)
+    if netns_exists(lab, host):
+        return
+    run(["ip", "netns", "add", ns])
+    # A fixed MAC per address: after a restart the neighbours' ARP caches are still right.
+    mac = "02:00:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
+    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", ns])
+    run(["sysctl", "-q", "-w", f"net.ipv6.conf.{veth}.disable_ipv6=1"])
+    run(["ip", "link", "set", veth, "master", bridge_name(lab), "up"])
+    inside = ["ip", "netns", "exec", ns]
+    run([*inside, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"])
+    run([*inside, "ip", "link", "set", "lo", "up"])
+    run([*inside, "ip", "addr", "add", f"{ip}/{prefix}", "dev", "eth0"])
+    run([*inside, "ip", "link", "set", "eth0", "up"])
+
+
+def delete_host_network(lab: str, host: str) -> None:
+    """Deleting the netns deletes its veth and every address in it (the VIP too)."""
+    if netns_exists(lab, host):
+        run(["ip", "netns", "del", netns_name(lab, host)])
+    if ok(["ip", "link", "show", veth_name(lab, host)]):
+        run(["ip", "link", "del", veth_name(lab, host)], check=False)
+
+
+def partition(lab: str, host: str) -> None:
+    """Unplug the host from the bridge: its link stays up, but nothing reaches it or leaves it."""
+    run(["ip", "link", "set", veth_name(lab, host), "nomaster"])
+
+
+def heal(lab: str, host: str) -> None:
+    run(["ip", "link", "set", veth_name(lab, host), "master", bridge_name(lab), "up"])
+
+
+def is_partitioned(lab: str, host: str) -> bool:
+    proc = run(["ip", "-j", "link", "show", veth_name(lab, host)], check=False, quiet=True)
+    if proc.returncode != 0:
+        return False
+    return json.loads(proc.stdout)[0].get("master") != bridge_name(lab)

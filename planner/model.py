@@ -1,0 +1,99 @@
+"""The validated cluster model: what the inventory says the cluster should be.
+
+Pure data: built by planner.topology.build_topology(), read by every other layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLES = ("master", "cascade", "downstream")
+
+
+@dataclass(frozen=True)
+class Vip:
+    address: str
+    prefix: int
+    interface: str
+
+
+@dataclass(frozen=True)
+class HeartbeatTimings:
+    keepalive: int = 1
+    warntime: int = 2
+    deadtime: int = 3
+    initdead: int = 6
+
+
+@dataclass(frozen=True)
+class AppHost:
+    address: str
+    database: str = "all"
+    user: str = "all"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Cluster-wide settings, identical on every host."""
+
+    version: int = 15
+    name: str = "main"
+    port: int = 5432
+    replication_user: str = "replicator"
+    archive_dir: str = "/var/lib/postgresql/wal_archive"
+    synchronous: bool = True
+    settings: tuple[tuple[str, str], ...] = ()  # extra GUCs, sorted by name
+    app_hosts: tuple[AppHost, ...] = ()
+    vip: Vip | None = None
+    heartbeat: HeartbeatTimings = field(default_factory=HeartbeatTimings)
+    apt_repository: dict | None = None
+    secrets_file: str | None = None  # KEY=VALUE file read when a secret's env var is not set
+
+    @property
+    def data_directory(self) -> str:
+        return f"/var/lib/postgresql/{self.version}/{self.name}"
+
+    @property
+    def config_directory(self) -> str:
+        return f"/etc/postgresql/{self.version}/{self.name}"
+
+    @property
+    def bin_directory(self) -> str:
+        return f"/usr/lib/postgresql/{self.version}/bin"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str  # inventory name; also the hostname (uname -n) heartbeat uses
+    role: str  # one of ROLES
+    address: str  # what the other cluster hosts use to reach it
+    upstream: str | None  # inventory name of its upstream; None on the master
+    application_name: str | None  # None on the master
+    tier: int  # 0 for the master, upstream's tier + 1 otherwise
+
+
+@dataclass(frozen=True)
+class Topology:
+    cluster: Cluster
+    nodes: tuple[Node, ...]  # ordered by tier, then name
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    @property
+    def master(self) -> Node:
+        return next(n for n in self.nodes if n.role == "master")
+
+    def children(self, name: str) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.upstream == name)
+
+    def tiers(self) -> tuple[tuple[Node, ...], ...]:
+        depth = max(n.tier for n in self.nodes)
+        return tuple(tuple(n for n in self.nodes if n.tier == t) for t in range(depth + 1))
+
+    @property
+    def vip_holders(self) -> tuple[Node, ...]:
+        """The master and the cascade (heartbeat peers), as in the seed."""
+        return tuple(n for n in self.nodes if n.role in ("master", "cascade"))

@@ -1,0 +1,65 @@
+"""Shared fixtures: lab hosts for the integration tests, always taken down afterwards."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lab_cli(lab: str, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """python -m lab --name LAB ARGS..., as a DBA would run it."""
+    proc = subprocess.run([sys.executable, "-m", "lab", "--name", lab, *args], cwd=ROOT, text=True,
+                          capture_output=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lab {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+class Lab:
+    """A lab that is up: its description, and helpers to reach its hosts."""
+
+    def __init__(self, name: str, hosts: int):
+        self.name = name
+        lab_cli(name, "down", check=False)  # bare hosts, even after an interrupted run
+        lab_cli(name, "up", "--hosts", str(hosts))
+        self.desc = json.loads(lab_cli(name, "describe").stdout)
+
+    @property
+    def env(self) -> dict:
+        return {**os.environ, "PGCASCADE_LAB": self.name}
+
+    def ip(self, host: str) -> str:
+        return next(h["ip"] for h in self.desc["hosts"] if h["name"] == host)
+
+    def ssh(self, host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["ssh", "-i", self.desc["ssh_key"], "-o", f"UserKnownHostsFile={self.desc['known_hosts']}",
+             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
+             f"root@{self.ip(host)}", command],
+            text=True, capture_output=True, timeout=timeout)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return lab_cli(self.name, *args, check=check)
+
+    def pyinfra(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        return subprocess.run([str(ROOT / ".venv/bin/pyinfra"), *args], cwd=ROOT, env=self.env, text=True,
+                              capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def down(self) -> None:
+        lab_cli(self.name, "down", check=False)
+
+
+@pytest.fixture(scope="module")
+def lab3():
+    """Three bare lab hosts (pg1, pg2, pg3) for one test module, removed afterwards."""
+    lab = Lab("test", 3)
+    try:
+        yield lab
+    finally:
+        lab.down()

@@ -1,0 +1,127 @@
+"""The lab's verbs on real lab hosts: every fault really happens, and nothing is left behind."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Lab, lab_cli
+
+pytestmark = pytest.mark.lab
+
+
+def _ping(lab: Lab, src: str, dst_ip: str) -> bool:
+    """From inside host src (its own namespaces, no ssh needed)."""
+    return lab.cli("exec", src, "--", "ping", "-c1", "-W1", dst_ip, check=False).returncode == 0
+
+
+def test_three_distinct_hostnames_over_pyinfra(lab3):
+    proc = lab3.pyinfra("inventories/lab.py", "exec", "-y", "--", "uname -n")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout + proc.stderr
+    for host in ("pg1", "pg2", "pg3"):
+        assert f"[{host}] {host}" in out
+
+
+def test_hosts_run_systemd_and_have_no_route_off_the_lab(lab3):
+    proc = lab3.ssh("pg1", "ps -p 1 -o comm=; ip route; ping -c1 -W1 192.0.2.1")
+    assert proc.stdout.splitlines()[0] == "systemd"
+    assert "default" not in proc.stdout
+    assert proc.returncode != 0  # the machine's own network is unreachable from a lab host
+
+
+def test_apt_install_from_the_lab_repository(lab3):
+    repo = lab3.desc["repo_url"]
+    proc = lab3.ssh("pg3", f"echo 'deb [trusted=yes] {repo} ./' >/etc/apt/sources.list.d/lab.list && "
+                           "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                           "--no-install-recommends rsync && rsync --version", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rsync  version" in proc.stdout
+
+
+def test_crash_kills_everything_and_removes_addresses_restart_keeps_files(lab3):
+    assert lab3.ssh("pg3", "touch /root/survivor").returncode == 0
+    lab3.cli("crash", "pg3")
+    assert "pg3\t" + lab3.ip("pg3") + "\tcrashed" in lab3.cli("status").stdout
+    assert lab3.ssh("pg3", "true", timeout=20).returncode == 255
+    assert not _ping(lab3, "pg1", lab3.ip("pg3"))
+    assert f"pgl-test-pg3" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    lab3.cli("restart", "pg3")
+    proc = lab3.ssh("pg3", "ls /root/survivor && systemctl is-system-running --wait")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_partition_cuts_both_ways_and_heals(lab3):
+    lab3.cli("partition", "pg2")
+    try:
+        assert not _ping(lab3, "pg2", lab3.ip("pg1"))
+        assert not _ping(lab3, "pg1", lab3.ip("pg2"))
+        assert lab3.ssh("pg2", "true", timeout=20).returncode == 255
+    finally:
+        lab3.cli("heal", "pg2")
+    assert _ping(lab3, "pg1", lab3.ip("pg2"))
+    assert lab3.ssh("pg2", "true").returncode == 0
+
+
+def test_pause_stops_answering_and_resume_continues(lab3):
+    before = lab3.ssh("pg1", "cat /proc/uptime; systemctl show -p MainPID --value ssh").stdout.split()[-1]
+    lab3.cli("pause", "pg1")
+    try:
+        assert "paused" in lab3.cli("status").stdout
+        try:
+            answered = lab3.ssh("pg1", "true", timeout=8).returncode == 0
+        except subprocess.TimeoutExpired:
+            answered = False
+        assert not answered
+    finally:
+        lab3.cli("resume", "pg1")
+    after = lab3.ssh("pg1", "systemctl show -p MainPID --value ssh")
+    assert after.returncode == 0 and after.stdout.strip() == before  # same sshd: resumed, not rebooted
+
+
+def test_restart_reboots_on_the_same_disk(lab3):
+    boot_id = lab3.ssh("pg2", "echo kept >/root/kept; cat /proc/sys/kernel/random/boot_id").stdout
+    first_pid1 = lab3.ssh("pg2", "systemctl show -p ActiveEnterTimestamp --value multi-user.target").stdout
+    lab3.cli("restart", "pg2")
+    proc = lab3.ssh("pg2", "cat /root/kept; systemctl show -p ActiveEnterTimestamp --value multi-user.target")
+    assert proc.stdout.splitlines()[0] == "kept"
+    assert proc.stdout.splitlines()[1] != first_pid1.strip()
+    assert boot_id  # same kernel: the container boots again, the machine does not
+
+
+def _leftovers(lab: str) -> list[str]:
+    found = []
+    found += [l for l in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
+              if l.startswith(f"pgl-{lab}-")]
+    found += [l for l in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines()
+              if f"pgl-{lab}" in l or f"v{lab}-" in l]
+    found += [l for l in Path("/proc/self/mounts").read_text().splitlines() if f"/pgcascade-lab/{lab}/" in l]
+    found += subprocess.run(["pgrep", "-af", f"pgcascade-lab/{lab}/"], capture_output=True, text=True).stdout.splitlines()
+    found += [str(p) for p in Path("/sys/fs/cgroup/unified/pgl").glob(lab)]
+    return found
+
+
+def test_down_leaves_nothing_behind():
+    lab = Lab("gone", 2)
+    assert _leftovers("gone")  # the check sees a running lab
+    lab.down()
+    assert _leftovers("gone") == []
+    assert lab_cli("gone", "status", check=False).returncode == 1
+
+
+def test_two_labs_coexist_on_distinct_subnets(lab3):
+    other = Lab("other", 1)
+    try:
+        assert other.desc["subnet"] != lab3.desc["subnet"]
+        assert other.ssh("pg1", "uname -n").stdout.strip() == "pg1"
+        assert lab3.ssh("pg1", "uname -n").stdout.strip() == "pg1"
+    finally:
+        other.down()
+
+
+def test_bad_input_is_refused_with_a_clear_error():
+    proc = lab_cli("bad", "up", "--subnet", "192.0.2.0/28", check=False)
+    assert proc.returncode == 1 and "this machine's own network" in proc.stderr
+    proc = lab_cli("Bad_Name", "up", check=False)
+    assert proc.returncode == 1 and "lab name" in proc.stderr
