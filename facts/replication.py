@@ -104,7 +104,7 @@ select json_build_object(
 # and PG_SETTINGS_JSON (each shell-quoted). Every path ends in one printf and exit 0.
 _SCRIPT = r"""
 cd / 2>/dev/null
-export LC_ALL=C PGCONNECT_TIMEOUT=5 PGAPPNAME=pgcascade-fact PGOPTIONS='-c statement_timeout=10s'
+export LC_ALL=C PGCLIENTENCODING=UTF8 PGCONNECT_TIMEOUT=5 PGAPPNAME=pgcascade-fact PGOPTIONS='-c statement_timeout=10s'
 bin=/usr/lib/postgresql/$PG_VERSION/bin
 conf_dir=/etc/postgresql/$PG_VERSION/$PG_CLUSTER
 socket=$PG_SOCKET
@@ -159,14 +159,14 @@ exit 0
 def _names(kind: str, values, pattern: re.Pattern) -> list[str]:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ValueError(f"PgState: {kind} must be a list of names, not {values!r}")
-    names = sorted(set(values))
+    names = list(values)
     for value in names:
         if not isinstance(value, str) or not pattern.match(value):
             raise ValueError(
                 f"PgState: {kind} name {value!r} is not a plain lower-case identifier "
                 f"(expected {pattern.pattern})"
             )
-    return names
+    return sorted(set(names))
 
 
 def _sql_array(names: list[str]) -> str:
@@ -315,6 +315,10 @@ class PgState(FactBase[dict]):
 
         host.get_fact(PgState, version=15, cluster="main", port=5432, roles=["replicator"],
                       settings=["wal_level"], _sudo=True, _sudo_user="postgres")
+
+    Inside an operation the fact inherits the operation's global arguments, so pass
+    ``_sudo=True, _sudo_user="postgres"`` there too unless the operation already runs so. Run
+    as another user against a running server, it fails the host with psql's reason.
 
     When the server does not accept connections (not installed, no cluster, stopped, starting
     up, shutting down): ``running`` is False; ``system_identifier`` and ``timeline`` (the latest

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser = lambda *a, **k: _add(*a, parents=[named], **k)
     p_up = sub.add_parser("up", help="build what is missing and boot every host (idempotent)")
     p_up.add_argument("--hosts", type=int, default=3)
-    p_up.add_argument("--subnet", help="default 198.51.100.0/26 (demo), .64/26 (test), else the next free /26")
+    p_up.add_argument("--subnet", help="default 198.51.100.0/26 (demo), .64/26 (test), else the next free /27 of .128/25")
     sub.add_parser("down", help="remove the lab: nothing left running or mounted")
     sub.add_parser("status", help="each host: address and state")
     sub.add_parser("describe", help="the lab's description (JSON)")

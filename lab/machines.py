@@ -42,7 +42,7 @@ def alive(pid: int) -> bool:
     """Running and not a zombie (this machine's PID 1 reaps orphans late)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except OSError:  # gone, possibly while we read
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 

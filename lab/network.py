@@ -64,15 +64,18 @@ def _routed_networks() -> list[tuple[ipaddress.IPv4Network, str]]:
 
 
 def choose_subnet(lab: str, requested: str | None, taken: list[str]) -> ipaddress.IPv4Network:
-    """The lab's subnet: requested, the lab's default, or the next free /26 of 198.51.100.0/24."""
+    """The lab's subnet: requested, the lab's default, or the next free /27 of 198.51.100.128/25."""
     if requested:
         candidates = [ipaddress.ip_network(requested)]
     elif lab in DEFAULT_SUBNETS:
         candidates = [ipaddress.ip_network(DEFAULT_SUBNETS[lab])]
     else:
-        candidates = [net for net in LAB_RANGE.subnets(new_prefix=26) if str(net) not in taken]
+        # Other labs take /27s outside the default labs' subnets, so those stay free for them.
+        reserved = [ipaddress.ip_network(net) for net in DEFAULT_SUBNETS.values()]
+        candidates = [net for net in LAB_RANGE.subnets(new_prefix=27)
+                      if str(net) not in taken and not any(net.overlaps(r) for r in reserved)]
         if not candidates:
-            raise LabError("no free /26 left in 198.51.100.0/24: give --subnet")
+            raise LabError("no free /27 left in 198.51.100.128/25: give --subnet, or take a lab down")
     subnet = candidates[0]
     if subnet.overlaps(MACHINE_NETWORK):
         raise LabError(f"subnet {subnet} overlaps {MACHINE_NETWORK}, this machine's own network: choose another")
@@ -135,7 +138,7 @@ def delete_host_network(lab: str, host: str) -> None:
     if netns_exists(lab, host):
         run(["ip", "netns", "del", netns_name(lab, host)])
     if ok(["ip", "link", "show", veth_name(lab, host)]):
-        run(["ip", "link", "del", veth_name(lab, host)], check=False)
+        run(["ip", "link", "del", veth_name(lab, host)], check=False, quiet=True)  # may go with the netns
 
 
 def partition(lab: str, host: str) -> None:

@@ -40,7 +40,8 @@ def _unquote(raw: str, where: str) -> str:
             if rest and not rest.startswith("#"):
                 raise SecretsError([f"{where}: text after the closing quote (remove it)"])
             return "".join(chars)
-        if quote == '"' and char == "\\" and index + 1 < len(raw) and raw[index + 1] in _DOUBLE_QUOTE_ESCAPABLE:
+        escaped = index + 1 < len(raw) and raw[index + 1] in _DOUBLE_QUOTE_ESCAPABLE
+        if quote == '"' and char == "\\" and escaped:
             index += 1
             char = raw[index]
         chars.append(char)

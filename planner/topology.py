@@ -10,6 +10,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .model import ROLES, AppHost, Cluster, HeartbeatTimings, Node, Topology, Vip
@@ -144,8 +145,8 @@ def _check_interface(value: Any) -> str | None:
 
 
 def _check_apt_repository(value: Any) -> str | None:
-    shape = '(use {"line": "deb ...", "key_url": optional, "key_path": optional})'
-    if not isinstance(value, Mapping) or set(value) - {"line", "key_url", "key_path"}:
+    shape = '(use {"line": "deb ...", "key_url": optional, "key_path": optional, "filename": optional})'
+    if not isinstance(value, Mapping) or set(value) - {"line", "key_url", "key_path", "filename"}:
         return f"is {value!r} {shape}"
     line = value.get("line")
     if not isinstance(line, str) or not line.startswith("deb ") or "\n" in line:
@@ -153,6 +154,9 @@ def _check_apt_repository(value: Any) -> str | None:
     for key in ("key_url", "key_path"):
         if value.get(key) is not None and not isinstance(value.get(key), str):
             return f"has {key} {value.get(key)!r} {shape}"
+    filename = value.get("filename")
+    if filename is not None and not (isinstance(filename, str) and re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", filename)):
+        return f"has filename {filename!r} (a file name under /etc/apt/sources.list.d, without .list)"
     return None
 
 
@@ -166,8 +170,8 @@ CLUSTER_KEYS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "pg_replication_user": (_CLUSTER_DEFAULTS.replication_user, _check_role_name),
     "pg_archive_dir": (_CLUSTER_DEFAULTS.archive_dir, _check_absolute_path),
     "pg_synchronous": (_CLUSTER_DEFAULTS.synchronous, _check_bool),
-    "pg_settings": ({}, _check_settings),
-    "pg_app_hosts": ([], _check_app_hosts),
+    "pg_settings": (MappingProxyType({}), _check_settings),
+    "pg_app_hosts": ((), _check_app_hosts),
     "vip_address": (None, _check_vip_address),
     "vip_prefix": (None, _check_vip_prefix),
     "vip_interface": (None, _check_interface),
@@ -194,6 +198,12 @@ def _value(data: Mapping, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal, and True is not 1: a boolean where a number is meant is a different value."""
+    a, b = (tuple(v) if isinstance(v, list) else v for v in (a, b))  # [] as the default ()
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
 def _role_groups(groups: Any) -> list[str]:
     return [role for role in ROLES if role in (groups or ())]
 
@@ -213,7 +223,9 @@ def _check_unknown_keys(name: str, data: Mapping) -> list[str]:
         if key in KNOWN_KEYS:
             continue
         close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
-        hint = f"did you mean {close[0]}?" if close else "remove it, or add it to planner/topology.py"
+        hint = (
+            f"did you mean {close[0]}?" if close else "remove it, or add it to planner/topology.py"
+        )
         problems.append(f"{name}: {key} is not a pgcascade key ({hint})")
     return problems
 
@@ -246,14 +258,14 @@ def _check_cluster_keys(pg_hosts: Mapping[str, Mapping], reference: str) -> list
         for name in sorted(pg_hosts):
             value = _value(pg_hosts[name], key, default)
             for seen, holders in groups:
-                if seen == value and type(seen) is type(value):
+                if _same_value(seen, value):
                     holders.append(name)
                     break
             else:
                 groups.append((value, [name]))
         reference_value = _value(pg_hosts[reference], key, default)
         for value, holders in groups:
-            if value != reference_value or type(value) is not type(reference_value):
+            if not _same_value(value, reference_value):
                 problems.append(
                     f"{_names(holders)}: {key} is {value!r} but {reference_value!r} on {reference} "
                     "(cluster-wide keys must be the same on every PostgreSQL host: set it once "
@@ -265,7 +277,10 @@ def _check_cluster_keys(pg_hosts: Mapping[str, Mapping], reference: str) -> list
 
 
 def _check_host_keys(
-    pg_hosts: Mapping[str, Mapping], roles: Mapping[str, str], inventory: set[str]
+    pg_hosts: Mapping[str, Mapping],
+    roles: Mapping[str, str],
+    inventory: set[str],
+    multi_role: Mapping[str, list[str]],
 ) -> list[str]:
     problems = []
     pg_names = sorted(pg_hosts)
@@ -286,7 +301,9 @@ def _check_host_keys(
                 f"{name} replicates from, one of: {others})"
             )
         elif not isinstance(upstream, str):
-            problems.append(f"{name}: pg_upstream is {upstream!r} (use an inventory name: {others})")
+            problems.append(
+                f"{name}: pg_upstream is {upstream!r} (use an inventory name: {others})"
+            )
         elif upstream == name:
             problems.append(f"{name}: pg_upstream is itself (point it at one of: {others})")
         elif upstream not in inventory:
@@ -299,6 +316,8 @@ def _check_host_keys(
                 f"{name}: pg_upstream {upstream!r} is not a PostgreSQL host (it is in none of the "
                 f"groups {', '.join(ROLES)}; point pg_upstream at one of: {others})"
             )
+        elif name in multi_role:
+            pass  # its role is unclear: the group problem says what to fix first
         elif role == "cascade" and roles[upstream] != "master":
             master = _names([n for n, r in roles.items() if r == "master"]) or "the master"
             problems.append(
@@ -373,7 +392,9 @@ def _address(name: str, data: Mapping) -> Any:
     return _value(data, "pg_address", _value(data, "ssh_hostname", name))
 
 
-def _tiers(pg_hosts: Mapping[str, Mapping], roles: Mapping[str, str]) -> tuple[dict[str, int], list[str]]:
+def _tiers(
+    pg_hosts: Mapping[str, Mapping], roles: Mapping[str, str]
+) -> tuple[dict[str, int], list[str]]:
     """Tier of each host that reaches the master; cycles reported once each."""
     tiers: dict[str, int] = {}
     problems = []
@@ -390,7 +411,8 @@ def _tiers(pg_hosts: Mapping[str, Mapping], roles: Mapping[str, str]) -> tuple[d
                 break
             if current in path:
                 cycle = path[path.index(current):]
-                if frozenset(cycle) not in reported:
+                # A host naming itself is reported as such by _check_host_keys.
+                if len(cycle) > 1 and frozenset(cycle) not in reported:
                     reported.add(frozenset(cycle))
                     loop = " -> ".join(cycle + [current])
                     problems.append(
@@ -413,7 +435,9 @@ def _tiers(pg_hosts: Mapping[str, Mapping], roles: Mapping[str, str]) -> tuple[d
     return tiers, problems
 
 
-def _check_vip(pg_hosts: Mapping[str, Mapping], roles: Mapping[str, str], reference: str) -> list[str]:
+def _check_vip(
+    pg_hosts: Mapping[str, Mapping], roles: Mapping[str, str], reference: str
+) -> list[str]:
     data = pg_hosts[reference]
     present = [key for key in VIP_KEYS if _value(data, key) is not None]
     if not present:
@@ -468,7 +492,9 @@ def _cluster(data: Mapping) -> Cluster:
 
     vip = None
     if get("vip_address") is not None:
-        vip = Vip(address=get("vip_address"), prefix=get("vip_prefix"), interface=get("vip_interface"))
+        vip = Vip(
+            address=get("vip_address"), prefix=get("vip_prefix"), interface=get("vip_interface")
+        )
     return Cluster(
         version=get("pg_version"),
         name=get("pg_cluster"),
@@ -478,7 +504,7 @@ def _cluster(data: Mapping) -> Cluster:
         synchronous=get("pg_synchronous"),
         settings=tuple(sorted((k, _setting_text(v)) for k, v in get("pg_settings").items())),
         app_hosts=tuple(
-            AppHost(address=e["address"], database=e.get("database", "all"), user=e.get("user", "all"))
+            AppHost(e["address"], e.get("database", "all"), e.get("user", "all"))
             for e in get("pg_app_hosts")
         ),
         vip=vip,
@@ -494,7 +520,7 @@ def _cluster(data: Mapping) -> Cluster:
 
 
 def build_topology(hosts: Mapping[str, Mapping]) -> Topology:
-    """Validate the inventory and return the Topology; raise InventoryError listing every problem."""
+    """The validated Topology; raises InventoryError listing every problem found."""
     roles: dict[str, str] = {}
     multi_role: dict[str, list[str]] = {}
     pg_hosts: dict[str, Mapping] = {}
@@ -516,23 +542,25 @@ def build_topology(hosts: Mapping[str, Mapping]) -> Topology:
         problems += _check_cluster_keys(pg_hosts, reference)
         problems += _check_vip(pg_hosts, roles, reference)
         problems += _check_heartbeat_timings(pg_hosts[reference], reference)
-        problems += _check_host_keys(pg_hosts, roles, set(hosts))
+        problems += _check_host_keys(pg_hosts, roles, set(hosts), multi_role)
         problems += _check_unique(pg_hosts, roles)
         tiers, cycle_problems = _tiers(pg_hosts, roles)
         problems += cycle_problems
     if problems:
         raise InventoryError(problems)
 
-    nodes = [
-        Node(
-            name=name,
-            role=roles[name],
-            address=_address(name, data),
-            upstream=_value(data, "pg_upstream") if roles[name] != "master" else None,
-            application_name=_value(data, "pg_application_name") if roles[name] != "master" else None,
-            tier=tiers[name],
+    nodes = []
+    for name, data in pg_hosts.items():
+        standby = roles[name] != "master"
+        nodes.append(
+            Node(
+                name=name,
+                role=roles[name],
+                address=_address(name, data),
+                upstream=_value(data, "pg_upstream") if standby else None,
+                application_name=_value(data, "pg_application_name") if standby else None,
+                tier=tiers[name],
+            )
         )
-        for name, data in pg_hosts.items()
-    ]
     nodes.sort(key=lambda n: (n.tier, n.name))
     return Topology(cluster=_cluster(pg_hosts[reference]), nodes=tuple(nodes))

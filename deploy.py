@@ -1,0 +1,28 @@
+"""pgcascade: the whole cluster set-up, idempotent. `pyinfra INVENTORY deploy.py [--dry]`.
+
+Order matters and is explicit: packages and ssh trust everywhere, configuration everywhere,
+the master's replication role, then one standby tier at a time (cascade, then downstream...),
+heartbeat on the VIP holders, and the monitoring script.
+"""
+from pyinfra import host
+
+from deploys.context import load_context
+from deploys.heartbeat import configure_heartbeat
+from deploys.packages import install_packages
+from deploys.postgres_config import configure_master, configure_postgres
+from deploys.preflight import check_cluster_state
+from deploys.ssh_trust import configure_ssh_trust
+from deploys.standby import configure_standby_tier
+
+ctx = load_context()  # the inventory, secrets and reachability: stops here on bad input
+
+if ctx.node is not None:  # application hosts only appear in pg_hba
+    check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
+    install_packages(ctx)
+    configure_ssh_trust(ctx)
+    configure_postgres(ctx)
+    if ctx.node.role == "master":
+        configure_master(ctx)
+    for tier in host.loop(range(1, len(ctx.topology.tiers()))):
+        configure_standby_tier(ctx, tier)
+    configure_heartbeat(ctx)

@@ -1,0 +1,74 @@
+"""The validated cluster and its secrets, from the pyinfra inventory, before any host is touched.
+
+deploy.py calls `load_context()` first: an invalid inventory or a missing secret stops the run at
+prepare time with every problem listed, and no operation has run on any host.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyinfra import host, inventory, state
+from pyinfra.api.exceptions import PyinfraError
+
+from planner.model import Node, Topology
+from planner.secrets import ALL_SECRETS, SecretsError, parse_secrets_file, resolve_secrets
+from planner.topology import InventoryError, build_topology
+
+
+class ClusterConfigError(PyinfraError):
+    """Bad inventory, secrets or reachability: nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Context:
+    topology: Topology
+    secrets: dict
+    node: Node | None  # this host's node; None for an application host
+
+    @property
+    def cluster(self):
+        return self.topology.cluster
+
+    def host_of(self, name: str):
+        return inventory.get_host(name)
+
+
+def _inventory_hosts() -> dict:
+    return {h.name: {"groups": list(h.groups), "data": h.data.dict()} for h in inventory}
+
+
+def _secrets_file_values(path: str | None) -> dict | None:
+    if not path:
+        return None
+    try:
+        return parse_secrets_file(Path(path).read_text(), source=path)
+    except FileNotFoundError:
+        return None
+
+
+def _check_all_connected(topology: Topology) -> None:
+    """pyinfra drops hosts it cannot reach; a cluster deploy must not go on without one."""
+    connected = {h.name for h in state.activated_hosts}
+    missing = [n.name for n in topology.nodes if n.name not in connected]
+    if missing:
+        raise ClusterConfigError(
+            f"cannot reach {', '.join(missing)}: a cluster deploy needs every PostgreSQL host "
+            "(check that it is up and that ssh works; nothing was changed)"
+        )
+
+
+def load_context() -> Context:
+    try:
+        topology = build_topology(_inventory_hosts())
+    except InventoryError as error:
+        raise ClusterConfigError("the inventory is not a valid cluster:\n" + str(error)) from None
+    secrets_path = host.data.get("secrets_file")
+    try:
+        secrets = resolve_secrets(list(ALL_SECRETS), os.environ, _secrets_file_values(secrets_path), secrets_path)
+    except SecretsError as error:
+        raise ClusterConfigError("missing secrets:\n" + str(error)) from None
+    _check_all_connected(topology)
+    node = next((n for n in topology.nodes if n.name == host.name), None)
+    return Context(topology=topology, secrets=secrets, node=node)

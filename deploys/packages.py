@@ -1,0 +1,43 @@
+"""Packages: the apt repository (optional), PostgreSQL, rsync, heartbeat; /etc/hosts entries."""
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from deploys.context import Context
+from operations.packages import ensure_apt_packages
+from planner.settings import hosts_entries
+
+KEYRINGS = "/etc/apt/keyrings"
+
+
+def _repository(repo: dict) -> None:
+    name = repo.get("filename", "pgcascade")
+    if repo.get("key_path"):  # a key file on the controller
+        files.put(name=f"apt repository key {name}", src=repo["key_path"], dest=f"{KEYRINGS}/{name}.asc",
+                  mode="644")
+    elif repo.get("key_url"):
+        files.directory(name="apt keyrings directory", path=KEYRINGS, mode="755")
+        files.download(name=f"apt repository key {name}", src=repo["key_url"], dest=f"{KEYRINGS}/{name}.asc",
+                       mode="644")
+    files.put(name=f"apt repository {name}", src=StringIO(repo["line"] + "\n"),
+              dest=f"/etc/apt/sources.list.d/{name}.list", mode="644")
+
+
+def package_list(ctx: Context) -> list[str]:
+    packages = [f"postgresql-{ctx.cluster.version}", "rsync"]
+    if ctx.node in ctx.topology.vip_holders and ctx.cluster.vip:
+        packages.append("heartbeat")
+    return packages
+
+
+@deploy("Packages")
+def install_packages(ctx: Context) -> None:
+    if ctx.cluster.apt_repository:
+        _repository(ctx.cluster.apt_repository)
+    ensure_apt_packages(name="PostgreSQL, rsync and heartbeat packages", packages=package_list(ctx))
+    entries = "\n".join(f"{address}\t{name}" for address, name in hosts_entries(ctx.topology))
+    files.block(name="/etc/hosts entries for the cluster hosts", path="/etc/hosts", content=entries,
+                marker="# {mark} pgcascade cluster hosts")

@@ -1,0 +1,98 @@
+"""PostgreSQL server operations: the replication role, applying configuration, running state."""
+from __future__ import annotations
+
+import os
+
+from pyinfra import host
+from pyinfra.api import OperationError, StringCommand, operation
+
+from facts.config_state import PgConfigState
+from facts.replication import PgState
+from operations.private_files import ensure_private_file
+from planner.apply_config import config_action
+from planner.scram import scram_matches, scram_verifier
+
+AS_POSTGRES = {"_sudo": True, "_sudo_user": "postgres"}
+ROLE_SQL_PATH = "/var/lib/postgresql/.pgcascade-role.sql"
+
+
+def unit(version: int, cluster: str) -> str:
+    return f"postgresql@{version}-{cluster}"
+
+
+def wait_ready(port: int, seconds: int = 60) -> StringCommand:
+    """Poll until the server accepts connections (a deadline, not a sleep)."""
+    return StringCommand(
+        "runuser", "-u", "postgres", "--", "sh", "-c",
+        f"'for i in $(seq {seconds * 5}); do pg_isready -q -p {port} && exit 0; sleep 0.2; done; "
+        f"echo \"PostgreSQL on port {port} not ready after {seconds} s\" >&2; exit 1'",
+    )
+
+
+@operation()
+def ensure_running(version: int, cluster: str, port: int):
+    """
+    The cluster runs (started through its systemd unit).
+
+    + version: PostgreSQL major version
+    + cluster: cluster name
+    + port: its port
+    """
+    state = host.get_fact(PgConfigState, port=port, files=[], **AS_POSTGRES)
+    if state["running"]:
+        host.noop(f"{unit(version, cluster)} is running")
+        return
+    yield StringCommand("systemctl", "start", unit(version, cluster))
+    yield wait_ready(port)
+
+
+@operation()
+def ensure_config_applied(version: int, cluster: str, port: int, files: list[str]):
+    """
+    The running server uses what its files say: reload or restart, decided from the facts.
+
+    + version: PostgreSQL major version
+    + cluster: cluster name
+    + port: its port
+    + files: the managed configuration files (their change time is compared with the last load)
+    """
+    state = host.get_fact(PgConfigState, port=port, files=files, **AS_POSTGRES)
+    action, reason = config_action(state)
+    if action == "refuse":
+        raise OperationError(f"{host.name}: {reason}")
+    if action == "nothing":
+        host.noop(reason)
+        return
+    host.noop(f"{action}: {reason}")  # says why, in the output, before acting
+    yield StringCommand("systemctl", action, unit(version, cluster))
+    if action == "restart":
+        yield wait_ready(port)
+
+
+@operation()
+def ensure_replication_role(version: int, cluster: str, port: int, role: str, password: str):
+    """
+    The replication role exists with REPLICATION LOGIN and this password (SCRAM).
+
+    Compares the stored SCRAM verifier with the password, so an unchanged password changes
+    nothing. The SQL carries a verifier, never the password, and goes through a 0600 file, not argv.
+
+    + version: PostgreSQL major version
+    + cluster: cluster name
+    + port: its port
+    + role: role name
+    + password: its password (never printed)
+    """
+    fact = host.get_fact(PgState, version=version, cluster=cluster, port=port, roles=[role], **AS_POSTGRES)
+    current = (fact.get("roles") or {}).get(role)
+    if current and current["replication"] and current["login"] and scram_matches(password, current["password"]):
+        host.noop(f"role {role} has REPLICATION LOGIN and the wanted password")
+        return
+    if fact["running"] and fact["in_recovery"]:
+        raise OperationError(f"{host.name}: is a standby (in recovery): the role is created on the master")
+    verb = "ALTER" if current else "CREATE"
+    sql = f"{verb} ROLE {role} WITH REPLICATION LOGIN PASSWORD '{scram_verifier(password, os.urandom(16))}';\n"
+    yield from ensure_private_file._inner(dest=ROLE_SQL_PATH, content=sql, user="postgres", group="postgres")
+    yield StringCommand("runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                        "-p", str(port), "-d", "postgres", "-f", ROLE_SQL_PATH,
+                        ";", "status=$?;", "rm", "-f", ROLE_SQL_PATH, ";", "exit", "$status")

@@ -1,0 +1,74 @@
+"""A standby of its upstream: cloned only when the facts say there is nothing to lose."""
+from __future__ import annotations
+
+from pyinfra import host, inventory
+from pyinfra.api import OperationError, StringCommand, operation
+
+from facts.replication import PgState
+from operations.postgres import AS_POSTGRES, unit, wait_ready
+from planner.model import Topology
+from planner.settings import PGPASS_PATH, primary_conninfo
+from planner.standby_plan import plan_standby
+
+
+def _pg_state(host_obj, topology: Topology) -> dict:
+    c = topology.cluster
+    return host_obj.get_fact(PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
+
+
+def clone_commands(topology: Topology, node_name: str) -> list[StringCommand]:
+    """Stop, empty the data directory, base backup from the upstream, standby.signal, start."""
+    c = topology.cluster
+    node = topology.node(node_name)
+    upstream = topology.node(node.upstream)
+    source = (f"host={upstream.address} port={c.port} user={c.replication_user} "
+              f"passfile={PGPASS_PATH} application_name=pgcascade_clone_{node.name}")
+    data = c.data_directory
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    return [
+        StringCommand("systemctl", "stop", unit(c.version, c.name)),
+        # The planner allowed this only for an empty or never-used data directory.
+        StringCommand("find", data, "-mindepth", "1", "-delete"),
+        StringCommand(*as_postgres, f"{c.bin_directory}/pg_basebackup", "--no-password", "-d", f"'{source}'",
+                      "-D", data, "-X", "stream", "-c", "fast"),
+        StringCommand(*as_postgres, "touch", f"{data}/standby.signal"),
+        StringCommand("systemctl", "start", unit(c.version, c.name)),
+        wait_ready(c.port),
+    ]
+
+
+@operation()
+def ensure_standby(topology: Topology, node_name: str, tier: int):
+    """
+    This host streams from its upstream: nothing, start, re-point, clone, or refuse (planner).
+
+    + topology: the validated cluster
+    + node_name: this host's inventory name
+    + tier: the tier this step sets up (hosts of other tiers do nothing)
+    """
+    node = topology.node(node_name)
+    if node.tier != tier:
+        host.noop(f"tier {tier}: {node_name} is in tier {node.tier}")
+        return
+    fact = _pg_state(host, topology)
+    upstream_fact = _pg_state(inventory.get_host(node.upstream), topology)
+    master = topology.master
+    master_fact = upstream_fact if node.upstream == master.name else _pg_state(inventory.get_host(master.name), topology)
+    plan = plan_standby(topology, node, fact, upstream_fact,
+                        desired_conninfo=primary_conninfo(topology, node_name),
+                        is_pristine=bool(fact.get("pristine")), master_fact=master_fact)
+    if plan.action == "refuse":
+        raise OperationError(plan.reason)
+    if plan.action == "nothing":
+        host.noop(plan.reason)
+        return
+    host.noop(f"{plan.action}: {plan.reason}")
+    c = topology.cluster
+    if plan.action == "start":
+        yield StringCommand("systemctl", "start", unit(c.version, c.name))
+        yield wait_ready(c.port)
+    elif plan.action == "repoint":
+        # PostgreSQL 13+ re-reads primary_conninfo on reload and restarts its WAL receiver.
+        yield StringCommand("systemctl", "reload", unit(c.version, c.name))
+    elif plan.action == "clone":
+        yield from clone_commands(topology, node_name)

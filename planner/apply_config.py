@@ -1,0 +1,23 @@
+"""After the configuration files change: reload, restart or nothing, decided from the facts."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def config_action(state: Mapping) -> tuple[str, str]:
+    """("restart" | "reload" | "nothing" | "refuse", reason) from a PgConfigState fact.
+
+    A restart also applies what a reload would, so it is never both. A file the server cannot
+    parse is refused: reloading it would leave the server on its old settings, silently.
+    """
+    if not state["running"]:
+        return "nothing", "not running: the files apply when it starts"
+    errors = state["file_errors"] + state["hba_errors"]
+    if errors:
+        return "refuse", "the configuration has errors, fix them first: " + "; ".join(errors)
+    needs_restart = sorted(set(state["unapplied"]) | set(state["pending_restart"]))
+    if needs_restart:
+        return "restart", f"{', '.join(needs_restart)} only change at a restart"
+    if state["files_mtime"] > (state["conf_load_time"] or 0):
+        return "reload", "the configuration files changed since the server last read them"
+    return "nothing", "the server runs with its files' settings"

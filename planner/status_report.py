@@ -1,0 +1,243 @@
+"""The status tree: inventory + every host's PgState -> readable text and a list of problems.
+
+Pure rendering, deterministic for identical input. Shows what the seed's monitor query and
+replication script showed (pg_stat_replication per host; receive/replay bytes behind the
+master), and compares it with what the inventory expects:
+the master streams to its direct standbys (sync when the cluster is synchronous), a cascade
+streams to its children (async), leaves have no clients, every standby is in recovery on the
+master's timeline and receiving WAL.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from .model import Node, Topology
+from .standby_plan import check_cluster_roles, describe, server_state
+
+REPLICATION_COLUMNS = ("application_name", "client_addr", "state", "sync_priority", "sync_state")
+SYNCHRONOUS_STATES = ("sync", "quorum")
+
+
+def lsn_text(lsn: int | None) -> str:
+    """Bytes from 0/0 in PostgreSQL's X/Y notation."""
+    if lsn is None:
+        return "unknown"
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]], indent: str = "") -> list[str]:
+    """Left-aligned columns, `-` for None, no trailing spaces."""
+    cells = [list(header)] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return [
+        (indent + "  ".join(c.ljust(w) for c, w in zip(row, widths))).rstrip() for row in cells
+    ]
+
+
+def _tree(topology: Topology, facts_by_host: Mapping[str, Mapping | None]) -> list[str]:
+    """The inventory's tree, each host with what it really is."""
+    cluster = topology.cluster
+    lines: list[str] = []
+
+    def walk(node: Node, prefix: str, branch: str, child_prefix: str) -> None:
+        state = describe(facts_by_host.get(node.name), cluster)
+        lines.append(f"{prefix}{branch}{node.name} ({node.role}): {state}")
+        children = topology.children(node.name)
+        for index, child in enumerate(children):
+            last = index == len(children) - 1
+            branch, indent = ("`-- ", "    ") if last else ("|-- ", "|   ")
+            walk(child, child_prefix, branch, child_prefix + indent)
+
+    walk(topology.master, "", "", "")
+    return lines
+
+
+def _behind(master_current: int | None, lsn: int | None) -> str:
+    if lsn is None:
+        return "none"
+    if master_current is None:
+        return f"{lsn_text(lsn)}, behind the master: unknown"
+    # Facts are read one host after another: a standby read later may look slightly ahead.
+    return f"{lsn_text(lsn)}, {max(master_current - lsn, 0)} bytes behind the master"
+
+
+def _upstream_line(topology: Topology, node: Node, fact: Mapping) -> str:
+    if node.upstream is None:
+        return "none (the master)"
+    upstream = topology.node(node.upstream)
+    expected = f"{upstream.name} ({upstream.address}:{topology.cluster.port})"
+    receiver = fact.get("wal_receiver")
+    if not receiver:
+        return f"{expected}, no WAL receiver"
+    sender = f"{receiver.get('sender_host')}:{receiver.get('sender_port')}"
+    timeline = receiver.get("received_tli")
+    return f"{expected}, {receiver.get('status')} from {sender} (timeline {timeline})"
+
+
+def _host_block(
+    topology: Topology, node: Node, fact: Mapping | None, master_current: int | None
+) -> list[str]:
+    lines = [f"{node.name}  {node.role}  {node.address}"]
+    state = server_state(fact)
+    lines.append(f"  state:        {describe(fact, topology.cluster)}")
+    if state in ("unreachable", "absent", "unreadable"):
+        return lines
+    in_recovery = "yes" if state == "standby" else "no"
+    if state == "standby" and not fact.get("running"):
+        in_recovery += " (stopped with standby.signal)"
+    lines.append(f"  in recovery:  {in_recovery}")
+    lines.append(f"  upstream:     {_upstream_line(topology, node, fact)}")
+    lsn = fact.get("lsn") or {}
+    if state == "primary":
+        lines.append(f"  current:      {lsn_text(lsn.get('current'))}")
+    else:
+        lines.append(f"  receive:      {_behind(master_current, lsn.get('receive'))}")
+        lines.append(f"  replay:       {_behind(master_current, lsn.get('replay'))}")
+    archiver = fact.get("archiver")
+    if archiver:
+        last = archiver.get("last_archived_wal") or "none"
+        lines.append(
+            f"  archiver:     {archiver.get('archived_count')} archived, "
+            f"{archiver.get('failed_count')} failed, last {last}"
+        )
+    if fact.get("pending_restart"):
+        lines.append(f"  pending restart: {', '.join(sorted(fact['pending_restart']))}")
+    rows = sorted(fact.get("replication") or [], key=lambda r: str(r.get("application_name")))
+    if rows:
+        lines.append("  replication:")
+        cells = [[r.get(column) for column in REPLICATION_COLUMNS] for r in rows]
+        lines += table(REPLICATION_COLUMNS, cells, "    ")
+    else:
+        lines.append("  replication:  (0 rows)")
+    return lines
+
+
+def _availability_problems(topology: Topology, node: Node, fact: Mapping | None) -> list[str]:
+    cluster = topology.cluster
+    state = server_state(fact)
+    if state == "unreachable":
+        return [f"{node.name}: unreachable (its state could not be read)"]
+    if state in ("absent", "unreadable"):
+        return [f"{node.name}: {describe(fact, cluster)} (run the deploy)"]
+    if not fact.get("running"):
+        return [
+            f"{node.name}: PostgreSQL {cluster.version}/{cluster.name} is not running "
+            f"(start it: pg_ctlcluster {cluster.version} {cluster.name} start)"
+        ]
+    return []
+
+
+def _replication_problems(topology: Topology, node: Node, fact: Mapping) -> list[str]:
+    """Compare this host's pg_stat_replication rows with its children in the inventory."""
+    problems = []
+    children = topology.children(node.name)
+    rows = {r.get("application_name"): r for r in fact.get("replication") or []}
+    for child in children:
+        row = rows.get(child.application_name)
+        if row is None:
+            problems.append(
+                f"{node.name}: {child.application_name} ({child.name}) is not connected "
+                "(no row in pg_stat_replication)"
+            )
+        elif row.get("state") != "streaming":
+            problems.append(
+                f"{node.name}: {child.application_name} ({child.name}) is in state "
+                f"{row.get('state')!r}, not streaming"
+            )
+    connected = [rows[c.application_name] for c in children if c.application_name in rows]
+    synchronous_wanted = node.role == "master" and topology.cluster.synchronous
+    if synchronous_wanted and children and not any(
+        r.get("sync_state") in SYNCHRONOUS_STATES for r in connected
+    ):
+        names = ", ".join(c.application_name for c in children)
+        problems.append(
+            f"{node.name}: no synchronous standby (expected {names} with sync_state sync): "
+            "commits wait until one is back"
+        )
+    if not synchronous_wanted:
+        for row in connected:
+            if row.get("sync_state") != "async":
+                problems.append(
+                    f"{node.name}: {row.get('application_name')} is {row.get('sync_state')!r}, "
+                    "expected async"
+                )
+    expected_names = {c.application_name for c in children}
+    for name, row in sorted(rows.items(), key=lambda item: str(item[0])):
+        if name in expected_names or row.get("state") == "backup":
+            continue  # a running pg_basebackup is a clone in progress, not a problem
+        expected = ", ".join(sorted(expected_names)) or "none"
+        problems.append(
+            f"{node.name}: unexpected replication client {name!r} from {row.get('client_addr')} "
+            f"(the inventory expects: {expected})"
+        )
+    return problems
+
+
+def _standby_problems(node: Node, fact: Mapping, master_timeline: int | None) -> list[str]:
+    if server_state(fact) != "standby":
+        return []  # a standby host that is a primary is reported by check_cluster_roles
+    problems = []
+    timeline = fact.get("timeline")
+    if master_timeline is not None and timeline is not None and timeline != master_timeline:
+        problems.append(
+            f"{node.name}: on timeline {timeline}, not the master's timeline {master_timeline}"
+        )
+    receiver = fact.get("wal_receiver") or {}
+    if receiver.get("status") != "streaming":
+        problems.append(
+            f"{node.name}: not receiving WAL from {node.upstream} "
+            f"(WAL receiver: {receiver.get('status') or 'none'})"
+        )
+    return problems
+
+
+def _archiver_problems(node: Node, fact: Mapping) -> list[str]:
+    archiver = fact.get("archiver") or {}
+    failed, archived = archiver.get("last_failed_wal"), archiver.get("last_archived_wal")
+    # WAL file names sort by timeline then position: a later failure means it is still failing.
+    if archiver.get("failed_count") and failed and (archived is None or failed > archived):
+        return [
+            f"{node.name}: WAL archiving is failing ({archiver.get('failed_count')} failures, last "
+            f"{failed}): check archive_command and the ssh access to the standby"
+        ]
+    return []
+
+
+def render_status(
+    topology: Topology,
+    facts_by_host: Mapping[str, Mapping | None],
+    pristine_hosts: Collection[str] | None = None,
+) -> tuple[str, list[str]]:
+    """(text, problems): the tree and a block per host, then what disagrees with the inventory."""
+    cluster = topology.cluster
+    master_fact = facts_by_host.get(topology.master.name)
+    master_is_primary = server_state(master_fact) == "primary"
+    master_current = (master_fact.get("lsn") or {}).get("current") if master_is_primary else None
+    master_timeline = master_fact.get("timeline") if master_is_primary else None
+
+    lines = [
+        f"cluster {cluster.version}/{cluster.name}, port {cluster.port}, "
+        f"synchronous {'on' if cluster.synchronous else 'off'}",
+        "",
+        *_tree(topology, facts_by_host),
+    ]
+    problems = check_cluster_roles(topology, facts_by_host, pristine_hosts)
+    for node in topology.nodes:
+        fact = facts_by_host.get(node.name)
+        lines += ["", *_host_block(topology, node, fact, master_current)]
+        availability = _availability_problems(topology, node, fact)
+        problems += availability
+        if availability:
+            continue
+        problems += _replication_problems(topology, node, fact)
+        problems += _standby_problems(node, fact, master_timeline)
+        problems += _archiver_problems(node, fact)
+
+    unique_problems = list(dict.fromkeys(problems))
+    lines.append("")
+    if unique_problems:
+        lines.append(f"{len(unique_problems)} problem(s):")
+        lines += [f"  - {p}" for p in unique_problems]
+    else:
+        lines.append("no problems: the cluster matches the inventory")
+    return "\n".join(lines) + "\n", unique_problems
