@@ -1,5 +1,6 @@
-"""pyinfra configuration (read from the working directory by the CLI)."""
+"""pyinfra configuration (the CLI runs this file from the working directory)."""
+from pyinfra import config
 
-REQUIRE_PYINFRA_VERSION = "~=3.10"
+config.REQUIRE_PYINFRA_VERSION = "~=3.10"
 # A failed master must stop the run: standbys must not go on cloning from a broken upstream.
-FAIL_PERCENT = 0
+config.FAIL_PERCENT = 0

@@ -91,7 +91,9 @@ def ensure_replication_role(version: int, cluster: str, port: int, role: str, pa
     if fact["running"] and fact["in_recovery"]:
         raise OperationError(f"{host.name}: is a standby (in recovery): the role is created on the master")
     verb = "ALTER" if current else "CREATE"
-    sql = f"{verb} ROLE {role} WITH REPLICATION LOGIN PASSWORD '{scram_verifier(password, os.urandom(16))}';\n"
+    # synchronous_commit = local: the master's synchronous standby may not exist yet.
+    sql = ("SET synchronous_commit = local;\n"
+           f"{verb} ROLE {role} WITH REPLICATION LOGIN PASSWORD '{scram_verifier(password, os.urandom(16))}';\n")
     yield from ensure_private_file._inner(dest=ROLE_SQL_PATH, content=sql, user="postgres", group="postgres")
     yield StringCommand("runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
                         "-p", str(port), "-d", "postgres", "-f", ROLE_SQL_PATH,

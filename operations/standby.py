@@ -1,8 +1,9 @@
 """A standby of its upstream: cloned only when the facts say there is nothing to lose."""
 from __future__ import annotations
 
-from pyinfra import host, inventory
+from pyinfra import host, inventory, state
 from pyinfra.api import OperationError, StringCommand, operation
+from pyinfra.api.state import StateStage
 
 from facts.replication import PgState
 from operations.postgres import AS_POSTGRES, unit, wait_ready
@@ -57,6 +58,10 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
     plan = plan_standby(topology, node, fact, upstream_fact,
                         desired_conninfo=primary_conninfo(topology, node_name),
                         is_pristine=bool(fact.get("pristine")), master_fact=master_fact)
+    if plan.action == "refuse" and plan.waits_for and state.current_stage < StateStage.Execute:
+        # Preparing: the upstream is set up by an earlier step of this same run.
+        host.noop(f"decided when this step runs: {plan.reason}")
+        return
     if plan.action == "refuse":
         raise OperationError(plan.reason)
     if plan.action == "nothing":
