@@ -26,7 +26,7 @@ def check_cluster_state(ctx: Context) -> None:
         return
     facts = cluster_facts(ctx)
     pristine = [name for name, fact in facts.items() if fact.get("pristine")]
-    problems = check_cluster_roles(ctx.topology, facts, pristine_hosts=pristine)
+    problems = check_cluster_roles(ctx.topology, facts, pristine_hosts=pristine, include_drift=False)
     if problems:
         raise ClusterConfigError(
             "the cluster does not match the inventory; nothing was changed:\n"

@@ -29,6 +29,15 @@ def wait_ready(port: int, seconds: int = 60) -> StringCommand:
     )
 
 
+def psql(port: int, *statements: str) -> StringCommand:
+    """psql as postgres, one transaction per statement (ALTER SYSTEM refuses a transaction block)."""
+    args = []
+    for statement in statements:
+        args += ["-c", f"'{statement}'"]
+    return StringCommand("cd", "/", "&&", "runuser", "-u", "postgres", "--", "psql", "-X", "-q",
+                         "-v", "ON_ERROR_STOP=1", "-p", str(port), "-d", "postgres", *args)
+
+
 @operation()
 def ensure_running(version: int, cluster: str, port: int):
     """
@@ -95,6 +104,6 @@ def ensure_replication_role(version: int, cluster: str, port: int, role: str, pa
     sql = ("SET synchronous_commit = local;\n"
            f"{verb} ROLE {role} WITH REPLICATION LOGIN PASSWORD '{scram_verifier(password, os.urandom(16))}';\n")
     yield from ensure_private_file._inner(dest=ROLE_SQL_PATH, content=sql, user="postgres", group="postgres")
-    yield StringCommand("runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                        "-p", str(port), "-d", "postgres", "-f", ROLE_SQL_PATH,
+    yield StringCommand("cd", "/", "&&", "runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v",
+                        "ON_ERROR_STOP=1", "-p", str(port), "-d", "postgres", "-f", ROLE_SQL_PATH,
                         ";", "status=$?;", "rm", "-f", ROLE_SQL_PATH, ";", "exit", "$status")

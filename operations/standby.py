@@ -6,9 +6,9 @@ from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.api.state import StateStage
 
 from facts.replication import PgState
-from operations.postgres import AS_POSTGRES, unit, wait_ready
+from operations.postgres import AS_POSTGRES, psql, unit, wait_ready
 from planner.model import Topology
-from planner.settings import PGPASS_PATH, primary_conninfo
+from planner.settings import PGPASS_PATH, STANDBY_GUCS, primary_conninfo
 from planner.standby_plan import plan_standby
 
 
@@ -73,7 +73,9 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
         yield StringCommand("systemctl", "start", unit(c.version, c.name))
         yield wait_ready(c.port)
     elif plan.action == "repoint":
-        # PostgreSQL 13+ re-reads primary_conninfo on reload and restarts its WAL receiver.
+        # Our include file already says the right thing: drop any ALTER SYSTEM override of the
+        # standby settings, then reload (PostgreSQL 13+ restarts its WAL receiver on reload).
+        yield psql(c.port, *(f"ALTER SYSTEM RESET {name}" for name in STANDBY_GUCS))
         yield StringCommand("systemctl", "reload", unit(c.version, c.name))
     elif plan.action == "clone":
         yield from clone_commands(topology, node_name)

@@ -616,8 +616,12 @@ def check_cluster_roles(
     topology: Topology,
     facts_by_host: Mapping[str, Mapping | None],
     pristine_hosts: Collection[str] | None = None,
+    include_drift: bool = True,
 ) -> list[str]:
     """Where reality disagrees with the inventory's roles, in words (empty when it agrees).
+
+    include_drift=False leaves out what a deploy repairs by itself (a standby streaming from
+    the wrong upstream): the deploy's preflight only stops on what it must not "fix".
 
     Hosts that could not be read, or hold no cluster yet, are skipped (they disagree with
     nothing); `pristine_hosts` (never-used clusters about to be cloned; default: from the
@@ -675,7 +679,7 @@ def check_cluster_roles(
         receiver = fact.get("wal_receiver") or {}
         sender_host, sender_port = receiver.get("sender_host"), receiver.get("sender_port")
         wrong_port = sender_port not in (None, cluster.port)
-        if sender_host and (sender_host != upstream.address or wrong_port):
+        if include_drift and sender_host and (sender_host != upstream.address or wrong_port):
             sender = f"{sender_host}:{sender_port}" if sender_port is not None else sender_host
             problems.append(
                 f"{label} streams from {sender}, not from {upstream.name} "

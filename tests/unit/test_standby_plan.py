@@ -448,3 +448,12 @@ def test_parse_conninfo(text, expected):
 )
 def test_restart_or_reload(changed, pending, restart_contexts, expected):
     assert restart_or_reload(changed, pending, restart_contexts) == expected
+
+
+def test_preflight_leaves_out_drift_the_deploy_repairs():
+    """A standby streaming from the wrong upstream is drift for the deploy, a problem for status."""
+    facts = facts_with(pg3=configured_standby("pg3", wal_receiver={
+        "status": "streaming", "sender_host": "10.0.0.1", "sender_port": 5432, "received_tli": 1}))
+    topology = five_hosts_topology()
+    assert any("streams from 10.0.0.1" in p for p in check_cluster_roles(topology, facts, ()))
+    assert check_cluster_roles(topology, facts, (), include_drift=False) == []
