@@ -75,11 +75,18 @@ def _upstream_line(topology: Topology, node: Node, fact: Mapping) -> str:
 
 
 def _host_block(
-    topology: Topology, node: Node, fact: Mapping | None, master_current: int | None
+    topology: Topology,
+    node: Node,
+    fact: Mapping | None,
+    master_current: int | None,
+    unreachable_reason: str | None,
 ) -> list[str]:
     lines = [f"{node.name}  {node.role}  {node.address}"]
     state = server_state(fact)
-    lines.append(f"  state:        {describe(fact, topology.cluster)}")
+    described = describe(fact, topology.cluster)
+    if state == "unreachable" and unreachable_reason:
+        described = unreachable_reason
+    lines.append(f"  state:        {described}")
     if state in ("unreachable", "absent", "unreadable"):
         return lines
     in_recovery = "yes" if state == "standby" else "no"
@@ -112,10 +119,14 @@ def _host_block(
     return lines
 
 
-def _availability_problems(topology: Topology, node: Node, fact: Mapping | None) -> list[str]:
+def _availability_problems(
+    topology: Topology, node: Node, fact: Mapping | None, unreachable_reason: str | None
+) -> list[str]:
     cluster = topology.cluster
     state = server_state(fact)
     if state == "unreachable":
+        if unreachable_reason:
+            return [f"{node.name}: {unreachable_reason}"]
         return [f"{node.name}: unreachable (its state could not be read)"]
     if state in ("absent", "unreadable"):
         return [f"{node.name}: {describe(fact, cluster)} (run the deploy)"]
@@ -207,8 +218,15 @@ def render_status(
     topology: Topology,
     facts_by_host: Mapping[str, Mapping | None],
     pristine_hosts: Collection[str] | None = None,
+    unreachable_reasons: Mapping[str, str] | None = None,
 ) -> tuple[str, list[str]]:
-    """(text, problems): the tree and a block per host, then what disagrees with the inventory."""
+    """(text, problems): the tree and a block per host, then what disagrees with the inventory.
+
+    A host whose fact is None could not be read; `unreachable_reasons` may say what happened
+    instead, by host name, in the DBA's words (e.g. ``down or unreachable (ssh: Could not
+    connect (timed out))``): it is then that host's state and its problem.
+    """
+    unreachable_reasons = unreachable_reasons or {}
     cluster = topology.cluster
     master_fact = facts_by_host.get(topology.master.name)
     master_is_primary = server_state(master_fact) == "primary"
@@ -224,8 +242,9 @@ def render_status(
     problems = check_cluster_roles(topology, facts_by_host, pristine_hosts)
     for node in topology.nodes:
         fact = facts_by_host.get(node.name)
-        lines += ["", *_host_block(topology, node, fact, master_current)]
-        availability = _availability_problems(topology, node, fact)
+        reason = unreachable_reasons.get(node.name)
+        lines += ["", *_host_block(topology, node, fact, master_current, reason)]
+        availability = _availability_problems(topology, node, fact, reason)
         problems += availability
         if availability:
             continue

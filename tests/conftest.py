@@ -5,11 +5,24 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.5):
+    """Poll check() until it returns something truthy (a deadline, never a bare sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
 
 
 def lab_cli(lab: str, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -37,18 +50,31 @@ class Lab:
     def ip(self, host: str) -> str:
         return next(h["ip"] for h in self.desc["hosts"] if h["name"] == host)
 
-    def ssh(self, host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    def ssh(self, host: str, command: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             ["ssh", "-i", self.desc["ssh_key"], "-o", f"UserKnownHostsFile={self.desc['known_hosts']}",
              "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
              f"root@{self.ip(host)}", command],
-            text=True, capture_output=True, timeout=timeout)
+            text=True, capture_output=True, timeout=timeout, input=input)
+
+    def psql(self, host: str, sql: str, timeout: float = 60) -> str:
+        """A query as the postgres superuser on host (unaligned, tuples only); fails loudly."""
+        proc = self.ssh(host, "cd / && runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -f -",
+                        timeout=timeout, input=sql)
+        assert proc.returncode == 0, f"{host}: {sql}\n{proc.stderr}"
+        return proc.stdout.strip()
+
+    def secret(self, name: str) -> str:
+        for line in Path(self.desc["secrets_file"]).read_text().splitlines():
+            if line.startswith(name + "="):
+                return line.split("=", 1)[1]
+        raise KeyError(name)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return lab_cli(self.name, *args, check=check)
 
-    def pyinfra(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        return subprocess.run([str(ROOT / ".venv/bin/pyinfra"), *args], cwd=ROOT, env=self.env, text=True,
+    def pyinfra(self, *args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([str(ROOT / ".venv/bin/pyinfra"), *args], cwd=ROOT, env=env or self.env, text=True,
                               capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
     def down(self) -> None:

@@ -1,0 +1,200 @@
+"""The cluster's status, from the controller: `python -m tasks.status INVENTORY`.
+
+Reads every PostgreSQL host's PgState fact in parallel over ssh (as the postgres OS user), then
+prints planner.status_report's replication tree (role, in recovery, timeline, upstream,
+pg_stat_replication rows, receive/replay bytes behind the master) and what differs from the
+inventory. Changes nothing.
+
+Exit status: 0 the cluster matches the inventory; 1 it does not (or a host could not be read);
+2 bad input (no such inventory file, or an inventory that is not a valid cluster).
+
+A host that cannot be reached (down, hung, cut off, ssh refused) is reported as such, with
+pyinfra's reason, and the others are still shown. Each host gets a deadline (--timeout) for
+connecting and reading its fact, so a hung host cannot hang the command.
+"""
+from gevent import monkey
+
+monkey.patch_all()  # as pyinfra's CLI does: ssh sessions to the hosts run concurrently
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Iterable, Mapping  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+from pyinfra import logger as pyinfra_logger  # noqa: E402
+from pyinfra.api import Config, State  # noqa: E402
+from pyinfra.api.exceptions import ConnectError, PyinfraError  # noqa: E402
+from pyinfra.api.facts import get_fact  # noqa: E402
+from pyinfra.api.inventory import Inventory  # noqa: E402
+from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state  # noqa: E402
+from pyinfra_cli.inventory import make_inventory  # noqa: E402
+
+from facts.replication import PgState  # noqa: E402
+from planner.model import Topology  # noqa: E402
+from planner.status_report import render_status  # noqa: E402
+from planner.topology import InventoryError, build_topology  # noqa: E402
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
+AS_POSTGRES = {"_sudo": True, "_sudo_user": "postgres"}  # as operations.postgres.AS_POSTGRES
+DEFAULT_TIMEOUT = 10.0  # seconds per host: ssh connect + the fact (it bounds its own psql at 5-10 s)
+CONNECT_TIMEOUT = 5  # seconds for the TCP connection, within the deadline
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class BadInput(Exception):
+    """The inventory cannot be used: nothing was read from any host."""
+
+
+def inventory_hosts(inventory: Iterable) -> dict:
+    """pyinfra inventory -> build_topology's input (the same shape as deploys/context.py)."""
+    return {h.name: {"groups": list(h.groups), "data": h.data.dict()} for h in inventory}
+
+
+def load_inventory(path: str) -> Inventory:
+    """The inventory file, loaded the way `pyinfra INVENTORY ...` loads it."""
+    if not Path(path).is_file():
+        raise BadInput(f"{path}: no such inventory file")
+    try:
+        return make_inventory(path, cwd=os.getcwd())
+    except SystemExit as stop:  # inventories/lab.py stops this way when its lab is not up
+        if isinstance(stop.code, int) or stop.code is None:
+            raise BadInput(f"{path}: the inventory file exited (status {stop.code})") from None
+        raise BadInput(str(stop.code)) from None
+
+
+class _HostErrors(logging.Handler):
+    """Collects pyinfra's error lines per host (they start with the host's `[name] ` prefix)."""
+
+    def __init__(self, names: Iterable[str]):
+        super().__init__(level=logging.ERROR)
+        self.names = set(names)
+        self.lines: dict[str, list[str]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = _ANSI.sub("", record.getMessage()).strip()
+        match = re.match(r"\[([^\]]+)\]\s*(.*)", text, re.S)
+        if match and match.group(1) in self.names:
+            self.lines.setdefault(match.group(1), []).append(match.group(2).strip())
+
+
+def _quiet_pyinfra(verbose: bool, collector: logging.Handler) -> None:
+    """Only our report on stdout; pyinfra's own messages on stderr with -v."""
+    pyinfra_logger.propagate = False
+    pyinfra_logger.handlers[:] = [collector]
+    pyinfra_logger.setLevel(logging.DEBUG if verbose else logging.ERROR)
+    if verbose:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter("pyinfra: %(message)s"))
+        pyinfra_logger.addHandler(stream)
+    os.environ.setdefault("PYINFRA_PROGRESS", "off")  # no spinner on the terminal
+
+
+def _fact_kwargs(topology: Topology, timeout: float) -> dict:
+    c = topology.cluster
+    return {"version": c.version, "cluster": c.name, "port": c.port, "_timeout": max(1, int(timeout)),
+            **AS_POSTGRES}
+
+
+def _read_host(state: State, host, kwargs: dict):
+    """Connect and read PgState; (fact, None) or (None, reason)."""
+    try:
+        host.connect(show_errors=False, raise_exceptions=True)
+    except ConnectError as error:
+        return None, f"down or unreachable (ssh: {error})"
+    state.activate_host(host)
+    with ctx_host.use(host):
+        try:
+            fact = get_fact(state, host, PgState, kwargs=kwargs)
+        except PyinfraError as error:  # "No hosts remaining!" when every host failed
+            if host not in state.failed_hosts:
+                return None, f"connected, but its state could not be read ({error})"
+    if host in state.failed_hosts:
+        return None, "connected, but its state could not be read"
+    return fact, None
+
+
+def read_facts(state: State, config: Config, inventory: Inventory, names: list[str], kwargs: dict,
+               timeout: float, errors: _HostErrors) -> tuple[dict, dict]:
+    """Every named host's PgState, in parallel, each within `timeout` seconds.
+
+    Returns (facts_by_host, reasons): a host that could not be read is None in facts_by_host,
+    and reasons says why, in words.
+    """
+    hosts = [inventory.get_host(name) for name in names]
+    with ctx_inventory.use(inventory):
+        state.init(inventory, config, initial_limit=hosts)
+        greenlets = {state.pool.spawn(_read_host, state, host, kwargs): host for host in hosts}
+        gevent.joinall(list(greenlets), timeout=timeout)
+        facts, reasons = {}, {}
+        for greenlet, host in greenlets.items():
+            if not greenlet.ready():
+                greenlet.kill(block=False)
+                facts[host.name] = None
+                reasons[host.name] = f"no answer within {timeout:g} s (a hung host, or its network cut?)"
+            elif not greenlet.successful():
+                facts[host.name] = None
+                reasons[host.name] = f"its state could not be read ({greenlet.exception!r})"
+            else:
+                facts[host.name], reason = greenlet.value
+                if reason:
+                    detail = "; ".join(errors.lines.get(host.name, []))
+                    reasons[host.name] = f"{reason}: {detail}" if detail and host.connected else reason
+        for host in list(state.activated_hosts):
+            try:
+                host.disconnect()
+            except Exception:  # noqa: BLE001 - best effort, the report is what matters
+                pass
+    return facts, reasons
+
+
+def status(inventory_path: str, timeout: float = DEFAULT_TIMEOUT, verbose: bool = False,
+           out=sys.stdout) -> int:
+    """Print the report; return the exit status."""
+    collector = _HostErrors(())
+    _quiet_pyinfra(verbose, collector)
+    # No config.py: the deploy's FAIL_PERCENT = 0 would stop at the first host down.
+    config = Config(FAIL_PERCENT=None, CONNECT_TIMEOUT=min(CONNECT_TIMEOUT, max(1, int(timeout))))
+    state = State(check_for_changes=False)
+    state.cwd = os.getcwd()
+    with ctx_config.use(config), ctx_state.use(state):  # the inventory file runs in pyinfra's context
+        try:
+            inventory = load_inventory(inventory_path)
+            topology = build_topology(inventory_hosts(inventory))
+        except BadInput as error:
+            print(f"status: {error}", file=out)
+            return EXIT_BAD_INPUT
+        except InventoryError as error:
+            print(f"status: {inventory_path} is not a valid cluster:\n{error}", file=out)
+            return EXIT_BAD_INPUT
+        names = [node.name for node in topology.nodes]
+        collector.names = set(names)
+        facts, reasons = read_facts(state, config, inventory, names, _fact_kwargs(topology, timeout),
+                                    timeout, collector)
+    text, problems = render_status(topology, facts, unreachable_reasons=reasons)
+    out.write(text)
+    out.flush()
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tasks.status",
+        description="Print the replication tree from the hosts' facts and compare it with the inventory. "
+                    "Exit 0: as the inventory says; 1: it differs (the problems say how); 2: bad inventory.")
+    parser.add_argument("inventory", help="the pyinfra inventory file, e.g. inventories/lab.py")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per host to connect and read its state (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="pyinfra's own log on stderr")
+    args = parser.parse_args(argv)
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    return status(args.inventory, args.timeout, args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
