@@ -1,0 +1,61 @@
+"""Deploy timings on lab hosts: full deploy on 3 bare hosts (target 120 s or less), a no-op
+rerun (target 10 s or less), and the status command.
+
+Prints the figures and writes them to bench/results/deploy.json. Uses its own lab ('bench'),
+removed at the end. Run as root: `.venv/bin/python bench/deploy.py [--runs N]`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench/results/deploy.json"
+ENV = {**os.environ, "PGCASCADE_LAB": "bench"}
+
+
+def run(args: list[str]) -> float:
+    started = time.monotonic()
+    proc = subprocess.run(args, cwd=ROOT, env=ENV, text=True, capture_output=True, stdin=subprocess.DEVNULL)
+    elapsed = time.monotonic() - started
+    if proc.returncode not in (0,):
+        sys.exit(f"failed: {' '.join(args)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def lab(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "lab", "--name", "bench", *args], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
+    pyinfra = str(ROOT / ".venv/bin/pyinfra")
+    full, noop, status = [], [], []
+    try:
+        for _ in range(runs):
+            lab("down")
+            lab("up", "--hosts", "3")
+            full.append(run([pyinfra, "-y", "inventories/lab.py", "deploy.py"]))
+            noop.append(run([pyinfra, "-y", "inventories/lab.py", "deploy.py"]))
+            status.append(run([sys.executable, "-m", "tasks.status", "inventories/lab.py"]))
+    finally:
+        lab("down")
+    figures = {}
+    for label, values, target in (("full_deploy_3_bare_hosts_s", full, 120), ("noop_rerun_s", noop, 10),
+                                  ("status_command_s", status, None)):
+        figures[label] = {"min": round(min(values), 2), "median": round(statistics.median(values), 2),
+                          "max": round(max(values), 2), "runs": len(values), "target": target}
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    for label, stats in figures.items():
+        print(f"{label}: min {stats['min']} median {stats['median']} max {stats['max']} (target {stats['target']})")
+
+
+if __name__ == "__main__":
+    main()
