@@ -9,6 +9,7 @@ from facts.replication import PgState
 from operations.postgres import AS_POSTGRES, psql, unit, wait_ready
 from planner.model import Topology
 from planner.settings import PGPASS_PATH, STANDBY_GUCS, primary_conninfo
+from planner.rebuild import plan_rebuild
 from planner.standby_plan import plan_standby
 
 
@@ -79,3 +80,31 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
         yield StringCommand("systemctl", "reload", unit(c.version, c.name))
     elif plan.action == "clone":
         yield from clone_commands(topology, node_name)
+
+
+@operation()
+def rebuild_standby(topology: Topology, node_name: str, target: str, force: bool = False):
+    """
+    A fresh base backup from the upstream for `target` (only there), when the facts allow it.
+
+    + topology: the validated cluster
+    + node_name: this host's inventory name
+    + target: the host to rebuild (others do nothing)
+    + force: rebuild a healthy standby too, or a stopped primary known to be a stale copy
+    """
+    if node_name != target:
+        host.noop(f"not the host to rebuild ({target})")
+        return
+    node = topology.node(node_name)
+    fact = _pg_state(host, topology)
+    upstream_fact = _pg_state(inventory.get_host(node.upstream), topology)
+    master = topology.master
+    master_fact = upstream_fact if node.upstream == master.name else _pg_state(inventory.get_host(master.name), topology)
+    plan = plan_rebuild(topology, node_name, fact, upstream_fact, master_fact, force=force)
+    if plan.action == "refuse":
+        raise OperationError(plan.reason)
+    if plan.action == "nothing":
+        host.noop(plan.reason)
+        return
+    host.noop(f"rebuild: {plan.reason}")
+    yield from clone_commands(topology, node_name)

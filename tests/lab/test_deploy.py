@@ -136,6 +136,22 @@ def test_a_stopped_standby_is_started_alone(cluster):
     wait_until(lambda: streaming_from(cluster, "pg3") == cluster.ip("pg2"), 30, "pg3 streaming again")
 
 
+def test_when_the_downstream_fails_writes_go_on_and_rebuild_brings_it_back(cluster):
+    cluster.cli("crash", "pg3")
+    # The master's synchronous standby is the cascade: commits do not wait for the downstream.
+    cluster.psql("pg1", "set statement_timeout = '5s'; insert into t_deploy values (3);")
+    cluster.cli("restart", "pg3")
+    cluster.ssh("pg3", "systemctl stop postgresql@15-main; rm -rf /var/lib/postgresql/15/main/*")  # its disk is lost
+    rebuild = ("-y", "inventories/lab.py", "tasks/rebuild.py", "--data", "target=pg3")
+    proc = cluster.pyinfra(*rebuild)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert changes(proc.stdout + proc.stderr) == {("rebuild pg3 from its upstream", "pg3")}
+    wait_until(lambda: streaming_from(cluster, "pg3") == cluster.ip("pg2"), 30, "pg3 streaming after its rebuild")
+    wait_until(lambda: cluster.psql("pg3", "select count(*) from t_deploy where id = 3") == "1", 30, "the row")
+    again = cluster.pyinfra(*rebuild)
+    assert again.returncode == 0 and changes(again.stdout + again.stderr) == set()  # healthy: nothing to do
+
+
 # ---- bad input: a clear error, and no operation started on any host --------------------------
 
 def _inventory(tmp_path, body: str) -> str:
