@@ -90,7 +90,8 @@ select json_build_object(
                  'failed_count', failed_count, 'last_archived_wal', last_archived_wal,
                  'last_failed_wal', last_failed_wal) from pg_stat_archiver),
   'roles', (select coalesce(json_object_agg(rolname, json_build_object(
-              'replication', rolreplication, 'login', rolcanlogin, 'password', rolpassword)
+              'replication', rolreplication, 'login', rolcanlogin, 'password', rolpassword,
+              'reads_all_stats', pg_has_role(oid, 'pg_read_all_stats', 'MEMBER'))
               order by rolname), '{}')
               from pg_authid where rolname = any($roles)),
   'pristine', not self.in_recovery and tl.timeline = 1
@@ -284,6 +285,8 @@ def _roles(roles):
             "replication": _bool(role, "replication", f"server.roles.{name}"),
             "login": _bool(role, "login", f"server.roles.{name}"),
             "password": _str(role, "password", f"server.roles.{name}"),
+            # Recordings made before this key existed lack it: unknown, not False.
+            "reads_all_stats": role.get("reads_all_stats"),
         }
         for name, role in sorted(roles.items())
     }

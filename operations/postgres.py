@@ -81,7 +81,7 @@ def ensure_config_applied(version: int, cluster: str, port: int, files: list[str
 @operation()
 def ensure_replication_role(version: int, cluster: str, port: int, role: str, password: str):
     """
-    The replication role exists with REPLICATION LOGIN and this password (SCRAM).
+    The replication role exists with REPLICATION LOGIN, pg_read_all_stats and this password (SCRAM).
 
     Compares the stored SCRAM verifier with the password, so an unchanged password changes
     nothing. The SQL carries a verifier, never the password, and goes through a 0600 file, not argv.
@@ -94,15 +94,18 @@ def ensure_replication_role(version: int, cluster: str, port: int, role: str, pa
     """
     fact = host.get_fact(PgState, version=version, cluster=cluster, port=port, roles=[role], **AS_POSTGRES)
     current = (fact.get("roles") or {}).get(role)
-    if current and current["replication"] and current["login"] and scram_matches(password, current["password"]):
-        host.noop(f"role {role} has REPLICATION LOGIN and the wanted password")
+    if (current and current["replication"] and current["login"] and current.get("reads_all_stats")
+            and scram_matches(password, current["password"])):
+        host.noop(f"role {role} has REPLICATION LOGIN, pg_read_all_stats and the wanted password")
         return
     if fact["running"] and fact["in_recovery"]:
         raise OperationError(f"{host.name}: is a standby (in recovery): the role is created on the master")
     verb = "ALTER" if current else "CREATE"
     # synchronous_commit = local: the master's synchronous standby may not exist yet.
     sql = ("SET synchronous_commit = local;\n"
-           f"{verb} ROLE {role} WITH REPLICATION LOGIN PASSWORD '{scram_verifier(password, os.urandom(16))}';\n")
+           f"{verb} ROLE {role} WITH REPLICATION LOGIN PASSWORD '{scram_verifier(password, os.urandom(16))}';\n"
+           # The monitoring script reads every host's pg_stat_replication as this role.
+           f"GRANT pg_read_all_stats TO {role};\n")
     yield from ensure_private_file._inner(dest=ROLE_SQL_PATH, content=sql, user="postgres", group="postgres")
     yield StringCommand("cd", "/", "&&", "runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v",
                         "ON_ERROR_STOP=1", "-p", str(port), "-d", "postgres", "-f", ROLE_SQL_PATH,
