@@ -97,9 +97,19 @@ def _host_block(
     lsn = fact.get("lsn") or {}
     if state == "primary":
         lines.append(f"  current:      {lsn_text(lsn.get('current'))}")
+    elif not fact.get("running"):  # a stopped server reports no LSN: not "nothing received"
+        lines.append("  receive:      unknown (not running)")
+        lines.append("  replay:       unknown (not running)")
     else:
-        lines.append(f"  receive:      {_behind(master_current, lsn.get('receive'))}")
-        lines.append(f"  replay:       {_behind(master_current, lsn.get('replay'))}")
+        receive, replay = lsn.get("receive"), lsn.get("replay")
+        if receive is not None and replay is not None and receive < replay:
+            # A (re)started WAL receiver reports the segment start it streams from until new WAL
+            # arrives; what was replayed had been received.
+            received = f"{_behind(master_current, replay)} (streaming restarted from {lsn_text(receive)})"
+        else:
+            received = _behind(master_current, receive)
+        lines.append(f"  receive:      {received}")
+        lines.append(f"  replay:       {_behind(master_current, replay)}")
     archiver = fact.get("archiver")
     if archiver:
         last = archiver.get("last_archived_wal") or "none"

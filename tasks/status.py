@@ -79,7 +79,13 @@ class _HostErrors(logging.Handler):
         text = _ANSI.sub("", record.getMessage()).strip()
         match = re.match(r"\[([^\]]+)\]\s*(.*)", text, re.S)
         if match and match.group(1) in self.names:
-            self.lines.setdefault(match.group(1), []).append(match.group(2).strip())
+            line = match.group(2).strip()
+            if not line.startswith("Error: could not"):  # "could not load fact: ..." says nothing more
+                self.lines.setdefault(match.group(1), []).append(line)
+
+    def detail(self, name: str, limit: int = 400) -> str:
+        text = "; ".join(self.lines.get(name, []))
+        return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _quiet_pyinfra(verbose: bool, collector: logging.Handler) -> None:
@@ -91,7 +97,6 @@ def _quiet_pyinfra(verbose: bool, collector: logging.Handler) -> None:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(logging.Formatter("pyinfra: %(message)s"))
         pyinfra_logger.addHandler(stream)
-    os.environ.setdefault("PYINFRA_PROGRESS", "off")  # no spinner on the terminal
 
 
 def _fact_kwargs(topology: Topology, timeout: float) -> dict:
@@ -120,7 +125,7 @@ def _read_host(state: State, host, kwargs: dict):
 
 def read_facts(state: State, config: Config, inventory: Inventory, names: list[str], kwargs: dict,
                timeout: float, errors: _HostErrors) -> tuple[dict, dict]:
-    """Every named host's PgState, in parallel, each within `timeout` seconds.
+    """Every named host's PgState, all at once (one ssh session each), within `timeout` seconds.
 
     Returns (facts_by_host, reasons): a host that could not be read is None in facts_by_host,
     and reasons says why, in words.
@@ -142,7 +147,7 @@ def read_facts(state: State, config: Config, inventory: Inventory, names: list[s
             else:
                 facts[host.name], reason = greenlet.value
                 if reason:
-                    detail = "; ".join(errors.lines.get(host.name, []))
+                    detail = errors.detail(host.name)
                     reasons[host.name] = f"{reason}: {detail}" if detail and host.connected else reason
         for host in list(state.activated_hosts):
             try:

@@ -293,8 +293,11 @@ def test_pristine_hosts_on_a_first_deploy_are_not_role_problems():
         (None, {"receive": MASTER_LSN, "replay": MASTER_LSN},
          "  receive:      0/3000148, behind the master: unknown"),
         ({}, {"receive": None, "replay": MASTER_LSN}, "  receive:      none"),
+        ({}, {"receive": 0x3000000, "replay": MASTER_LSN},  # a restarted WAL receiver, idle master
+         "  receive:      0/3000148, 0 bytes behind the master (streaming restarted from 0/3000000)"),
     ],
-    ids=["behind", "read-later-never-negative", "master-unreachable", "nothing-received-yet"],
+    ids=["behind", "read-later-never-negative", "master-unreachable", "nothing-received-yet",
+         "receiver-restarted-at-a-segment-start"],
 )
 def test_bytes_behind_the_master(master_change, standby_lsn, expected_receive_line):
     changes = {"pg3": lambda f: f["lsn"].update(standby_lsn), "pg1": master_change}
@@ -305,6 +308,33 @@ def test_bytes_behind_the_master(master_change, standby_lsn, expected_receive_li
 def test_stopped_standby_block_says_so():
     text, _ = render_status(WIDE, edit(WIDE, {"pg4": {"running": False, "wal_receiver": None}}))
     assert "  in recovery:  yes (stopped with standby.signal)" in text.splitlines()
+
+
+def test_stopped_standby_lsns_are_unknown_not_none():
+    facts = edit(WIDE, {"pg4": {"running": False, "wal_receiver": None,
+                                "lsn": {"current": None, "receive": None, "replay": None}}})
+    block = render_status(WIDE, facts)[0].split("\npg4  ")[1].split("\n\n")[0].splitlines()
+    assert "  receive:      unknown (not running)" in block
+    assert "  replay:       unknown (not running)" in block
+
+
+def test_unreachable_reason_is_the_hosts_state_and_its_problem():
+    facts = edit(WIDE, {"pg4": None, "pg2": lambda f: f["replication"].pop(1)})
+    reason = "down or unreachable (ssh: Could not connect (timed out))"
+    text, problems = render_status(WIDE, facts, unreachable_reasons={"pg4": reason, "pg9": "ignored"})
+    assert problems == [
+        "pg2: standby_3 (pg4) is not connected (no row in pg_stat_replication)",
+        f"pg4: {reason}",
+    ]
+    lines = text.splitlines()
+    assert "    |-- pg4 (downstream): unreachable" in lines
+    block = text.split("\npg4  ")[1].split("\n\n")[0].splitlines()
+    assert block == ["downstream  10.0.0.4", f"  state:        {reason}"]
+
+
+def test_a_reason_for_a_host_that_was_read_changes_nothing():
+    facts = healthy_facts(WIDE)
+    assert render_status(WIDE, facts, unreachable_reasons={"pg3": "x"}) == render_status(WIDE, facts)
 
 
 def test_pending_restart_is_shown():
