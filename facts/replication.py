@@ -91,7 +91,8 @@ select json_build_object(
                  'last_failed_wal', last_failed_wal) from pg_stat_archiver),
   'roles', (select coalesce(json_object_agg(rolname, json_build_object(
               'replication', rolreplication, 'login', rolcanlogin, 'password', rolpassword,
-              'reads_all_stats', pg_has_role(oid, 'pg_read_all_stats', 'MEMBER'))
+              'reads_all_stats', pg_has_role(oid, 'pg_read_all_stats', 'MEMBER'),
+              'can_rewind', has_function_privilege(oid, 'pg_read_binary_file(text, bigint, bigint, boolean)', 'EXECUTE'))
               order by rolname), '{}')
               from pg_authid where rolname = any($roles)),
   'pristine', not self.in_recovery and tl.timeline = 1
@@ -287,6 +288,7 @@ def _roles(roles):
             "password": _str(role, "password", f"server.roles.{name}"),
             # Recordings made before this key existed lack it: unknown, not False.
             "reads_all_stats": role.get("reads_all_stats"),
+            "can_rewind": role.get("can_rewind"),
         }
         for name, role in sorted(roles.items())
     }

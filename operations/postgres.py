@@ -14,6 +14,10 @@ from planner.scram import scram_matches, scram_verifier
 
 AS_POSTGRES = {"_sudo": True, "_sudo_user": "postgres"}
 ROLE_SQL_PATH = "/var/lib/postgresql/.pgcascade-role.sql"
+# What pg_rewind needs on its source server, short of superuser (PostgreSQL's documentation).
+REWIND_FUNCTIONS = ("pg_catalog.pg_ls_dir(text, boolean, boolean)", "pg_catalog.pg_stat_file(text, boolean)",
+                    "pg_catalog.pg_read_binary_file(text)",
+                    "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)")
 
 
 def unit(version: int, cluster: str) -> str:
@@ -95,8 +99,8 @@ def ensure_replication_role(version: int, cluster: str, port: int, role: str, pa
     fact = host.get_fact(PgState, version=version, cluster=cluster, port=port, roles=[role], **AS_POSTGRES)
     current = (fact.get("roles") or {}).get(role)
     if (current and current["replication"] and current["login"] and current.get("reads_all_stats")
-            and scram_matches(password, current["password"])):
-        host.noop(f"role {role} has REPLICATION LOGIN, pg_read_all_stats and the wanted password")
+            and current.get("can_rewind") and scram_matches(password, current["password"])):
+        host.noop(f"role {role} has REPLICATION LOGIN, pg_read_all_stats, pg_rewind's functions and the wanted password")
         return
     if fact["running"] and fact["in_recovery"]:
         raise OperationError(f"{host.name}: is a standby (in recovery): the role is created on the master")
@@ -105,7 +109,9 @@ def ensure_replication_role(version: int, cluster: str, port: int, role: str, pa
     sql = ("SET synchronous_commit = local;\n"
            f"{verb} ROLE {role} WITH REPLICATION LOGIN PASSWORD '{scram_verifier(password, os.urandom(16))}';\n"
            # The monitoring script reads every host's pg_stat_replication as this role.
-           f"GRANT pg_read_all_stats TO {role};\n")
+           f"GRANT pg_read_all_stats TO {role};\n"
+           # pg_rewind (rejoin of a former master) reads the new master's files as this role.
+           + "".join(f"GRANT EXECUTE ON FUNCTION {function} TO {role};\n" for function in REWIND_FUNCTIONS))
     yield from ensure_private_file._inner(dest=ROLE_SQL_PATH, content=sql, user="postgres", group="postgres")
     yield StringCommand("cd", "/", "&&", "runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v",
                         "ON_ERROR_STOP=1", "-p", str(port), "-d", "postgres", "-f", ROLE_SQL_PATH,

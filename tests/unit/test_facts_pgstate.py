@@ -97,7 +97,7 @@ def assert_contract(state: dict) -> None:
         typed(state["archiver"]["failed_count"], int, nullable=False)
     if state["roles"] is not None:
         for role in state["roles"].values():
-            assert set(role) == {"replication", "login", "password", "reads_all_stats"}
+            assert set(role) == {"replication", "login", "password", "reads_all_stats", "can_rewind"}
     if not state["running"]:
         assert state["pristine"] is None and state["roles"] is None
         assert state["lsn"] == {"current": None, "receive": None, "replay": None}
