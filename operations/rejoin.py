@@ -1,0 +1,96 @@
+"""Rejoin a former master as a standby of the live primary: pg_rewind, else a base backup."""
+from __future__ import annotations
+
+from pyinfra import host, inventory
+from pyinfra.api import OperationError, StringCommand, operation
+
+from facts.replication import PgState
+from operations.postgres import AS_POSTGRES, unit, wait_ready
+from planner.model import Topology
+from planner.rejoin import plan_rejoin
+from planner.settings import PGPASS_PATH
+
+
+def cluster_facts(topology: Topology) -> dict:
+    """Every host's live PgState; None for a host that cannot be read."""
+    c = topology.cluster
+    facts = {}
+    for node in topology.nodes:
+        try:
+            facts[node.name] = inventory.get_host(node.name).get_fact(
+                PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
+        except Exception:  # an unreachable host is a fact too: the planner decides what it means
+            facts[node.name] = None
+    return facts
+
+
+def _rewind_or_clone(now: Topology, target: str) -> StringCommand:
+    """pg_rewind onto the new master; if it cannot, a fresh base backup from it."""
+    c = now.cluster
+    source = now.node(now.node(target).upstream)
+    conninfo = f"host={source.address} port={c.port} user={c.replication_user} dbname=postgres passfile={PGPASS_PATH}"
+    basebackup = f"host={source.address} port={c.port} user={c.replication_user} passfile={PGPASS_PATH}"
+    as_postgres = "runuser -u postgres --"
+    config = f"--config-file={c.config_directory}/postgresql.conf" if c.version >= 15 else ""
+    return StringCommand(
+        "cd / && if ! " + f"{as_postgres} {c.bin_directory}/pg_rewind --target-pgdata={c.data_directory} "
+        f"--source-server='{conninfo}' {config}; then "
+        f"echo 'pg_rewind failed: taking a fresh base backup from {source.name}' >&2; "
+        f"find {c.data_directory} -mindepth 1 -delete && "
+        f"{as_postgres} {c.bin_directory}/pg_basebackup --no-password -d '{basebackup}' "
+        f"-D {c.data_directory} -X stream -c fast; fi && "
+        f"{as_postgres} touch {c.data_directory}/standby.signal")
+
+
+@operation()
+def rewind_former_master(inventory_topology: Topology, node_name: str, target: str, force: bool = False):
+    """
+    Stop the target, rewind it onto the live primary's timeline (or re-clone it), mark it a
+    standby. Acts on `target` only; refuses when the facts say it could lose data.
+
+    + inventory_topology: the cluster as the inventory describes it
+    + node_name: this host
+    + target: the host to rejoin
+    + force: rewind even a primary on the live primary's timeline
+    """
+    if node_name != target:
+        host.noop(f"not the host to rejoin ({target})")
+        return
+    plan = plan_rejoin(inventory_topology, target, cluster_facts(inventory_topology), force=force)
+    if plan.action == "refuse":
+        raise OperationError(plan.reason)
+    if plan.action == "nothing":
+        host.noop(plan.reason)
+        return
+    host.noop(f"rejoin: {plan.reason}")
+    c = inventory_topology.cluster
+    yield StringCommand("systemctl", "stop", unit(c.version, c.name))
+    yield _rewind_or_clone(plan.topology, target)
+
+
+@operation()
+def start_standby_streaming(topology: Topology, node_name: str, target: str, seconds: int = 60):
+    """
+    Start the target as a standby and wait until it streams from its upstream.
+
+    + topology: the cluster as it is now
+    + node_name: this host
+    + target: the host to start
+    + seconds: deadline for streaming
+    """
+    if node_name != target:
+        host.noop(f"not {target}")
+        return
+    c = topology.cluster
+    fact = host.get_fact(PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
+    upstream = topology.node(topology.node(target).upstream)
+    receiver = fact.get("wal_receiver") or {}
+    if fact.get("running") and receiver.get("status") == "streaming" and receiver.get("sender_host") == upstream.address:
+        host.noop(f"{target} streams from {upstream.name}")
+        return
+    yield StringCommand("systemctl", "start", unit(c.version, c.name))
+    yield wait_ready(c.port)
+    yield StringCommand(
+        "cd / && runuser -u postgres -- sh -c", f"'for i in $(seq {seconds * 5}); do "
+        f"test \"$(psql -XAtq -p {c.port} -c \"select status from pg_stat_wal_receiver\")\" = streaming && exit 0; "
+        f"sleep 0.2; done; echo \"{target} does not stream from {upstream.name} after {seconds} s\" >&2; exit 1'")

@@ -1,0 +1,42 @@
+"""Rejoin the former master as a standby of the new one, and restore a full cascade.
+
+    pyinfra inventories/lab.py tasks/rejoin.py [--data target=pg1] [--data force=true] [--dry] -y
+
+After heartbeat promoted the cascade, the cluster is the inventory's with the master and the
+cascade swapped. This makes the former master the new master's cascading standby (pg_rewind,
+else a fresh base backup) and re-points the downstream standbys to it: master -> cascade ->
+downstream again, with the roles swapped. `tasks/switchover.py` then puts the inventory's roles
+back. Reads every host's facts first and refuses when rejoining could lose data.
+"""
+from pyinfra import host
+
+from deploys.context import ClusterConfigError, Context, load_context
+from deploys.managed_files import put_managed_files
+from deploys.postgres_config import CONFIG_TEMPLATES
+from deploys.preflight import cluster_facts
+from operations.postgres import ensure_config_applied
+from operations.rejoin import rewind_former_master, start_standby_streaming
+from planner import settings
+from planner.rejoin import current_topology
+
+ctx = load_context()
+now, why = current_topology(ctx.topology, cluster_facts(ctx))
+if now is None:
+    raise ClusterConfigError(f"cannot rejoin: {why}")
+target = host.data.get("target") or ctx.topology.master.name
+if target == now.master.name:
+    raise ClusterConfigError(f"{target} is the live primary: nothing to rejoin (give --data target=NAME)")
+force = bool(host.data.get("force", False))
+
+if ctx.node is not None:
+    c = ctx.cluster
+    rewind_former_master(name=f"rejoin {target}: stop, rewind onto {now.master.name}", inventory_topology=ctx.topology,
+                         node_name=ctx.node.name, target=target, force=force)
+    # Every host's files as the cluster now is (the live primary as master): written now, applied below.
+    put_managed_files(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)), CONFIG_TEMPLATES)
+    start_standby_streaming(name=f"{target} streams from {now.node(now.node(target).upstream).name}", topology=now,
+                            node_name=ctx.node.name, target=target)
+    ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
+                          cluster=c.name, port=c.port,
+                          files=[f"{c.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}",
+                                 f"{c.config_directory}/pg_hba.conf"])

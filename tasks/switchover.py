@@ -1,0 +1,46 @@
+"""Planned switchover onto the master's caught-up synchronous standby: a short write pause,
+nothing lost. Without a target, it puts the inventory's master back (after a failover and a
+rejoin).
+
+    pyinfra inventories/lab.py tasks/switchover.py [--data target=pg1] [--data max_lag_bytes=N]
+                                                    [--data force=true] [--dry] -y
+
+Steps: the primary stops cleanly (its WAL senders hand every record over), the target is
+promoted once it has the shutdown checkpoint, heartbeat moves the VIP to it, the old primary
+comes back as the target's standby, and every host gets the files of the new tree.
+"""
+from pyinfra import host
+
+from deploys.context import ClusterConfigError, Context, load_context
+from deploys.managed_files import put_managed_files
+from deploys.postgres_config import CONFIG_TEMPLATES
+from deploys.preflight import cluster_facts
+from operations.postgres import ensure_config_applied
+from operations.rejoin import start_standby_streaming
+from operations.switchover import mark_standby, move_vip, promote_caught_up, stop_primary
+from planner import settings
+from planner.switchover import DEFAULT_MAX_LAG_BYTES, plan_switchover
+
+ctx = load_context()
+target = host.data.get("target") or ctx.topology.master.name
+plan = plan_switchover(ctx.topology, target, cluster_facts(ctx),
+                       max_lag_bytes=int(host.data.get("max_lag_bytes", DEFAULT_MAX_LAG_BYTES)),
+                       force=bool(host.data.get("force", False)))
+if plan.action == "refuse":
+    raise ClusterConfigError(plan.reason)
+
+if ctx.node is not None and plan.action == "nothing":
+    host.noop(plan.reason)
+elif ctx.node is not None:
+    old, me, c = plan.now.master.name, ctx.node.name, ctx.cluster
+    stop_primary(name=f"stop {old} cleanly", topology=plan.now, node_name=me, primary=old)
+    promote_caught_up(name=f"promote {target} once it has {old}'s last WAL", topology=plan.now, node_name=me,
+                      primary=old, target=target)
+    move_vip(name=f"the VIP moves to {target}", topology=plan.now, node_name=me, primary=old, target=target)
+    put_managed_files(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(me)), CONFIG_TEMPLATES)
+    mark_standby(name=f"{old} becomes a standby", topology=plan.after, node_name=me, target=old)
+    start_standby_streaming(name=f"{old} streams from {target}", topology=plan.after, node_name=me, target=old)
+    ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
+                          cluster=c.name, port=c.port,
+                          files=[f"{c.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}",
+                                 f"{c.config_directory}/pg_hba.conf"])
