@@ -7,16 +7,21 @@ import shlex
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError
 
-# pg_file_settings marks a changed postmaster-context setting with this error before a restart.
+# pg_file_settings marks a changed postmaster-context setting with this error before a restart,
+# and a removed one with "parameter "NAME" cannot be changed without restarting the server".
 NEEDS_RESTART = "setting could not be applied"
+REMOVED_NEEDS_RESTART = "cannot be changed without restarting the server"
 
 _QUERY = f"""
 select json_build_object(
   'conf_load_time', extract(epoch from pg_conf_load_time()),
-  'unapplied', coalesce((select json_agg(distinct name order by name) from pg_file_settings
-                         where error = '{NEEDS_RESTART}'), '[]'),
+  'unapplied', coalesce((select json_agg(distinct n order by n) from (
+                           select coalesce(name, substring(error from 'parameter "([^"]+)"')) as n
+                           from pg_file_settings where error = '{NEEDS_RESTART}'
+                              or error like '%{REMOVED_NEEDS_RESTART}') as u), '[]'),
   'file_errors', coalesce((select json_agg(format('%s line %s: %s', sourcefile, sourceline, error))
-                           from pg_file_settings where error is not null and error <> '{NEEDS_RESTART}'), '[]'),
+                           from pg_file_settings where error is not null and error <> '{NEEDS_RESTART}'
+                             and error not like '%{REMOVED_NEEDS_RESTART}'), '[]'),
   'hba_errors', coalesce((select json_agg(format('pg_hba.conf line %s: %s', line_number, error))
                           from pg_hba_file_rules where error is not null), '[]'),
   'pending_restart', coalesce((select json_agg(name order by name) from pg_settings where pending_restart), '[]'))

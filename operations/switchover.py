@@ -59,11 +59,13 @@ def promote_caught_up(topology: Topology, node_name: str, primary: str, target: 
         return
     c = topology.cluster
     lsn = _shutdown_checkpoint_lsn(topology, primary)
-    query = f"select pg_last_wal_receive_lsn() > '{lsn}'::pg_lsn"
+    received = (f"runuser -u postgres -- psql -XAtq -p {c.port} "
+                f"-c \"select pg_last_wal_receive_lsn() > '{lsn}'::pg_lsn\"")
+    # pyinfra quotes the whole command for the remote shell: one level of quoting here.
     yield StringCommand(
-        "cd / && runuser -u postgres -- sh -c", f"'for i in $(seq {seconds * 10}); do "
-        f"test \"$(psql -XAtq -p {c.port} -c \"{query}\")\" = t && exit 0; sleep 0.1; done; "
-        f"echo \"{target} did not receive {primary}s shutdown checkpoint {lsn}: not promoting\" >&2; exit 1'")
+        f"cd / && for i in $(seq {seconds * 10}); do test \"$({received})\" = t && exit 0; sleep 0.1; done; "
+        f"echo '{target} did not receive the shutdown checkpoint {lsn} of {primary}: not promoting. "
+        f"Start {primary} again: systemctl start {unit(c.version, c.name)}' >&2; exit 1")
     yield StringCommand("cd / && runuser -u postgres --", f"{c.bin_directory}/pg_ctl", "promote", "-w", "-t",
                         str(seconds), "-D", c.data_directory)
 

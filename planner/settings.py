@@ -44,6 +44,15 @@ SOCKET_DIRECTORY = "/var/run/postgresql"
 LIB_DIRECTORY = "/usr/local/lib/pgcascade"
 ARCHIVE_WAL_PATH = f"{LIB_DIRECTORY}/archive-wal"
 MAY_PROMOTE_PATH = f"{LIB_DIRECTORY}/may-promote"
+HA_LIB_PATH = f"{LIB_DIRECTORY}/ha-lib"
+BOOT_GUARD_PATH = f"{LIB_DIRECTORY}/boot-guard"
+FENCE_PATH = f"{LIB_DIRECTORY}/fence-deposed"
+FENCE_UNIT_PATH = "/etc/systemd/system/pgcascade-fence.service"
+HB_STANDBY_PATH = "/usr/share/heartbeat/hb_standby"  # heartbeat v1: hand the resources to the peer
+# On tmpfs (gone after a reboot): set by hapostgres when it makes or confirms this host's primary;
+# the boot guard lets PostgreSQL start as a primary only while it exists.
+RUNTIME_DIRECTORY = "/run/pgcascade"
+PRIMARY_FLAG_PATH = f"{RUNTIME_DIRECTORY}/primary-allowed"
 REPLICATION_STATUS_PATH = f"{LIB_DIRECTORY}/replication-status"
 HA_DIRECTORY = "/etc/ha.d"
 HAPOSTGRES_PATH = f"{HA_DIRECTORY}/resource.d/hapostgres"
@@ -55,6 +64,11 @@ SSH_CONNECT_TIMEOUT = 10  # seconds, archive-wal's ssh and rsync
 CONNECT_TIMEOUT = 5  # seconds, libpq in the scripts
 PROMOTE_TIMEOUT = 60  # seconds hapostgres waits for the promoted server to leave recovery
 READY_TIMEOUT = 30  # seconds hapostgres waits for a (re)starting server to answer
+# Failover probes (may-promote): a PostgreSQL that has not answered pg_isready within this many
+# seconds is "silent" (a live one answers in milliseconds; libpq's own minimum is 2 s).
+PROBE_TIMEOUT = 1
+HA_SSH_TIMEOUT = 3  # seconds for one ssh round trip to another cluster host (failover scripts)
+FENCE_INTERVAL = 2  # seconds between two checks of fence-deposed
 
 SUPPORTED_VERSIONS = range(13, 18)
 
@@ -68,6 +82,9 @@ TUNABLE_DEFAULTS: dict[str, str] = {
     "listen_addresses": "*",
     "max_wal_senders": "10",
     "wal_keep_size": "512MB",
+    # A standby retries its WAL sources (stream, archive) this often: after a failover, the
+    # downstream reconnects to the promoted cascade within about a second (default 5s).
+    "wal_retrieve_retry_interval": "1s",
 }
 
 # Derived from the topology: pg_settings may not set them (that would break replication).
@@ -95,6 +112,9 @@ STANDBY_GUCS: tuple[str, ...] = (
     "recovery_target_timeline",
     "restore_command",
 )
+
+# Of those, only on hosts with an upstream (the others are on every host: see desired_values).
+UPSTREAM_ONLY_GUCS: tuple[str, ...] = ("archive_cleanup_command", "primary_conninfo")
 
 # Always written quoted: free-form strings.
 _STRING_GUCS = frozenset(
@@ -375,6 +395,11 @@ def desired_values(topology: Topology, node_name: str) -> dict[str, str]:
             "synchronous_standby_names": synchronous_standby_names(topology, node_name),
             "wal_level": "replica",
             "wal_log_hints": "on",
+            # On every host, master included: these take a restart to change (restore_command
+            # on PostgreSQL 13), so a change of role (rejoin, switchover) must not change them.
+            # They do nothing without standby.signal.
+            "recovery_target_timeline": "latest",
+            "restore_command": restore_command(cluster),
         }
     )
     if node.upstream is not None:
@@ -382,8 +407,6 @@ def desired_values(topology: Topology, node_name: str) -> dict[str, str]:
             {
                 "archive_cleanup_command": archive_cleanup_command(cluster),
                 "primary_conninfo": primary_conninfo(topology, node_name),
-                "recovery_target_timeline": "latest",
-                "restore_command": restore_command(cluster),
             }
         )
     for name, value in extras.items():
@@ -589,20 +612,106 @@ def authkeys_vars(heartbeat_key: str) -> dict:
     return {"heartbeat_key": heartbeat_key}
 
 
-def hapostgres_vars(topology: Topology) -> dict:
-    """Variables of templates/hapostgres.j2 (shell-quoted)."""
+def ha_script_vars(topology: Topology) -> dict:
+    """Variables of the failover scripts that source ha-lib: templates/hapostgres.j2,
+    may-promote.sh.j2, boot-guard.sh.j2, fence-deposed.sh.j2 (shell-quoted)."""
     cluster = topology.cluster
     _check_cluster(cluster)
     return {
         "pg_version": shell_quote(cluster.version),
         "pg_cluster": shell_quote(cluster.name),
+        "ha_lib_path": shell_quote(HA_LIB_PATH),
+    }
+
+
+class HaHost(NamedTuple):
+    """Another cluster host in ha-lib (shell-quoted words)."""
+
+    name: str
+    address: str
+
+
+def _ha_peer(topology: Topology, node_name: str) -> Node:
+    """The other heartbeat node: the one whose resources this node takes over (and back)."""
+    node = _node(topology, node_name)
+    if topology.cluster.vip is None:
+        raise ValueError("vip_address is not set: the failover scripts need the virtual IP")
+    holders = topology.vip_holders
+    if node not in holders:
+        raise ValueError(
+            f"{node_name}: the failover scripts run on the master and the cascade only, not on a"
+            f" {node.role}"
+        )
+    if len(holders) != 2:
+        raise ValueError(
+            "heartbeat (v1, haresources) needs exactly two nodes, the master and one cascade;"
+            f" the topology has {', '.join(n.name for n in holders)}"
+        )
+    return next(n for n in holders if n != node)
+
+
+def ha_lib_vars(topology: Topology, node_name: str) -> dict:
+    """Variables of templates/ha-lib.sh.j2 on a heartbeat node (shell-quoted).
+
+    ha_peer: the other heartbeat node (the master, seen from the cascade, and the other way
+    round). cluster_peers: every other cluster host, whose state the scripts read (a newer
+    timeline anywhere means this host's primary was deposed). witnesses: the cluster hosts that
+    are not heartbeat nodes; may-promote asks them whether they can still reach the peer.
+    """
+    node = _node(topology, node_name)
+    peer = _ha_peer(topology, node_name)
+    cluster = topology.cluster
+    _check_cluster(cluster)
+    vip = cluster.vip
+    if not _is_ip(vip.address) or not re.match(r"^[A-Za-z0-9._-]+$", vip.interface):
+        raise ValueError(f"vip: {vip.address}/{vip.prefix} on {vip.interface!r} is not valid")
+
+    def ha_host(other: Node) -> HaHost:
+        return HaHost(shell_quote(other.name), shell_quote(_check_address(other.address, other.name)))
+
+    others = [n for n in topology.nodes if n != node]
+    return {
+        "node_name": shell_quote(node.name),
+        "pg_version": shell_quote(cluster.version),
+        "pg_cluster": shell_quote(cluster.name),
         "pg_port": shell_quote(cluster.port),
         "pg_bin_directory": shell_quote(cluster.bin_directory),
+        "pg_data_directory": shell_quote(cluster.data_directory),
         "pg_socket_directory": shell_quote(SOCKET_DIRECTORY),
+        "ha_peer": ha_host(peer),
+        "cluster_peers": [ha_host(n) for n in others],
+        "witnesses": [ha_host(n) for n in others if n != peer],
+        "vip_address": shell_quote(vip.address),
+        "vip_interface": shell_quote(vip.interface),
         "may_promote_path": shell_quote(MAY_PROMOTE_PATH),
-        "promote_timeout": PROMOTE_TIMEOUT,
+        "hb_standby_path": shell_quote(HB_STANDBY_PATH),
+        "primary_flag": shell_quote(PRIMARY_FLAG_PATH),
+        "runtime_directory": shell_quote(RUNTIME_DIRECTORY),
+        "ssh_known_hosts_file": shell_quote(KNOWN_HOSTS_PATH),
+        "probe_timeout": PROBE_TIMEOUT,
+        "ssh_timeout": HA_SSH_TIMEOUT,
         "ready_timeout": READY_TIMEOUT,
+        "promote_timeout": PROMOTE_TIMEOUT,
+        "fence_interval": FENCE_INTERVAL,
     }
+
+
+def boot_guard_dropin_path(cluster: Cluster) -> str:
+    """The systemd drop-in of the cluster's unit that runs the boot guard before every start."""
+    return (f"/etc/systemd/system/postgresql@{cluster.version}-{cluster.name}.service.d/"
+            "pgcascade-boot-guard.conf")
+
+
+def boot_guard_dropin_vars(topology: Topology) -> dict:
+    """Variables of templates/postgresql-boot-guard.conf.j2."""
+    cluster = topology.cluster
+    _check_cluster(cluster)
+    return {"boot_guard_path": BOOT_GUARD_PATH, "pg_version": cluster.version, "pg_cluster": cluster.name}
+
+
+def fence_unit_vars() -> dict:
+    """Variables of templates/pgcascade-fence.service.j2."""
+    return {"fence_path": FENCE_PATH}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -693,5 +802,117 @@ def managed_files(topology: Topology, node_name: str) -> tuple[ManagedFile, ...]
             ManagedFile("haresources.j2", f"{HA_DIRECTORY}/haresources", "root", "root", "0644", False),
             ManagedFile("authkeys.j2", f"{HA_DIRECTORY}/authkeys", "root", "root", "0600", True),
             ManagedFile("hapostgres.j2", HAPOSTGRES_PATH, "root", "root", "0755", False),
+            # The failover scripts: ha-lib is sourced by the others, never run.
+            ManagedFile("ha-lib.sh.j2", HA_LIB_PATH, "root", "root", "0644", False),
+            ManagedFile("may-promote.sh.j2", MAY_PROMOTE_PATH, "root", "root", "0755", False),
+            ManagedFile("boot-guard.sh.j2", BOOT_GUARD_PATH, "root", "root", "0755", False),
+            ManagedFile("fence-deposed.sh.j2", FENCE_PATH, "root", "root", "0755", False),
+            ManagedFile("postgresql-boot-guard.conf.j2", boot_guard_dropin_path(topology.cluster),
+                        "root", "root", "0644", False),
+            ManagedFile("pgcascade-fence.service.j2", FENCE_UNIT_PATH, "root", "root", "0644", False),
         ]
     return tuple(files)
+
+
+# ---------------------------------------------------------------------------------------------
+# When the cascading standby fails (planner/failover_cascade.py): the variants of the include
+# file prepared by the deploy, the switch script, and the downstream's cascade monitor
+# ---------------------------------------------------------------------------------------------
+
+CASCADE_FAILED_DIRECTORY = "/etc/pgcascade/cascade-failed"
+CASCADE_FAILED_PATH = f"{LIB_DIRECTORY}/cascade-failed"
+CASCADE_MONITOR_PATH = f"{LIB_DIRECTORY}/cascade-monitor"
+CASCADE_MONITOR_UNIT = "pgcascade-cascade-monitor.service"
+CASCADE_MONITOR_UNIT_PATH = f"/etc/systemd/system/{CASCADE_MONITOR_UNIT}"
+CASCADE_MONITOR_INTERVAL = 1  # seconds between two probes of the cascade
+CASCADE_MONITOR_FAILURES = 3  # consecutive probes without an answer: the cascade is down
+CASCADE_PROBE_TIMEOUT = 1  # seconds ping and pg_isready wait for the cascade
+CONFIG_RELOAD_TIMEOUT = 10  # seconds cascade-failed waits for the server to read its new file
+
+
+def cascade_variant_path(cascade_name: str) -> str:
+    """Where a host keeps its include file for the cluster without `cascade_name`."""
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", cascade_name):
+        raise ValueError(f"{cascade_name!r}: a cascade name must be letters, digits and _.-")
+    return f"{CASCADE_FAILED_DIRECTORY}/{cascade_name}/{INCLUDE_FILE_NAME}"
+
+
+def cascade_failed_vars(topology: Topology, node_name: str) -> dict:
+    """Variables of templates/cascade-failed.sh.j2 (shell-quoted): the master expects to be the
+    primary, a standby to be in recovery."""
+    node = _node(topology, node_name)
+    cluster = topology.cluster
+    _check_cluster(cluster)
+    primary = node.upstream is None
+    return {
+        "node_name": node.name,
+        "expected_role": "the primary" if primary else "a standby",
+        "expect_recovery": "f" if primary else "t",
+        "run_as_user": "postgres",
+        "variants_directory": shell_quote(CASCADE_FAILED_DIRECTORY),
+        "include_file": shell_quote(f"{cluster.config_directory}/conf.d/{INCLUDE_FILE_NAME}"),
+        "pg_bin_directory": shell_quote(cluster.bin_directory),
+        "socket_directory": shell_quote(SOCKET_DIRECTORY),
+        "pg_port": shell_quote(cluster.port),
+        "connect_timeout": CONNECT_TIMEOUT,
+        "reload_timeout": CONFIG_RELOAD_TIMEOUT,
+    }
+
+
+def cascade_monitor_vars(topology: Topology, node_name: str) -> dict:
+    """Variables of templates/cascade-monitor.sh.j2 (shell-quoted) for a standby of a cascade."""
+    node = _node(topology, node_name)
+    if node.upstream is None or _node(topology, node.upstream).upstream is None:
+        raise ValueError(f"{node_name}: the cascade monitor runs on a standby of a cascading standby")
+    cluster = topology.cluster
+    _check_cluster(cluster)
+    cascade = _node(topology, node.upstream)
+    master = topology.master
+    conninfo = [
+        ("host", _check_address(master.address, master.name)),
+        ("port", str(cluster.port)),
+        ("user", cluster.replication_user),
+        ("dbname", "postgres"),
+        ("passfile", PGPASS_PATH),
+        ("connect_timeout", str(CONNECT_TIMEOUT)),
+        ("application_name", "pgcascade-cascade-monitor"),
+    ]
+    return {
+        "node_name": node.name,
+        "cascade_name": shell_quote(cascade.name),
+        "cascade_address": shell_quote(_check_address(cascade.address, cascade.name)),
+        "master_name": shell_quote(master.name),
+        "master_address": shell_quote(master.address),
+        "master_conninfo": shell_quote(" ".join(f"{k}={conninfo_value(v)}" for k, v in conninfo)),
+        "pg_port": shell_quote(cluster.port),
+        "pg_bin_directory": shell_quote(cluster.bin_directory),
+        "socket_directory": shell_quote(SOCKET_DIRECTORY),
+        "include_file": shell_quote(f"{cluster.config_directory}/conf.d/{INCLUDE_FILE_NAME}"),
+        "variant_file": shell_quote(cascade_variant_path(cascade.name)),
+        "switch_path": shell_quote(CASCADE_FAILED_PATH),
+        "ssh_known_hosts_file": shell_quote(KNOWN_HOSTS_PATH),
+        "ssh_connect_timeout": SSH_CONNECT_TIMEOUT,
+        "connect_timeout": CONNECT_TIMEOUT,
+        "interval": CASCADE_MONITOR_INTERVAL,
+        "failures_needed": CASCADE_MONITOR_FAILURES,
+        "probe_timeout": CASCADE_PROBE_TIMEOUT,
+    }
+
+
+def cascade_monitor_unit_vars(topology: Topology, node_name: str) -> dict:
+    """Variables of templates/cascade-monitor.service.j2."""
+    node = _node(topology, node_name)
+    if node.upstream is None:
+        raise ValueError(f"{node_name}: the cascade monitor runs on a standby of a cascading standby")
+    cluster = topology.cluster
+    return {
+        "node_name": node.name,
+        "cascade_name": node.upstream,
+        "monitor_path": CASCADE_MONITOR_PATH,
+        "postgresql_unit": f"postgresql@{cluster.version}-{cluster.name}.service",
+    }
+
+
+# The templates of the cascade failover automation (deploys/cascade_failover.py), outside
+# managed_files(): which hosts get them depends on planner.failover_cascade.
+CASCADE_FAILOVER_TEMPLATES = ("cascade-failed.sh.j2", "cascade-monitor.service.j2", "cascade-monitor.sh.j2")

@@ -257,16 +257,18 @@ def test_settings_keys(topology, node_name):
     top = TOPOLOGIES[topology]()
     values = settings.postgres_settings(top, node_name)
     is_master = top.node(node_name).upstream is None
-    expected = set(settings.MANAGED_GUCS) - (set(settings.STANDBY_GUCS) if is_master else set())
+    expected = set(settings.MANAGED_GUCS) - (set(settings.UPSTREAM_ONLY_GUCS) if is_master else set())
     assert set(values) == expected
     assert list(values) == sorted(values)
 
 
-def test_master_has_no_standby_settings():
+def test_master_has_no_upstream_but_the_restart_only_standby_settings():
+    """A change of role must not need a restart: the postmaster-context ones are everywhere."""
     values = settings.desired_values(three(), "pg1")
-    for name in ("primary_conninfo", "restore_command", "archive_cleanup_command",
-                 "recovery_target_timeline"):
+    for name in ("primary_conninfo", "archive_cleanup_command"):
         assert name not in values
+    assert values["recovery_target_timeline"] == "latest"
+    assert values["restore_command"] == settings.desired_values(three(), "pg2")["restore_command"]
 
 
 @pytest.mark.parametrize("node_name", ["pg2", "pg3"])
