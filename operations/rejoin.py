@@ -24,18 +24,20 @@ def cluster_facts(topology: Topology) -> dict:
     return facts
 
 
-def _rewind_or_clone(now: Topology, target: str) -> StringCommand:
-    """pg_rewind onto the new master; if it cannot, a fresh base backup from it."""
+def _rewind_or_clone(now: Topology, target: str, method: str) -> StringCommand:
+    """pg_rewind onto the new master (method "rewind"); if it cannot, or with method
+    "basebackup", a fresh base backup from it."""
     c = now.cluster
     source = now.node(now.node(target).upstream)
     conninfo = f"host={source.address} port={c.port} user={c.replication_user} dbname=postgres passfile={PGPASS_PATH}"
     basebackup = f"host={source.address} port={c.port} user={c.replication_user} passfile={PGPASS_PATH}"
     as_postgres = "runuser -u postgres --"
     config = f"--config-file={c.config_directory}/postgresql.conf" if c.version >= 15 else ""
+    rewind = "false" if method == "basebackup" else "true"
     return StringCommand(
-        "cd / && if ! " + f"{as_postgres} {c.bin_directory}/pg_rewind --target-pgdata={c.data_directory} "
-        f"--source-server='{conninfo}' {config}; then "
-        f"echo 'pg_rewind failed: taking a fresh base backup from {source.name}' >&2; "
+        f"cd / && if ! {{ {rewind} && " + f"{as_postgres} {c.bin_directory}/pg_rewind --target-pgdata={c.data_directory} "
+        f"--source-server='{conninfo}' {config}; }}; then "
+        f"echo 'no pg_rewind ({method}): taking a fresh base backup from {source.name}' >&2; "
         f"find {c.data_directory} -mindepth 1 -delete && "
         f"{as_postgres} {c.bin_directory}/pg_basebackup --no-password -d '{basebackup}' "
         f"-D {c.data_directory} -X stream -c fast; fi && "
@@ -43,7 +45,8 @@ def _rewind_or_clone(now: Topology, target: str) -> StringCommand:
 
 
 @operation()
-def rewind_former_master(inventory_topology: Topology, node_name: str, target: str, force: bool = False):
+def rewind_former_master(inventory_topology: Topology, node_name: str, target: str, force: bool = False,
+                         method: str = "rewind"):
     """
     Stop the target, rewind it onto the live primary's timeline (or re-clone it), mark it a
     standby. Acts on `target` only; refuses when the facts say it could lose data.
@@ -52,7 +55,10 @@ def rewind_former_master(inventory_topology: Topology, node_name: str, target: s
     + node_name: this host
     + target: the host to rejoin
     + force: rewind even a primary on the live primary's timeline
+    + method: "rewind" (pg_rewind, else a base backup) or "basebackup"
     """
+    if method not in ("rewind", "basebackup"):
+        raise OperationError(f"method {method!r}: use rewind or basebackup")
     if node_name != target:
         host.noop(f"not the host to rejoin ({target})")
         return
@@ -65,7 +71,7 @@ def rewind_former_master(inventory_topology: Topology, node_name: str, target: s
     host.noop(f"rejoin: {plan.reason}")
     c = inventory_topology.cluster
     yield StringCommand("systemctl", "stop", unit(c.version, c.name))
-    yield _rewind_or_clone(plan.topology, target)
+    yield _rewind_or_clone(plan.topology, target, method)
 
 
 @operation()

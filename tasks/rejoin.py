@@ -1,6 +1,7 @@
 """Rejoin the former master as a standby of the new one, and restore a full cascade.
 
-    pyinfra inventories/lab.py tasks/rejoin.py [--data target=pg1] [--data force=true] [--dry] -y
+    pyinfra inventories/lab.py tasks/rejoin.py [--data target=pg1] [--data force=true]
+                                               [--data method=rewind|basebackup] [--dry] -y
 
 After heartbeat promoted the cascade, the cluster is the inventory's with the master and the
 cascade swapped. This makes the former master the new master's cascading standby (pg_rewind,
@@ -31,7 +32,8 @@ force = bool(host.data.get("force", False))
 if ctx.node is not None:
     c = ctx.cluster
     rewind_former_master(name=f"rejoin {target}: stop, rewind onto {now.master.name}", inventory_topology=ctx.topology,
-                         node_name=ctx.node.name, target=target, force=force)
+                         node_name=ctx.node.name, target=target, force=force,
+                         method=str(host.data.get("method", "rewind")))
     # Every host's files as the cluster now is (the live primary as master): written now, applied below.
     put_managed_files(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)), CONFIG_TEMPLATES)
     start_standby_streaming(name=f"{target} streams from {now.node(now.node(target).upstream).name}", topology=now,
