@@ -5,6 +5,7 @@ from pyinfra import host, inventory
 from pyinfra.api import OperationError, StringCommand, operation
 
 from facts.replication import PgState
+from operations.plans import go_ahead
 from operations.postgres import AS_POSTGRES, unit, wait_ready
 from planner.model import Topology
 from planner.rejoin import plan_rejoin
@@ -63,12 +64,8 @@ def rewind_former_master(inventory_topology: Topology, node_name: str, target: s
         host.noop(f"not the host to rejoin ({target})")
         return
     plan = plan_rejoin(inventory_topology, target, cluster_facts(inventory_topology), force=force)
-    if plan.action == "refuse":
-        raise OperationError(plan.reason)
-    if plan.action == "nothing":
-        host.noop(plan.reason)
+    if not go_ahead(plan.action, plan.reason):
         return
-    host.noop(f"rejoin: {plan.reason}")
     c = inventory_topology.cluster
     yield StringCommand("systemctl", "stop", unit(c.version, c.name))
     yield _rewind_or_clone(plan.topology, target, method)

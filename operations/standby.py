@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from pyinfra import host, inventory, state
-from pyinfra.api import OperationError, StringCommand, operation
+from pyinfra.api import StringCommand, operation
 from pyinfra.api.state import StateStage
 
 from facts.replication import PgState
+from operations.plans import go_ahead
 from operations.postgres import AS_POSTGRES, psql, unit, wait_ready
 from planner.model import Topology
 from planner.settings import PGPASS_PATH, STANDBY_GUCS, primary_conninfo
@@ -16,6 +17,15 @@ from planner.standby_plan import plan_standby
 def _pg_state(host_obj, topology: Topology) -> dict:
     c = topology.cluster
     return host_obj.get_fact(PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
+
+
+def _facts_around(topology: Topology, node_name: str) -> tuple[dict, dict, dict]:
+    """This host's, its upstream's and the master's live PgState (read at execute time)."""
+    node, master = topology.node(node_name), topology.master
+    fact = _pg_state(host, topology)
+    upstream_fact = _pg_state(inventory.get_host(node.upstream), topology)
+    master_fact = upstream_fact if node.upstream == master.name else _pg_state(inventory.get_host(master.name), topology)
+    return fact, upstream_fact, master_fact
 
 
 def clone_commands(topology: Topology, node_name: str) -> list[StringCommand]:
@@ -52,10 +62,7 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
     if node.tier != tier:
         host.noop(f"tier {tier}: {node_name} is in tier {node.tier}")
         return
-    fact = _pg_state(host, topology)
-    upstream_fact = _pg_state(inventory.get_host(node.upstream), topology)
-    master = topology.master
-    master_fact = upstream_fact if node.upstream == master.name else _pg_state(inventory.get_host(master.name), topology)
+    fact, upstream_fact, master_fact = _facts_around(topology, node_name)
     plan = plan_standby(topology, node, fact, upstream_fact,
                         desired_conninfo=primary_conninfo(topology, node_name),
                         is_pristine=bool(fact.get("pristine")), master_fact=master_fact)
@@ -63,12 +70,8 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
         # Preparing: the upstream is set up by an earlier step of this same run.
         host.noop(f"decided when this step runs: {plan.reason}")
         return
-    if plan.action == "refuse":
-        raise OperationError(plan.reason)
-    if plan.action == "nothing":
-        host.noop(plan.reason)
+    if not go_ahead(plan.action, plan.reason):
         return
-    host.noop(f"{plan.action}: {plan.reason}")
     c = topology.cluster
     if plan.action == "start":
         yield StringCommand("systemctl", "start", unit(c.version, c.name))
@@ -95,16 +98,8 @@ def rebuild_standby(topology: Topology, node_name: str, target: str, force: bool
     if node_name != target:
         host.noop(f"not the host to rebuild ({target})")
         return
-    node = topology.node(node_name)
-    fact = _pg_state(host, topology)
-    upstream_fact = _pg_state(inventory.get_host(node.upstream), topology)
-    master = topology.master
-    master_fact = upstream_fact if node.upstream == master.name else _pg_state(inventory.get_host(master.name), topology)
+    fact, upstream_fact, master_fact = _facts_around(topology, node_name)
     plan = plan_rebuild(topology, node_name, fact, upstream_fact, master_fact, force=force)
-    if plan.action == "refuse":
-        raise OperationError(plan.reason)
-    if plan.action == "nothing":
-        host.noop(plan.reason)
+    if not go_ahead(plan.action, plan.reason, "rebuild"):
         return
-    host.noop(f"rebuild: {plan.reason}")
     yield from clone_commands(topology, node_name)

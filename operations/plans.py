@@ -1,0 +1,17 @@
+"""Acting on a planner decision inside an operation: refuse loudly, say why nothing, or go on."""
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import OperationError
+
+
+def go_ahead(action: str, reason: str, verb: str | None = None) -> bool:
+    """False after a noop with the reason ("nothing"); raises on "refuse"; True otherwise, having
+    said what will be done and why."""
+    if action == "refuse":
+        raise OperationError(reason)
+    if action == "nothing":
+        host.noop(reason)
+        return False
+    host.noop(f"{verb or action}: {reason}")
+    return True
