@@ -21,7 +21,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Iterable, Mapping  # noqa: E402
+from collections.abc import Iterable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
