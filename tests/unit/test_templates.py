@@ -88,7 +88,13 @@ def all_renders(topology: Topology, node_name: str) -> dict[str, str]:
                 "ha.cf.j2": hb,
                 "haresources.j2": hb,
                 "authkeys.j2": settings.authkeys_vars(HB_KEY),
-                "hapostgres.j2": settings.hapostgres_vars(topology),
+                "hapostgres.j2": settings.ha_script_vars(topology),
+                "may-promote.sh.j2": settings.ha_script_vars(topology),
+                "boot-guard.sh.j2": settings.ha_script_vars(topology),
+                "fence-deposed.sh.j2": settings.ha_script_vars(topology),
+                "ha-lib.sh.j2": settings.ha_lib_vars(topology, node_name),
+                "postgresql-boot-guard.conf.j2": settings.boot_guard_dropin_vars(topology),
+                "pgcascade-fence.service.j2": settings.fence_unit_vars(),
             }
         )
     files = {f.template for f in settings.managed_files(topology, node_name)}
@@ -101,7 +107,7 @@ def all_renders(topology: Topology, node_name: str) -> dict[str, str]:
 
 def test_every_template_is_used():
     on_disk = {f for f in os.listdir(TEMPLATE_DIR) if f.endswith(".j2")}
-    used = {f.template for f in settings.managed_files(fan(), "pg1")}
+    used = {f.template for f in settings.managed_files(fan(), "pg1")} | set(settings.CASCADE_FAILOVER_TEMPLATES)
     assert on_disk == used
 
 
@@ -134,7 +140,13 @@ def test_pyinfra_renders_the_same_bytes(topology, node_name):
             "ha.cf.j2": lambda: settings.heartbeat_vars(top, node_name),
             "haresources.j2": lambda: settings.heartbeat_vars(top, node_name),
             "authkeys.j2": lambda: settings.authkeys_vars(HB_KEY),
-            "hapostgres.j2": lambda: settings.hapostgres_vars(top),
+            "hapostgres.j2": lambda: settings.ha_script_vars(top),
+            "may-promote.sh.j2": lambda: settings.ha_script_vars(top),
+            "boot-guard.sh.j2": lambda: settings.ha_script_vars(top),
+            "fence-deposed.sh.j2": lambda: settings.ha_script_vars(top),
+            "ha-lib.sh.j2": lambda: settings.ha_lib_vars(top, node_name),
+            "postgresql-boot-guard.conf.j2": lambda: settings.boot_guard_dropin_vars(top),
+            "pgcascade-fence.service.j2": settings.fence_unit_vars,
         }[name]()
         variables.update(host=None, state=None, inventory=None)  # what files.template adds
         assert get_template(template_path(name)).render(variables) == text, name
@@ -230,7 +242,7 @@ def test_pgconf_quotes_a_single_quote():
                 " /var/lib/postgresql/wal_archive 198.51.100.12'",
                 "archive_mode = always",
                 "synchronous_standby_names = 'FIRST 1 (\"standby_1\")'",
-                "# pg1 is the master: no upstream, so no primary_conninfo and no restore_command.",
+                "# pg1 is the master: no upstream, so no primary_conninfo.",
             ],
         ),
         (
@@ -357,7 +369,9 @@ def test_ha_cf(topology, node_name):
 def test_haresources(topology, node_name):
     text = render("haresources.j2", settings.heartbeat_vars(TOPOLOGIES[topology](), node_name))
     lines = [line for line in text.splitlines() if not line.startswith("#")]
-    assert lines == ["pg1 IPaddr2::198.51.100.15/24/eth0 hapostgres"]
+    # hapostgres first (the promotion), then the VIP: heartbeat starts left to right and stops
+    # right to left, so the VIP never points at a server that cannot take writes.
+    assert lines == ["pg1 hapostgres IPaddr2::198.51.100.15/24/eth0"]
 
 
 def test_authkeys():
@@ -559,125 +573,6 @@ def test_archive_wal_checksum_is_sha256(archive_lab):
     archive_lab.segment(content)
     archive_lab.ship()
     assert hashlib.sha256(content).hexdigest() in archive_lab.log.read_text()
-
-
-# --- hapostgres, with stub psql / pg_ctlcluster / runuser ---------------------------------------------
-
-
-@pytest.fixture
-def ha_lab(tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    state = tmp_path / "state"
-    calls = tmp_path / "calls"
-    calls.write_text("")
-    write_executable(bin_dir / "psql", textwrap.dedent(f"""\
-        #!/bin/bash
-        echo "psql $*" >>{calls}
-        case $(cat {state}) in
-            down) echo "psql: error: connection refused" >&2; exit 2 ;;
-            *) cat {state} ;;
-        esac
-        """))
-    write_executable(bin_dir / "pg_ctlcluster", textwrap.dedent(f"""\
-        #!/bin/bash
-        echo "pg_ctlcluster $*" >>{calls}
-        echo f >{state}
-        """))
-    write_executable(bin_dir / "runuser", textwrap.dedent(f"""\
-        #!/bin/bash
-        echo "runuser $1 $2" >>{calls}
-        while [ "$1" != -- ]; do shift; done
-        shift
-        exec "$@"
-        """))
-    write_executable(bin_dir / "logger", f"#!/bin/bash\necho \"logger $*\" >>{calls}\n")
-    may_promote = tmp_path / "may-promote"
-    variables = settings.hapostgres_vars(three())
-    variables.update(
-        pg_bin_directory=str(bin_dir), may_promote_path=str(may_promote), ready_timeout=1,
-        promote_timeout=2,
-    )
-    script = tmp_path / "hapostgres"
-    write_executable(script, render("hapostgres.j2", variables))
-
-    class Lab:
-        def run(self, action, server_state):
-            state.write_text(server_state + "\n")
-            result = subprocess.run(
-                [str(script), action], capture_output=True, text=True, timeout=30,
-                env={"PATH": f"{bin_dir}:{os.environ['PATH']}"},
-            )
-            return result
-
-        def may_promote(self, exit_code):
-            write_executable(may_promote, f"#!/bin/bash\necho may-promote >>{calls}\nexit {exit_code}\n")
-
-        @property
-        def calls(self):
-            return calls.read_text()
-
-    return Lab()
-
-
-@pytest.mark.parametrize(
-    "server_state, output, code",
-    [("f", "running\n", 0), ("t", "stopped\n", 3), ("down", "stopped\n", 3)],
-)
-def test_hapostgres_status(ha_lab, server_state, output, code):
-    result = ha_lab.run("status", server_state)
-    assert (result.stdout, result.returncode) == (output, code)
-    # heartbeat's ResourceManager: *[Nn][Oo][Tt]\ *[Rr]unning* -> stopped, *[Rr]unning*|*OK* -> running
-    assert ("running" in result.stdout.lower()) is (code == 0)
-
-
-def test_hapostgres_start_on_a_primary_does_not_promote(ha_lab):
-    result = ha_lab.run("start", "f")
-    assert result.returncode == 0
-    assert "already a primary" in result.stderr
-    assert "pg_ctlcluster" not in ha_lab.calls
-
-
-def test_hapostgres_start_on_a_standby_promotes(ha_lab):
-    result = ha_lab.run("start", "t")
-    assert result.returncode == 0, result.stderr
-    assert "pg_ctlcluster 15 main promote" in ha_lab.calls
-    assert "is now a primary" in result.stderr
-    assert "-h /var/run/postgresql -p 5432 -d postgres -c select pg_is_in_recovery()" in ha_lab.calls
-
-
-def test_hapostgres_start_asks_may_promote_and_obeys_a_refusal(ha_lab):
-    ha_lab.may_promote(1)
-    result = ha_lab.run("start", "t")
-    assert result.returncode == 1
-    assert "refused the promotion" in result.stderr
-    assert "may-promote" in ha_lab.calls
-    assert "pg_ctlcluster" not in ha_lab.calls
-
-
-def test_hapostgres_start_promotes_when_may_promote_agrees(ha_lab):
-    ha_lab.may_promote(0)
-    result = ha_lab.run("start", "t")
-    assert result.returncode == 0, result.stderr
-    assert ha_lab.calls.index("may-promote") < ha_lab.calls.index("pg_ctlcluster")
-
-
-def test_hapostgres_start_refuses_when_postgresql_is_down(ha_lab):
-    result = ha_lab.run("start", "down")
-    assert result.returncode == 1
-    assert "does not answer" in result.stderr
-    assert "pg_ctlcluster" not in ha_lab.calls
-
-
-@pytest.mark.parametrize("server_state", ["f", "t", "down"])
-def test_hapostgres_stop_always_succeeds(ha_lab, server_state):
-    result = ha_lab.run("stop", server_state)
-    assert result.returncode == 0
-    assert "pg_ctlcluster" not in ha_lab.calls
-
-
-def test_hapostgres_usage(ha_lab):
-    assert ha_lab.run("bogus", "f").returncode == 2
 
 
 # --- replication-status, with a stub psql --------------------------------------------------------------
