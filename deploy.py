@@ -6,6 +6,7 @@ heartbeat on the VIP holders, and the monitoring script.
 """
 from pyinfra import host
 
+from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
 from deploys.heartbeat import configure_heartbeat
 from deploys.packages import install_packages
@@ -26,3 +27,4 @@ if ctx.node is not None:  # application hosts only appear in pg_hba
     for tier in host.loop(range(1, len(ctx.topology.tiers()))):
         configure_standby_tier(ctx, tier)
     configure_heartbeat(ctx)
+    configure_cascade_failover(ctx)  # the cascade's standbys fail over by themselves when it dies

@@ -6,6 +6,7 @@ prepare time with every problem listed, and no operation has run on any host.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,10 +49,13 @@ def _secrets_file_values(path: str | None) -> dict | None:
         return None
 
 
-def _check_all_connected(topology: Topology) -> None:
-    """pyinfra drops hosts it cannot reach; a cluster deploy must not go on without one."""
+def _check_all_connected(topology: Topology, tolerated: Collection[str] = ()) -> None:
+    """pyinfra drops hosts it cannot reach; a cluster deploy must not go on without one.
+
+    tolerated: hosts allowed to be missing (the failed cascade, for tasks/failover_cascade.py).
+    """
     connected = {h.name for h in state.activated_hosts}
-    missing = [n.name for n in topology.nodes if n.name not in connected]
+    missing = [n.name for n in topology.nodes if n.name not in connected and n.name not in tolerated]
     if missing:
         raise ClusterConfigError(
             f"cannot reach {', '.join(missing)}: a cluster deploy needs every PostgreSQL host "
@@ -59,7 +63,8 @@ def _check_all_connected(topology: Topology) -> None:
         )
 
 
-def load_context() -> Context:
+def load_context(tolerate_unreachable: Callable[[Topology], Collection[str]] | None = None) -> Context:
+    """tolerate_unreachable: from the topology, the hosts the run may go on without (default none)."""
     try:
         topology = build_topology(_inventory_hosts())
     except InventoryError as error:
@@ -69,6 +74,6 @@ def load_context() -> Context:
         secrets = resolve_secrets(list(ALL_SECRETS), os.environ, _secrets_file_values(secrets_path), secrets_path)
     except SecretsError as error:
         raise ClusterConfigError("missing secrets:\n" + str(error)) from None
-    _check_all_connected(topology)
+    _check_all_connected(topology, tolerate_unreachable(topology) if tolerate_unreachable else ())
     node = next((n for n in topology.nodes if n.name == host.name), None)
     return Context(topology=topology, secrets=secrets, node=node)

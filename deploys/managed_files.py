@@ -26,7 +26,14 @@ def template_vars(ctx: Context, template: str) -> dict:
         "ha.cf.j2": lambda: settings.heartbeat_vars(topology, node),
         "haresources.j2": lambda: settings.heartbeat_vars(topology, node),
         "authkeys.j2": lambda: settings.authkeys_vars(ctx.secrets[HEARTBEAT_KEY]),
-        "hapostgres.j2": lambda: settings.hapostgres_vars(topology),
+        "hapostgres.j2": lambda: settings.ha_script_vars(topology),
+        "may-promote.sh.j2": lambda: settings.ha_script_vars(topology),
+        "boot-guard.sh.j2": lambda: settings.ha_script_vars(topology),
+        "ha-watch.sh.j2": lambda: settings.ha_script_vars(topology),
+        "ha-lib.sh.j2": lambda: settings.ha_lib_vars(topology, node),
+        "postgresql-boot-guard.conf.j2": lambda: settings.boot_guard_dropin_vars(topology),
+        "pgcascade-ha-watch.service.j2": settings.ha_watch_unit_vars,
+        "heartbeat-restart.conf.j2": lambda: settings.heartbeat_dropin_vars(topology, node),
     }
     return builders[template]()
 

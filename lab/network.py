@@ -100,7 +100,10 @@ def check_no_forwarding() -> None:
 def ensure_bridge(lab: str, addressing: Addressing) -> None:
     bridge = bridge_name(lab)
     if not ok(["ip", "link", "show", bridge]):
-        run(["ip", "link", "add", bridge, "type", "bridge"])
+        # A fixed MAC: by default a bridge takes its lowest port's, so a crashed host would
+        # change it and stall the main machine's ssh sessions to the others.
+        mac = "02:01:" + ":".join(f"{int(octet):02x}" for octet in addressing.bridge_ip.split("."))
+        run(["ip", "link", "add", bridge, "address", mac, "type", "bridge"])
         run(["sysctl", "-q", "-w", f"net.ipv6.conf.{bridge}.disable_ipv6=1"])
         run(["ip", "addr", "add", f"{addressing.bridge_ip}/{addressing.subnet.prefixlen}", "dev", bridge])
     run(["ip", "link", "set", bridge, "up"])

@@ -47,6 +47,7 @@ class Cluster:
     heartbeat: HeartbeatTimings = field(default_factory=HeartbeatTimings)
     apt_repository: dict | None = None
     secrets_file: str | None = None  # KEY=VALUE file read when a secret's env var is not set
+    cascade_monitor: bool = True  # the cascade's standbys fail over by themselves when it dies
 
     @property
     def data_directory(self) -> str:

@@ -46,9 +46,11 @@ ARCHIVE_WAL_PATH = f"{LIB_DIRECTORY}/archive-wal"
 MAY_PROMOTE_PATH = f"{LIB_DIRECTORY}/may-promote"
 HA_LIB_PATH = f"{LIB_DIRECTORY}/ha-lib"
 BOOT_GUARD_PATH = f"{LIB_DIRECTORY}/boot-guard"
-FENCE_PATH = f"{LIB_DIRECTORY}/fence-deposed"
-FENCE_UNIT_PATH = "/etc/systemd/system/pgcascade-fence.service"
+HA_WATCH_PATH = f"{LIB_DIRECTORY}/ha-watch"
+HA_WATCH_UNIT_PATH = "/etc/systemd/system/pgcascade-ha-watch.service"
+HEARTBEAT_DROPIN_PATH = "/etc/systemd/system/heartbeat.service.d/pgcascade-restart.conf"
 HB_STANDBY_PATH = "/usr/share/heartbeat/hb_standby"  # heartbeat v1: hand the resources to the peer
+HB_TAKEOVER_PATH = "/usr/share/heartbeat/hb_takeover"  # heartbeat v1: ask the peer for the resources
 # On tmpfs (gone after a reboot): set by hapostgres when it makes or confirms this host's primary;
 # the boot guard lets PostgreSQL start as a primary only while it exists.
 RUNTIME_DIRECTORY = "/run/pgcascade"
@@ -68,7 +70,11 @@ READY_TIMEOUT = 30  # seconds hapostgres waits for a (re)starting server to answ
 # seconds is "silent" (a live one answers in milliseconds; libpq's own minimum is 2 s).
 PROBE_TIMEOUT = 1
 HA_SSH_TIMEOUT = 3  # seconds for one ssh round trip to another cluster host (failover scripts)
-FENCE_INTERVAL = 2  # seconds between two checks of fence-deposed
+WATCH_INTERVAL = 2  # seconds between two checks of ha-watch
+# ha-watch asks heartbeat for the resources for the newest primary once it has held none for
+# this many seconds (heartbeat settles after a restart: initdead, then the acquisition), and
+# not more often than that.
+RECLAIM_AFTER = 12
 
 SUPPORTED_VERSIONS = range(13, 18)
 
@@ -614,7 +620,7 @@ def authkeys_vars(heartbeat_key: str) -> dict:
 
 def ha_script_vars(topology: Topology) -> dict:
     """Variables of the failover scripts that source ha-lib: templates/hapostgres.j2,
-    may-promote.sh.j2, boot-guard.sh.j2, fence-deposed.sh.j2 (shell-quoted)."""
+    may-promote.sh.j2, boot-guard.sh.j2, ha-watch.sh.j2 (shell-quoted)."""
     cluster = topology.cluster
     _check_cluster(cluster)
     return {
@@ -685,6 +691,7 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
         "vip_interface": shell_quote(vip.interface),
         "may_promote_path": shell_quote(MAY_PROMOTE_PATH),
         "hb_standby_path": shell_quote(HB_STANDBY_PATH),
+        "hb_takeover_path": shell_quote(HB_TAKEOVER_PATH),
         "primary_flag": shell_quote(PRIMARY_FLAG_PATH),
         "runtime_directory": shell_quote(RUNTIME_DIRECTORY),
         "ssh_known_hosts_file": shell_quote(KNOWN_HOSTS_PATH),
@@ -692,7 +699,8 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
         "ssh_timeout": HA_SSH_TIMEOUT,
         "ready_timeout": READY_TIMEOUT,
         "promote_timeout": PROMOTE_TIMEOUT,
-        "fence_interval": FENCE_INTERVAL,
+        "watch_interval": WATCH_INTERVAL,
+        "reclaim_after": RECLAIM_AFTER,
     }
 
 
@@ -709,9 +717,15 @@ def boot_guard_dropin_vars(topology: Topology) -> dict:
     return {"boot_guard_path": BOOT_GUARD_PATH, "pg_version": cluster.version, "pg_cluster": cluster.name}
 
 
-def fence_unit_vars() -> dict:
-    """Variables of templates/pgcascade-fence.service.j2."""
-    return {"fence_path": FENCE_PATH}
+def heartbeat_dropin_vars(topology: Topology, node_name: str) -> dict:
+    """Variables of templates/heartbeat-restart.conf.j2."""
+    _ha_peer(topology, node_name)
+    return {"node_name": node_name}
+
+
+def ha_watch_unit_vars() -> dict:
+    """Variables of templates/pgcascade-ha-watch.service.j2."""
+    return {"ha_watch_path": HA_WATCH_PATH}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -806,10 +820,11 @@ def managed_files(topology: Topology, node_name: str) -> tuple[ManagedFile, ...]
             ManagedFile("ha-lib.sh.j2", HA_LIB_PATH, "root", "root", "0644", False),
             ManagedFile("may-promote.sh.j2", MAY_PROMOTE_PATH, "root", "root", "0755", False),
             ManagedFile("boot-guard.sh.j2", BOOT_GUARD_PATH, "root", "root", "0755", False),
-            ManagedFile("fence-deposed.sh.j2", FENCE_PATH, "root", "root", "0755", False),
+            ManagedFile("ha-watch.sh.j2", HA_WATCH_PATH, "root", "root", "0755", False),
             ManagedFile("postgresql-boot-guard.conf.j2", boot_guard_dropin_path(topology.cluster),
                         "root", "root", "0644", False),
-            ManagedFile("pgcascade-fence.service.j2", FENCE_UNIT_PATH, "root", "root", "0644", False),
+            ManagedFile("pgcascade-ha-watch.service.j2", HA_WATCH_UNIT_PATH, "root", "root", "0644", False),
+            ManagedFile("heartbeat-restart.conf.j2", HEARTBEAT_DROPIN_PATH, "root", "root", "0644", False),
         ]
     return tuple(files)
 

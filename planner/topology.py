@@ -181,6 +181,7 @@ CLUSTER_KEYS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "ha_initdead": (_TIMING_DEFAULTS.initdead, _check_seconds),
     "apt_repository": (None, _check_apt_repository),
     "secrets_file": (None, _check_optional_path),
+    "pg_cascade_monitor": (_CLUSTER_DEFAULTS.cascade_monitor, _check_bool),
 }
 KNOWN_KEYS = frozenset(CLUSTER_KEYS) | frozenset(HOST_KEYS)
 
@@ -516,6 +517,7 @@ def _cluster(data: Mapping) -> Cluster:
         ),
         apt_repository=dict(get("apt_repository")) if get("apt_repository") is not None else None,
         secrets_file=get("secrets_file"),
+        cascade_monitor=get("pg_cascade_monitor"),
     )
 
 

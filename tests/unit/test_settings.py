@@ -556,6 +556,65 @@ def test_authkeys_vars():
     assert settings.authkeys_vars("lab-secret") == {"heartbeat_key": "lab-secret"}
 
 
+# --- the failover scripts (ha-lib and friends) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "node_name, peer, others, witnesses",
+    [
+        ("pg1", ("pg2", "198.51.100.12"), ["pg2", "pg3", "pg4", "pg5"], ["pg3", "pg4", "pg5"]),
+        ("pg2", ("pg1", "198.51.100.11"), ["pg1", "pg3", "pg4", "pg5"], ["pg3", "pg4", "pg5"]),
+    ],
+)
+def test_ha_lib_vars(node_name, peer, others, witnesses):
+    ha = settings.ha_lib_vars(fan(), node_name)
+    assert ha["node_name"] == node_name
+    assert ha["ha_peer"] == settings.HaHost(*peer)
+    assert [h.name for h in ha["cluster_peers"]] == others
+    assert [h.name for h in ha["witnesses"]] == witnesses
+    assert ha["vip_address"] == "198.51.100.15" and ha["vip_interface"] == "eth0"
+    assert ha["pg_data_directory"] == "/var/lib/postgresql/15/main"
+    assert ha["primary_flag"].startswith("/run/")  # tmpfs: gone after a reboot
+    assert ha["ssh_known_hosts_file"] == "/var/lib/postgresql/.ssh/known_hosts"
+    assert ha["probe_timeout"] < ha["ssh_timeout"]
+
+
+def test_ha_lib_vars_quote_for_the_shell():
+    topology = Topology(
+        Cluster(vip=VIP, name="it's"),
+        (node("pg1", "master", "10.0.0.1"), node("pg2", "cascade", "10.0.0.2", "pg1", "s", 1)),
+    )
+    ha = settings.ha_lib_vars(topology, "pg2")
+    assert ha["pg_cluster"] == "'it'\"'\"'s'"
+    assert ha["pg_data_directory"] == "'/var/lib/postgresql/15/it'\"'\"'s'"
+    assert ha["witnesses"] == []
+
+
+@pytest.mark.parametrize(
+    "topology, node_name, message",
+    [
+        (three(), "pg3", "pg3: the failover scripts run on the master and the cascade only"),
+        (three(vip=None), "pg1", "vip_address"),
+    ],
+)
+def test_ha_lib_vars_refuse(topology, node_name, message):
+    with pytest.raises(ValueError, match=message):
+        settings.ha_lib_vars(topology, node_name)
+
+
+def test_the_boot_guard_drop_in_is_for_the_clusters_unit():
+    assert settings.boot_guard_dropin_path(three(version=17, name="main").cluster) == (
+        "/etc/systemd/system/postgresql@17-main.service.d/pgcascade-boot-guard.conf")
+
+
+def test_a_standby_retries_its_wal_sources_every_second():
+    """After a failover the downstream reconnects to the promoted cascade quickly."""
+    for node_name in ("pg1", "pg2", "pg3"):
+        assert settings.desired_values(three(), node_name)["wal_retrieve_retry_interval"] == "1s"
+    top = three(settings=(("wal_retrieve_retry_interval", "500ms"),))
+    assert settings.desired_values(top, "pg3")["wal_retrieve_retry_interval"] == "500ms"
+
+
 # --- /etc/hosts and the file table ---------------------------------------------------------------
 
 
@@ -589,4 +648,13 @@ def test_managed_files(node_name, heartbeat):
     if heartbeat:
         assert files["authkeys.j2"].mode == "0600" and files["authkeys.j2"].secret
         assert files["hapostgres.j2"].dest == "/etc/ha.d/resource.d/hapostgres"
+        assert files["may-promote.sh.j2"].dest == "/usr/local/lib/pgcascade/may-promote"
+        assert files["ha-lib.sh.j2"].mode == "0644"  # sourced, never run
+        for script in ("hapostgres.j2", "may-promote.sh.j2", "boot-guard.sh.j2", "ha-watch.sh.j2"):
+            assert (files[script].owner, files[script].mode) == ("root", "0755")
+        assert files["postgresql-boot-guard.conf.j2"].dest.startswith(
+            "/etc/systemd/system/postgresql@15-main.service.d/")
+        assert files["heartbeat-restart.conf.j2"].dest.startswith("/etc/systemd/system/heartbeat.service.d/")
+    else:
+        assert not {"ha-lib.sh.j2", "boot-guard.sh.j2", "pgcascade-ha-watch.service.j2"} & set(files)
     assert all(re.match(r"^0[0-7]{3}$", f.mode) for f in files.values())

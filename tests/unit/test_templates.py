@@ -91,10 +91,11 @@ def all_renders(topology: Topology, node_name: str) -> dict[str, str]:
                 "hapostgres.j2": settings.ha_script_vars(topology),
                 "may-promote.sh.j2": settings.ha_script_vars(topology),
                 "boot-guard.sh.j2": settings.ha_script_vars(topology),
-                "fence-deposed.sh.j2": settings.ha_script_vars(topology),
+                "ha-watch.sh.j2": settings.ha_script_vars(topology),
                 "ha-lib.sh.j2": settings.ha_lib_vars(topology, node_name),
                 "postgresql-boot-guard.conf.j2": settings.boot_guard_dropin_vars(topology),
-                "pgcascade-fence.service.j2": settings.fence_unit_vars(),
+                "pgcascade-ha-watch.service.j2": settings.ha_watch_unit_vars(),
+                "heartbeat-restart.conf.j2": settings.heartbeat_dropin_vars(topology, node_name),
             }
         )
     files = {f.template for f in settings.managed_files(topology, node_name)}
@@ -143,10 +144,11 @@ def test_pyinfra_renders_the_same_bytes(topology, node_name):
             "hapostgres.j2": lambda: settings.ha_script_vars(top),
             "may-promote.sh.j2": lambda: settings.ha_script_vars(top),
             "boot-guard.sh.j2": lambda: settings.ha_script_vars(top),
-            "fence-deposed.sh.j2": lambda: settings.ha_script_vars(top),
+            "ha-watch.sh.j2": lambda: settings.ha_script_vars(top),
             "ha-lib.sh.j2": lambda: settings.ha_lib_vars(top, node_name),
             "postgresql-boot-guard.conf.j2": lambda: settings.boot_guard_dropin_vars(top),
-            "pgcascade-fence.service.j2": settings.fence_unit_vars,
+            "pgcascade-ha-watch.service.j2": settings.ha_watch_unit_vars,
+            "heartbeat-restart.conf.j2": lambda: settings.heartbeat_dropin_vars(top, node_name),
         }[name]()
         variables.update(host=None, state=None, inventory=None)  # what files.template adds
         assert get_template(template_path(name)).render(variables) == text, name

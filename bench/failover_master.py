@@ -1,0 +1,93 @@
+"""Issue 4, case 1, timed: the master crashes while a workload commits through the VIP.
+
+The figure: from the crash (the instant before `lab crash pg1` kills the machine) to the first
+write acknowledged through the VIP by the promoted cascade (target: median 6 s or less). Each
+run is a fresh cluster on the lab 'fm': lab up, deploy, workload, crash. The lab is removed at
+the end. Prints the figures and writes them to bench/results/failover_master.json, with the
+machine's load average (other labs on the machine slow everything down).
+
+Run as root: `.venv/bin/python bench/failover_master.py [--runs N]` (default 5).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lab import machines  # noqa: E402  (the same code as `python -m lab crash`)
+from tests.conftest import Lab, wait_until  # noqa: E402
+from tests.lab.workload import Workload, client_inventory, install_sql  # noqa: E402
+
+RESULTS = ROOT / "bench/results/failover_master.json"
+LAB = "fm"
+ROLE = "pgcascade_workload"
+TARGET = 6.0
+
+
+def holds_resources(lab: Lab, host: str) -> bool:
+    proc = lab.ssh(host, "test -e /run/pgcascade/primary-allowed && ip -4 -o addr show dev eth0", timeout=20)
+    return proc.returncode == 0 and f" {lab.desc['vip']}/" in proc.stdout
+
+
+def one_run(number: int) -> float:
+    lab = Lab(LAB, 3)
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            proc = lab.pyinfra("-y", client_inventory(lab.desc, Path(directory), ROLE), "deploy.py")
+        if proc.returncode != 0:
+            sys.exit(f"run {number}: the deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
+        password = secrets.token_urlsafe(24)
+        lab.psql("pg1", install_sql(ROLE, password, os.urandom(16)))
+        with Workload(lab.desc["vip"], 5432, ROLE, password) as load:
+            load.wait_for_acks(20, 30)
+            crashed = time.monotonic()
+            machines.crash(LAB, "pg1")
+            first = wait_until(lambda: load.first_ack_after(crashed, node="pg2"), 60,
+                               "a write acknowledged by pg2 through the VIP", interval=0.05)
+        if load.overlaps():
+            sys.exit(f"run {number}: overlapping acknowledgements: {load.overlaps()}")
+        return first.acked - crashed
+    finally:
+        lab.down()
+
+
+def load_average() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def main() -> None:
+    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 5
+    load_before = load_average()
+    values = []
+    for number in range(1, runs + 1):
+        values.append(one_run(number))
+        print(f"run {number}: crash -> first acknowledged write through the VIP {values[-1]:.2f} s "
+              f"(load {load_average()[0]:.2f})", flush=True)
+    figures = {
+        "crash_to_first_acknowledged_write_s": {
+            "min": round(min(values), 2), "median": round(statistics.median(values), 2),
+            "max": round(max(values), 2), "runs": len(values), "values": [round(v, 2) for v in values],
+            "target_median": TARGET,
+        },
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "cpus": os.cpu_count(),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    stats = figures["crash_to_first_acknowledged_write_s"]
+    print(f"crash -> first acknowledged write through the VIP: min {stats['min']} median {stats['median']} "
+          f"max {stats['max']} s over {stats['runs']} runs (target: median {TARGET} s or less)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The ad-hoc repair of a failed cascading standby (tasks/failover_cascade.py), one operation per
+step. Each step is called on every host of the run and does nothing off-step, so the steps are
+barriers: the standbys are re-pointed before the master stops waiting for the cascade.
+"""
+from __future__ import annotations
+
+import shlex
+
+import gevent
+from pyinfra import host, inventory
+from pyinfra.api import OperationError, StringCommand, operation
+from pyinfra.api.exceptions import ConnectError
+from pyinfra.operations import files
+
+from facts.replication import PgState
+from operations.plans import go_ahead
+from operations.postgres import AS_POSTGRES
+from planner import settings
+from planner.failover_cascade import MASTER_SETTINGS, describe_changes, plan_failover_cascade
+from planner.model import Topology
+from planner.render import template_path
+
+CONNECT_TIMEOUT = 15  # seconds to reach the failed cascade's host (a hung one never answers)
+STREAMING_TIMEOUT = 60  # seconds a re-pointed standby gets to stream from the master
+
+
+def _reachable(name: str, try_connect: bool) -> bool:
+    target = inventory.get_host(name)
+    if target.connected:
+        return True
+    if not try_connect:
+        return False
+    try:
+        with gevent.Timeout(CONNECT_TIMEOUT, ConnectError(f"no ssh answer within {CONNECT_TIMEOUT} s")):
+            target.connect(show_errors=False, raise_exceptions=True)
+    except ConnectError:
+        return False
+    return True
+
+
+def failover_facts(topology: Topology, failed: str, try_connect: bool) -> dict:
+    """PgState of the master, the failed cascade's standbys and the cascade (None: unreachable).
+
+    The cascade is read only if its host is connected, or, with try_connect, once it connects
+    (it is left out of the run with --exclude when it is down).
+    """
+    c = topology.cluster
+    kwargs = {"version": c.version, "cluster": c.name, "port": c.port, "settings": list(MASTER_SETTINGS),
+              **AS_POSTGRES}
+    names = [topology.master.name, *(n.name for n in topology.children(failed)), failed]
+    facts = {}
+    for name in names:
+        if name == failed and not _reachable(name, try_connect):
+            facts[name] = None
+            continue
+        facts[name] = inventory.get_host(name).get_fact(PgState, **kwargs)
+    return facts
+
+
+def _preview(plan) -> str:
+    changes = describe_changes(plan)
+    return plan.reason + (f"\n{changes}" if changes else "")
+
+
+@operation()
+def check_cascade_failover(topology: Topology, failed: str, force: bool):
+    """
+    On the master: the repair is still wanted and safe, from the live facts (refuses otherwise),
+    and says what it changes. Elsewhere: nothing (a barrier before the changes).
+
+    + topology: the inventory's cluster
+    + failed: the failed cascade's inventory name
+    + force: fail over a healthy cascade too
+    """
+    if host.name != topology.master.name:
+        host.noop(f"checked on the master {topology.master.name}")
+    else:
+        plan = plan_failover_cascade(topology, failover_facts(topology, failed, try_connect=False), failed, force)
+        go_ahead(plan.action, _preview(plan), "failover_cascade")
+    yield from ()  # reads and decides only: the next steps act
+
+
+def _step(node_name: str, topology_after: Topology) -> str:
+    return "master" if topology_after.node(node_name).upstream is None else "standbys"
+
+
+@operation()
+def ensure_failover_include(topology_after: Topology, node_name: str, step: str):
+    """
+    The include file of the cluster without the failed cascade, on the hosts of this step.
+
+    + topology_after: the cluster without the failed cascade (planner.failover_cascade.without_cascade)
+    + node_name: this host's inventory name
+    + step: "standbys" (first) or "master" (then)
+    """
+    if step not in ("standbys", "master"):
+        raise OperationError(f"unknown step {step!r}")
+    mine = _step(node_name, topology_after)
+    if mine != step:
+        host.noop(f"{node_name}: its include file is written in the {mine} step")
+        return
+    managed = next(m for m in settings.managed_files(topology_after, node_name) if m.template == "pgcascade.conf.j2")
+    yield from files.template._inner(
+        src=template_path(managed.template), dest=managed.dest, user=managed.owner, group=managed.group,
+        mode=managed.mode, **settings.render_vars_pgconf(topology_after, node_name))
+
+
+def _streams_from(fact: dict, address: str) -> bool:
+    receiver = fact.get("wal_receiver") or {}
+    return receiver.get("status") == "streaming" and receiver.get("sender_host") == address
+
+
+@operation()
+def ensure_streaming_from_master(topology_after: Topology, node_name: str, repointed: list[str]):
+    """
+    A re-pointed standby streams from the master: polled with a deadline, fails if it does not.
+
+    + topology_after: the cluster without the failed cascade
+    + node_name: this host's inventory name
+    + repointed: the former standbys of the failed cascade
+    """
+    if node_name not in repointed:
+        host.noop(f"{node_name} was not re-pointed")
+        return
+    c = topology_after.cluster
+    master = topology_after.master
+    fact = host.get_fact(PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
+    if _streams_from(fact, master.address):
+        host.noop(f"{node_name} streams from {master.name}")
+        return
+    query = ("select count(*) from pg_stat_wal_receiver where status = 'streaming' "
+             f"and sender_host = '{master.address}'")
+    ticks = STREAMING_TIMEOUT * 5
+    script = (f"cd /; for i in $(seq {ticks}); do "
+              f"[ \"$(psql -XAtq -p {c.port} -d postgres -c {shlex.quote(query)})\" = 1 ] && exit 0; sleep 0.2; done; "
+              f"echo '{node_name} does not stream from {master.name} after {STREAMING_TIMEOUT} s: "
+              "see its PostgreSQL log' >&2; exit 1")
+    yield StringCommand("runuser", "-u", "postgres", "--", "sh", "-c", shlex.quote(script))
