@@ -35,6 +35,7 @@ test: setup
 bench: setup
 	$(PY) bench/lab.py
 	$(PY) bench/deploy.py
+	$(PY) bench/failover.py
 
 down:
 	$(PY) -m lab down --name $(LAB)

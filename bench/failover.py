@@ -1,0 +1,32 @@
+"""Issue 4's failover figures, each case run N times (default 5) on its own lab:
+
+- case 1, master crash -> first acknowledged write through the VIP (bench/failover_master.py)
+- case 2, cascade crash -> unblocked synchronous commits and downstream streaming from the
+  master, with the automation (bench/failover_cascade.py)
+
+Each script prints its figures and writes bench/results/<case>.json; this one runs them in turn
+and gathers them into bench/results/failover.json. Run as root on a quiet machine:
+`.venv/bin/python bench/failover.py [--runs N]`.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ("failover_master", "failover_cascade")
+
+
+def main() -> None:
+    runs = sys.argv[sys.argv.index("--runs") + 1] if "--runs" in sys.argv else "5"
+    gathered = {}
+    for case in CASES:
+        subprocess.run([sys.executable, str(ROOT / f"bench/{case}.py"), "--runs", runs], cwd=ROOT, check=True)
+        gathered[case] = json.loads((ROOT / f"bench/results/{case}.json").read_text())
+    (ROOT / "bench/results/failover.json").write_text(json.dumps(gathered, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
