@@ -67,8 +67,12 @@ CONNECT_TIMEOUT = 5  # seconds, libpq in the scripts
 PROMOTE_TIMEOUT = 60  # seconds hapostgres waits for the promoted server to leave recovery
 READY_TIMEOUT = 30  # seconds hapostgres waits for a (re)starting server to answer
 # Failover probes (may-promote): a PostgreSQL that has not answered pg_isready within this many
-# seconds is "silent" (a live one answers in milliseconds; libpq's own minimum is 2 s).
-PROBE_TIMEOUT = 1
+# seconds is "silent" (a live one answers in milliseconds, 0.12 s on a lab machine at load 12;
+# libpq's own minimum is 2 s). Every failover waits this long once. A server silent from the
+# cascade and a witness at once while heartbeat finds its node dead is hung or gone; were it
+# only slow, promoting it away would cost an unneeded failover, never a split brain: it cannot
+# acknowledge a commit once its synchronous standby, the cascade, is promoted.
+PROBE_TIMEOUT = 0.5
 HA_SSH_TIMEOUT = 3  # seconds for one ssh round trip to another cluster host (failover scripts)
 WATCH_INTERVAL = 2  # seconds between two checks of ha-watch
 # ha-watch asks heartbeat for the resources for the newest primary once it has held none for
