@@ -62,8 +62,8 @@ def story(tmp_path_factory):
 
 
 def test_master_crash_writes_resume_on_the_former_cascade(story):
-    crashed = time.monotonic()
     story.lab.cli("crash", "pg1")
+    crashed = time.monotonic()  # pg1 is gone: every later acknowledgement is someone else's
     story.load.wait_for_acks(10, 90, after=crashed)
     assert story.load.first_ack_after(crashed).node == "pg2"
     wait_until(lambda: story.lab.psql("pg3", "select received_tli from pg_stat_wal_receiver where "
