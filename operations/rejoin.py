@@ -6,7 +6,7 @@ from pyinfra.api import OperationError, StringCommand, operation
 
 from facts.replication import PgState
 from operations.plans import go_ahead
-from operations.postgres import AS_POSTGRES, unit, wait_ready
+from operations.postgres import AS_POSTGRES, psql, unit, wait_ready
 from planner.model import Topology
 from planner.rejoin import plan_rejoin
 from planner.settings import PGPASS_PATH
@@ -97,3 +97,22 @@ def start_standby_streaming(topology: Topology, node_name: str, target: str, sec
         "cd / && runuser -u postgres -- sh -c", f"'for i in $(seq {seconds * 5}); do "
         f"test \"$(psql -XAtq -p {c.port} -c \"select status from pg_stat_wal_receiver\")\" = streaming && exit 0; "
         f"sleep 0.2; done; echo \"{target} does not stream from {upstream.name} after {seconds} s\" >&2; exit 1'")
+
+
+@operation()
+def checkpoint_new_master(inventory_topology: Topology, node_name: str, target: str, force: bool = False):
+    """
+    A checkpoint on the live primary before a rewind, so its pg_control shows its new timeline:
+    pg_rewind reads the timeline there, and a just-promoted server writes it only at its first
+    checkpoint (without one, pg_rewind sees one timeline and "rewinds" nothing).
+
+    + inventory_topology: the cluster as the inventory describes it
+    + node_name: this host
+    + target: the host to rejoin
+    + force: as for rewind_former_master
+    """
+    plan = plan_rejoin(inventory_topology, target, cluster_facts(inventory_topology), force=force)
+    if plan.action != "rejoin" or node_name != plan.topology.master.name:
+        host.noop("no rewind to prepare here")
+        return
+    yield psql(inventory_topology.cluster.port, "CHECKPOINT")

@@ -16,7 +16,7 @@ from deploys.managed_files import put_managed_files
 from deploys.postgres_config import CONFIG_TEMPLATES
 from deploys.preflight import cluster_facts
 from operations.postgres import ensure_config_applied
-from operations.rejoin import rewind_former_master, start_standby_streaming
+from operations.rejoin import checkpoint_new_master, rewind_former_master, start_standby_streaming
 from planner import settings
 from planner.rejoin import current_topology
 
@@ -31,6 +31,8 @@ force = bool(host.data.get("force", False))
 
 if ctx.node is not None:
     c = ctx.cluster
+    checkpoint_new_master(name=f"checkpoint on {now.master.name} (its timeline in pg_control)",
+                          inventory_topology=ctx.topology, node_name=ctx.node.name, target=target, force=force)
     rewind_former_master(name=f"rejoin {target}: stop, rewind onto {now.master.name}", inventory_topology=ctx.topology,
                          node_name=ctx.node.name, target=target, force=force,
                          method=str(host.data.get("method", "rewind")))
