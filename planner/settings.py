@@ -692,6 +692,7 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
         "cluster_peers": [ha_host(n) for n in others],
         "witnesses": [ha_host(n) for n in others if n != peer],
         "vip_address": shell_quote(vip.address),
+        "vip_prefix": shell_quote(vip.prefix),
         "vip_interface": shell_quote(vip.interface),
         "may_promote_path": shell_quote(MAY_PROMOTE_PATH),
         "hb_standby_path": shell_quote(HB_STANDBY_PATH),

@@ -149,7 +149,7 @@ def test_master_partition_no_overlapping_acknowledgements_and_nothing_lost(clust
     assert_one_writer_at_a_time(load, "pg1", "pg2")
     assert_acknowledged_rows_on(lab, "pg2", load)
     assert "former primary" in journal(lab, "pg1")
-    assert not has_vip(lab, "pg1")
+    wait_until(lambda: not has_vip(lab, "pg1"), 30, "no VIP left on pg1")
 
 
 def test_master_pause_no_overlapping_acknowledgements_and_nothing_lost(cluster):

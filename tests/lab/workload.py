@@ -8,6 +8,8 @@ SECURITY DEFINER function: every server answers on the same VIP address).
 
 Every wait has a deadline (psycopg2 asynchronous connections polled with select()), so a frozen
 server cannot hang a worker: the attempt is abandoned, the connection dropped and a new one made.
+A new connection gets 0.5 s for its TCP handshake (a lab host answers in microseconds; a VIP that
+moved answers a new SYN at once), then up to 3 s for TLS and authentication.
 The workload stops by itself after max_seconds or max_rows, or when stop() is called.
 
     client_inventory(...)                        # the deploy's pg_hba admits the main machine
@@ -72,19 +74,28 @@ class Timeout(Exception):
     pass
 
 
-def _wait(conn, deadline: float) -> None:
-    """Drive an asynchronous connection until it is idle again, or raise Timeout."""
+def _wait(conn, deadline: float, tcp_deadline: float | None = None) -> None:
+    """Drive an asynchronous connection until it is idle again, or raise Timeout.
+
+    tcp_deadline (a new connection): the TCP handshake must be done by then. A server that moved
+    answers a new SYN at once, while an unanswered one is only sent again a second later.
+    """
+    waiting_for_tcp = tcp_deadline is not None
     while True:
         state = conn.poll()
         if state == psycopg2.extensions.POLL_OK:
             return
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        remaining = (min(deadline, tcp_deadline) if waiting_for_tcp else deadline) - now
         if remaining <= 0:
-            raise Timeout("no answer in time")
+            raise Timeout("no TCP connection in time" if waiting_for_tcp else "no answer in time")
         if state == psycopg2.extensions.POLL_READ:
-            select.select([conn.fileno()], [], [], remaining)
+            ready = select.select([conn.fileno()], [], [], remaining)[0]
         elif state == psycopg2.extensions.POLL_WRITE:
-            select.select([], [conn.fileno()], [], remaining)
+            ready = select.select([], [conn.fileno()], [], remaining)[1]
+        else:
+            ready = []
+        waiting_for_tcp = waiting_for_tcp and not ready
 
 
 @dataclass(frozen=True)
@@ -106,14 +117,15 @@ class Failure:
 
 class Workload:
     def __init__(self, host: str, port: int, user: str, password: str, *, dbname: str = "postgres",
-                 workers: int = 2, pause: float = 0.02, connect_timeout: float = 1.5,
-                 commit_timeout: float = 3.0, max_seconds: float = 600, max_rows: int = 200_000,
+                 workers: int = 2, pause: float = 0.02, tcp_timeout: float = 0.5,
+                 connect_timeout: float = 3.0, commit_timeout: float = 3.0, max_seconds: float = 600, max_rows: int = 200_000,
                  first_number: int = 1):
         self._dsn = dict(host=host, port=port, user=user, password=password, dbname=dbname,
                          connect_timeout=2, application_name="pgcascade-workload",
                          options="-c synchronous_commit=on")
         self.workers, self.pause = workers, pause
-        self.connect_timeout, self.commit_timeout = connect_timeout, commit_timeout
+        self.tcp_timeout, self.connect_timeout = tcp_timeout, connect_timeout
+        self.commit_timeout = commit_timeout
         self.max_seconds, self.max_rows = max_seconds, max_rows
         self.acks: list[Ack] = []
         self.failures: list[Failure] = []
@@ -185,8 +197,9 @@ class Workload:
 
     def _connect(self):
         conn = psycopg2.connect(async_=1, **self._dsn)
+        started = time.monotonic()
         try:
-            _wait(conn, time.monotonic() + self.connect_timeout)
+            _wait(conn, started + self.connect_timeout, tcp_deadline=started + self.tcp_timeout)
         except BaseException:
             conn.close()
             raise

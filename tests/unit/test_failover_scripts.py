@@ -71,7 +71,13 @@ STUBS = {
         """,
     "id": "echo 1000\n",
     "logger": "",
-    "ip": '[ -e "$T/vip_here" ] && echo "2: eth0    inet 198.51.100.15/24 scope global secondary eth0"\nexit 0\n',
+    "ip": """\
+        case "$*" in
+            *" addr del "*) rm -f "$T/vip_here" ;;
+            *) [ -e "$T/vip_here" ] && echo "2: eth0    inet 198.51.100.15/24 scope global secondary eth0" ;;
+        esac
+        exit 0
+        """,
     "hb_standby": "",
     "hb_takeover": "",
 }
@@ -95,7 +101,7 @@ class FakeCluster:
             pg_bin_directory=str(self.bin), pg_data_directory=str(self.data),
             runtime_directory=str(tmp_path / "run"), primary_flag=str(tmp_path / "run/primary-allowed"),
             may_promote_path=str(tmp_path / "may-promote"), hb_standby_path=str(self.bin / "hb_standby"),
-            hb_takeover_path=str(self.bin / "hb_takeover"), ready_timeout=2, watch_interval=1, reclaim_after=0,
+            hb_takeover_path=str(self.bin / "hb_takeover"), ready_timeout=2, watch_interval=0, reclaim_after=0,
         )
         (tmp_path / "ha-lib").write_text(render("ha-lib.sh.j2", variables))
         script_vars = {**settings.ha_script_vars(three()), "ha_lib_path": str(tmp_path / "ha-lib")}
@@ -346,8 +352,10 @@ def test_status(fake, local, flag, output, code):
     assert ("running" in result.stdout.lower()) is (code == 0)
 
 
-def test_usage(fake):
-    assert fake.run("hapostgres", "bogus").returncode == 2
+@pytest.mark.parametrize("script, args", [("hapostgres", ["bogus"]), ("ha-watch", ["--checks", "x"]),
+                                          ("ha-watch", ["--once"])])
+def test_usage(fake, script, args):
+    assert fake.run(script, *args).returncode == 2
 
 
 # --- boot guard --------------------------------------------------------------------------------------
@@ -383,7 +391,7 @@ def test_watch_stops_a_former_primary_and_hands_the_vip_over(fake):
     fake.remote(PG1, "primary 2 " + SYSID)
     fake.flag.parent.mkdir()
     fake.flag.write_text("")
-    result = fake.run("ha-watch", "--once")
+    result = fake.run("ha-watch", "--checks", "1")
     assert result.returncode == 0
     assert "CRIT" in result.stderr and "former primary" in result.stderr
     log = fake.log()
@@ -398,7 +406,7 @@ def test_watch_leaves_the_newest_primary_holding_the_resources_alone(fake):
     fake.flag.write_text("")
     fake.remote(PG1, "primary 1 " + SYSID)
     fake.unreachable(PG3)
-    result = fake.run("ha-watch", "--once")
+    result = fake.run("ha-watch", "--checks", "1")
     assert result.returncode == 0 and result.stderr == ""
     assert "systemctl stop" not in fake.log() and "hb_" not in fake.log()
 
@@ -406,7 +414,7 @@ def test_watch_leaves_the_newest_primary_holding_the_resources_alone(fake):
 def test_watch_asks_heartbeat_for_the_resources_for_the_newest_primary(fake):
     fake.set(local="primary 2 " + SYSID)  # no primary flag, no VIP here
     fake.remote(PG1, "stopped-primary 1 " + SYSID)
-    result = fake.run("ha-watch", "--once")
+    result = fake.run("ha-watch", "--checks", "1")
     assert "asking for them (hb_takeover)" in result.stderr
     assert "hb_takeover all" in fake.log() and "systemctl stop" not in fake.log()
 
@@ -416,18 +424,35 @@ def test_watch_does_not_ask_for_the_resources_while_heartbeat_settles(fake):
     fake.set(local="primary 2 " + SYSID,
              heartbeat_since=time.strftime("%a %Y-%m-%d %H:%M:%S %Z", time.localtime(time.time() + 60)))
     fake.remote(PG1, "stopped-primary 1 " + SYSID)
-    fake.run("ha-watch", "--once")
+    fake.run("ha-watch", "--checks", "1")
     assert "hb_takeover" not in fake.log()
 
 
 def test_watch_does_not_ask_for_the_resources_while_the_vip_is_here(fake):
     fake.set(local="primary 2 " + SYSID, vip_here="")
-    fake.run("ha-watch", "--once")
+    fake.run("ha-watch", "--checks", "1")
     assert "hb_takeover" not in fake.log()
 
 
+def test_watch_removes_a_leftover_vip_seen_twice(fake):
+    fake.set(local="down", vip_here="")  # a fenced former primary, the VIP still on its interface
+    fake.run("ha-watch", "--checks", "1")
+    assert "addr del" not in fake.log()  # once is not enough: heartbeat may be moving it
+    result = fake.run("ha-watch", "--checks", "2")
+    assert "removing the leftover address" in result.stderr, result.stderr
+    assert "ip -4 addr del 198.51.100.15/24 dev eth0" in fake.log()
+
+
+def test_watch_keeps_the_vip_of_the_primary_holding_the_resources(fake):
+    fake.set(local="primary 1 " + SYSID, vip_here="")
+    fake.flag.parent.mkdir()
+    fake.flag.write_text("")
+    fake.run("ha-watch", "--checks", "3")
+    assert "addr del" not in fake.log()
+
+
 def test_watch_on_a_standby_keeps_the_witness_connection_open(fake):
-    fake.run("ha-watch", "--once")
+    fake.run("ha-watch", "--checks", "1")
     assert f"-- {PG3} true" in fake.log()
     assert "systemctl" not in fake.log() and "hb_" not in fake.log()
 
