@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.figures import load_average, machine, spread  # noqa: E402
+
 RESULTS = ROOT / "bench/results/deploy.json"
 ENV = {**os.environ, "PGCASCADE_LAB": "bench"}
 
@@ -37,6 +40,7 @@ def main() -> None:
     runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
     pyinfra = str(ROOT / ".venv/bin/pyinfra")
     full, noop, status = [], [], []
+    load_before = load_average()
     try:
         for _ in range(runs):
             lab("down")
@@ -49,11 +53,11 @@ def main() -> None:
     figures = {}
     for label, values, target in (("full_deploy_3_bare_hosts_s", full, 120), ("noop_rerun_s", noop, 10),
                                   ("status_command_s", status, None)):
-        figures[label] = {"min": round(min(values), 2), "median": round(statistics.median(values), 2),
-                          "max": round(max(values), 2), "runs": len(values), "target": target}
+        figures[label] = spread(values, target=target)
+    figures.update(machine(load_before))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-    for label, stats in figures.items():
+    for label, stats in ((k, v) for k, v in figures.items() if isinstance(v, dict)):
         print(f"{label}: min {stats['min']} median {stats['median']} max {stats['max']} (target {stats['target']})")
 
 

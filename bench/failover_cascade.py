@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.figures import load_average, machine, spread  # noqa: E402
 from lab import labs, machines  # noqa: E402
 
 RESULTS = ROOT / "bench/results/failover_cascade.json"
@@ -182,18 +182,13 @@ def one_run(lab: BenchLab) -> dict:
     return result
 
 
-def figures(values: list[float]) -> dict:
-    return {"min": min(values), "median": round(statistics.median(values), 2), "max": max(values),
-            "runs": len(values), "target": TARGET}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--lab", default="fcb", help="its own lab, removed at the end (default fcb)")
     args = parser.parse_args()
     lab = BenchLab(args.lab)
-    load_before = os.getloadavg()
+    load_before = load_average()
     runs = []
     try:
         lab.up()
@@ -206,12 +201,10 @@ def main() -> None:
     finally:
         lab.cli("down")
     results = {
-        "crash_to_unblocked_sync_commit_s": figures([r["unblocked_s"] for r in runs]),
-        "crash_to_downstream_streaming_from_master_s": figures([r["streaming_s"] for r in runs]),
+        "crash_to_unblocked_sync_commit_s": spread([r["unblocked_s"] for r in runs], target=TARGET),
+        "crash_to_downstream_streaming_from_master_s": spread([r["streaming_s"] for r in runs], target=TARGET),
         "runs": runs,
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "cpus": os.cpu_count(),
+        **machine(load_before),
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

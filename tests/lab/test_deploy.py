@@ -2,7 +2,6 @@
 and bad input refused before any host is touched. Real sshd, PostgreSQL and heartbeat."""
 from __future__ import annotations
 
-import os
 import textwrap
 
 import pytest

@@ -46,7 +46,7 @@ def test_crash_kills_everything_and_removes_addresses_restart_keeps_files(lab3):
     assert "pg3\t" + lab3.ip("pg3") + "\tcrashed" in lab3.cli("status").stdout
     assert lab3.ssh("pg3", "true", timeout=20).returncode == 255
     assert not _ping(lab3, "pg1", lab3.ip("pg3"))
-    assert f"pgl-test-pg3" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "pgl-test-pg3" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     lab3.cli("restart", "pg3")
     proc = lab3.ssh("pg3", "ls /root/survivor && systemctl is-system-running --wait")
     assert proc.returncode == 0, proc.stdout + proc.stderr

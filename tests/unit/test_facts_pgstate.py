@@ -20,7 +20,6 @@ roles=["replicator"], settings=["archive_mode", "hot_standby", "max_wal_senders"
 """
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import subprocess

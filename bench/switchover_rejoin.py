@@ -1,0 +1,185 @@
+"""Issue 4, rejoin and switchover, timed on a database of at least 1 GB (pgbench -i -s 70).
+
+One cluster on the lab 'sw', a workload committing through the VIP the whole time. Per cycle:
+the master (pg1) crashes, heartbeat promotes pg2, pg1 is restarted (its boot guard keeps its
+PostgreSQL down), `tasks/rejoin.py` makes it pg2's standby, and `tasks/switchover.py` puts the
+inventory's roles back. Cycles alternate the rejoin method: pg_rewind, then a fresh base backup
+(`--data method=basebackup`). Figures, min/median/max per kind:
+
+- rejoin: wall time of the rejoin task (its pyinfra run: facts, checkpoint, stop, rewind or
+  clone, start) and from its start to pg1 streaming from pg2;
+- switchover: the write pause, the longest gap between two acknowledged commits through the
+  VIP from the task's start to its end (target: 2 s or less; Patroni: 1.3 s), and the task's
+  wall time.
+
+At the end: every acknowledged row is on pg1, and the servers acknowledged in turns
+(pg1, pg2, pg1, ...: never two at once). Prints the figures and writes them to
+bench/results/switchover_rejoin.json. Run as root:
+
+    .venv/bin/python bench/switchover_rejoin.py [--cycles 10] [--scale 70]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.figures import load_average, machine, spread  # noqa: E402
+from tests.conftest import Lab, wait_until  # noqa: E402
+from tests.lab.workload import TABLE, Workload, client_inventory, install_sql  # noqa: E402
+
+RESULTS = ROOT / "bench/results/switchover_rejoin.json"
+LAB = "sw"
+ROLE = "pgcascade_workload"
+SWITCHOVER_TARGET = 2.0
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+# A primary's current timeline (pg_control's is the last checkpoint's: stale just after a promotion).
+TIMELINE = "select ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::int"
+
+
+class Cluster:
+    def __init__(self, lab: Lab, inventory: str):
+        self.lab, self.inventory = lab, inventory
+
+    def task(self, *args: str) -> float:
+        """Run a pyinfra task on the cluster; its wall time."""
+        started = time.monotonic()
+        proc = self.lab.pyinfra("-y", self.inventory, *args)
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+        return time.monotonic() - started
+
+    def streams_from(self, host: str, upstream: str) -> bool:
+        return self.lab.psql(host, "select status || ' ' || sender_host from pg_stat_wal_receiver") == \
+            f"streaming {self.lab.ip(upstream)}"
+
+    def holds_resources(self, host: str) -> bool:
+        proc = self.lab.ssh(host, "test -e /run/pgcascade/primary-allowed && ip -4 -o addr show dev eth0", timeout=20)
+        return proc.returncode == 0 and f" {self.lab.desc['vip']}/" in proc.stdout
+
+    def inventory_tree(self) -> None:
+        """Wait for pg1 master with the VIP, pg2 under it, pg3 under pg2."""
+        wait_until(lambda: self.holds_resources("pg1"), 90, "pg1 holding the resources")
+        wait_until(lambda: self.streams_from("pg2", "pg1"), 90, "pg2 streaming from pg1")
+        wait_until(lambda: self.streams_from("pg3", "pg2"), 90, "pg3 streaming from pg2")
+
+    def database_bytes(self) -> int:
+        return int(self.lab.psql("pg1", "select sum(pg_database_size(oid)) from pg_database"))
+
+
+def journal_says(lab: Lab, host: str, since: str, text: str) -> bool:
+    proc = lab.ssh(host, f"journalctl -q -o cat -t pgcascade --since '{since}'")
+    return text in proc.stdout
+
+
+def cycle(cluster: Cluster, load: Workload, method: str) -> dict:
+    lab = cluster.lab
+    crashed = time.monotonic()
+    lab.cli("crash", "pg1")
+    wait_until(lambda: load.first_ack_after(crashed, node="pg2"), 60, "writes on pg2", interval=0.1)
+    wait_until(lambda: lab.psql("pg3", "select received_tli from pg_stat_wal_receiver where status = 'streaming'")
+               == lab.psql("pg2", TIMELINE), 60, "pg3 on pg2's timeline")
+    lab.cli("restart", "pg1")
+    since = lab.ssh("pg1", "date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
+
+    started = time.monotonic()
+    rejoin_task = cluster.task("tasks/rejoin.py", "--data", f"method={method}")
+    wait_until(lambda: cluster.streams_from("pg1", "pg2"), 120, "pg1 streaming from pg2", interval=0.1)
+    rejoin_streaming = time.monotonic() - started
+    wanted = "(pg_rewind)" if method == "rewind" else "(base backup"
+    if not journal_says(lab, "pg1", since, wanted):
+        sys.exit(f"rejoin with method {method}: pg1's journal does not say {wanted!r}")
+
+    started = time.monotonic()
+    switchover_task = cluster.task("tasks/switchover.py")
+    ended = time.monotonic()
+    load.wait_for_acks(10, 60, after=ended)
+    acked = sorted(a.acked for a in load.acks_after(started - 2) if a.acked < ended + 2)
+    pause = max((b - a for a, b in zip(acked, acked[1:])), default=float("inf"))
+    cluster.inventory_tree()
+    return {"method": method, "rejoin_task_s": rejoin_task, "rejoin_to_streaming_s": rejoin_streaming,
+            "switchover_pause_s": pause, "switchover_task_s": switchover_task}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=10, help="crash/rejoin/switchover cycles (methods alternate)")
+    parser.add_argument("--scale", type=int, default=70, help="pgbench scale (70: about 1.05 GB)")
+    args = parser.parse_args()
+    load_before = load_average()
+    lab = Lab(LAB, 3)
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            cluster = Cluster(lab, client_inventory(lab.desc, Path(directory), ROLE))
+            cluster.task("deploy.py")
+            cluster.inventory_tree()
+            started = time.monotonic()
+            proc = lab.ssh("pg1", f"cd / && runuser -u postgres -- {PGBENCH} -i -q -s {args.scale} postgres",
+                           timeout=1800)
+            if proc.returncode != 0:
+                sys.exit(f"pgbench -i failed: {proc.stderr[-2000:]}")
+            print(f"pgbench -i -s {args.scale}: {time.monotonic() - started:.0f} s", flush=True)
+            size = cluster.database_bytes()
+            password = secrets.token_urlsafe(24)
+            lab.psql("pg1", install_sql(ROLE, password, os.urandom(16)))
+            runs = []
+            with Workload(lab.desc["vip"], 5432, ROLE, password, max_seconds=4 * 3600,
+                          max_rows=10_000_000) as load:
+                load.wait_for_acks(20, 30)
+                for number in range(args.cycles):
+                    runs.append(cycle(cluster, load, ("rewind", "basebackup")[number % 2]))
+                    print(f"cycle {number + 1}: " + ", ".join(
+                        f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in runs[-1].items()),
+                        flush=True)
+            acked = {a.n for a in load.acks}
+            present = set(map(int, lab.psql("pg1", f"select n from {TABLE}").split()))
+            lost = sorted(acked - present)
+            turns = []
+            for ack in sorted(load.acks, key=lambda a: a.acked):
+                if not turns or turns[-1] != ack.node:
+                    turns.append(ack.node)
+    finally:
+        lab.down()
+    if lost:
+        sys.exit(f"acknowledged rows missing on pg1: {lost[:20]} ({len(lost)} in all)")
+    if turns != ["pg1", "pg2"] * args.cycles + ["pg1"]:
+        sys.exit(f"the servers did not acknowledge in turns: {turns}")
+
+    def of(method: str, key: str) -> list[float]:
+        return [r[key] for r in runs if method in ("any", r["method"])]
+
+    figures = {
+        "database_bytes": size,
+        "pgbench_scale": args.scale,
+        "acknowledged_rows": len(acked),
+        "rejoin_pg_rewind": {"task_s": spread(of("rewind", "rejoin_task_s")),
+                             "to_streaming_s": spread(of("rewind", "rejoin_to_streaming_s"))},
+        "rejoin_base_backup": {"task_s": spread(of("basebackup", "rejoin_task_s")),
+                               "to_streaming_s": spread(of("basebackup", "rejoin_to_streaming_s"))},
+        "switchover": {"write_pause_s": spread(of("any", "switchover_pause_s"), target_median=SWITCHOVER_TARGET),
+                       "task_s": spread(of("any", "switchover_task_s"))},
+        "runs": [{k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()} for r in runs],
+        **machine(load_before),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    print(f"database: {size / 1e9:.2f} GB; {len(acked)} acknowledged rows, none lost, one writer at a time")
+    for name, key in (("rejoin, pg_rewind", "rejoin_pg_rewind"), ("rejoin, base backup", "rejoin_base_backup")):
+        s = figures[key]["to_streaming_s"]
+        print(f"{name}: to streaming min {s['min']} median {s['median']} max {s['max']} s "
+              f"(task median {figures[key]['task_s']['median']} s)")
+    s = figures["switchover"]["write_pause_s"]
+    print(f"switchover write pause: min {s['min']} median {s['median']} max {s['max']} s over {s['runs']} "
+          f"(target: median {SWITCHOVER_TARGET} s or less)")
+
+
+if __name__ == "__main__":
+    main()
