@@ -27,7 +27,7 @@ def _variants(ctx: Context, cascades: tuple[str, ...]) -> None:
                         group="root", mode="755")
         files.template(name=f"{path} (the include file without {cascade})", src=template_path("pgcascade.conf.j2"),
                        dest=path, user="root", group="root", mode="644",
-                       **settings.render_vars_pgconf(without_cascade(ctx.topology, cascade), name))
+                       **settings.render_vars_pgconf(without_cascade(ctx.topology, cascade), name, variant_without=cascade))
     files.template(name=settings.CASCADE_FAILED_PATH, src=template_path("cascade-failed.sh.j2"),
                    dest=settings.CASCADE_FAILED_PATH, user="root", group="root", mode="755",
                    **settings.cascade_failed_vars(ctx.topology, name))

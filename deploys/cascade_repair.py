@@ -76,11 +76,11 @@ def repair_cascade_failure(ctx: Context, failed: str, force: bool) -> None:
     check_cascade_failover(name=f"the cluster without {failed}: checked on the master", topology=ctx.topology,
                            failed=failed, force=force)
     ensure_failover_include(name=f"standbys: include file without {failed}", topology_after=after,
-                            node_name=name, step="standbys")
+                            node_name=name, step="standbys", failed=failed)
     ensure_config_applied(name="standbys: PostgreSQL reloads it", version=c.version, cluster=c.name,
                           port=c.port, files=managed)
     ensure_failover_include(name=f"master: include file without {failed}", topology_after=after,
-                            node_name=name, step="master")
+                            node_name=name, step="master", failed=failed)
     ensure_config_applied(name="master: PostgreSQL reloads it", version=c.version, cluster=c.name,
                           port=c.port, files=managed)
     ensure_streaming_from_master(name=f"re-pointed standbys stream from {ctx.topology.master.name}",

@@ -85,13 +85,15 @@ def _step(node_name: str, topology_after: Topology) -> str:
 
 
 @operation()
-def ensure_failover_include(topology_after: Topology, node_name: str, step: str):
+def ensure_failover_include(topology_after: Topology, node_name: str, step: str, failed: str):
     """
-    The include file of the cluster without the failed cascade, on the hosts of this step.
+    The include file of the cluster without the failed cascade, on the hosts of this step: the
+    same file as the deploy's prepared variant (the cascade monitor then sees the switch done).
 
     + topology_after: the cluster without the failed cascade (planner.failover_cascade.without_cascade)
     + node_name: this host's inventory name
     + step: "standbys" (first) or "master" (then)
+    + failed: the failed cascade's name
     """
     if step not in ("standbys", "master"):
         raise OperationError(f"unknown step {step!r}")
@@ -102,7 +104,7 @@ def ensure_failover_include(topology_after: Topology, node_name: str, step: str)
     managed = next(m for m in settings.managed_files(topology_after, node_name) if m.template == "pgcascade.conf.j2")
     yield from files.template._inner(
         src=template_path(managed.template), dest=managed.dest, user=managed.owner, group=managed.group,
-        mode=managed.mode, **settings.render_vars_pgconf(topology_after, node_name))
+        mode=managed.mode, **settings.render_vars_pgconf(topology_after, node_name, variant_without=failed))
 
 
 def _streams_from(fact: dict, address: str) -> bool:

@@ -13,5 +13,6 @@ def go_ahead(action: str, reason: str, verb: str | None = None) -> bool:
     if action == "nothing":
         host.noop(reason)
         return False
-    host.noop(f"{verb or action}: {reason}")
+    # At info level (not a noop's debug): --dry shows what will be done, and why, without -v.
+    host.log(f"{verb or action}: {reason}")
     return True

@@ -1,4 +1,10 @@
-"""Switchover steps: stop the primary cleanly, promote the caught-up standby, move the VIP."""
+"""Switchover steps: stop the primary cleanly, promote the caught-up standby, move the VIP.
+
+The write pause runs from the primary's stop to the VIP answering on the target. Kept short:
+the archiver's backlog is shipped before the stop (a clean shutdown waits for it), and the
+target takes the VIP itself right after its promotion, the way heartbeat's IPaddr2 does; then
+heartbeat is told (hb_standby) and finds its resources where they already are.
+"""
 from __future__ import annotations
 
 import re
@@ -8,26 +14,50 @@ from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.facts.server import Command
 
 from operations.postgres import psql, unit
-from planner.model import Topology
+from planner.model import Topology, Vip
+from planner.settings import HA_DIRECTORY, PRIMARY_FLAG_PATH, RUNTIME_DIRECTORY
 
 HB_STANDBY = "/usr/share/heartbeat/hb_standby"
+IPADDR2 = f"{HA_DIRECTORY}/resource.d/IPaddr2"  # heartbeat's own script: the same address, the same ARP
+READY_FILES = "select count(*) from pg_ls_archive_statusdir() where name like '%.ready'"
+
+
+def _ipaddr2(vip: Vip, action: str) -> StringCommand:
+    return StringCommand(IPADDR2, f"{vip.address}/{vip.prefix}/{vip.interface}", action)
 
 
 @operation()
-def stop_primary(topology: Topology, node_name: str, primary: str):
+def stop_primary(topology: Topology, node_name: str, primary: str, archive_seconds: int = 120):
     """
     The primary shuts down cleanly: its WAL senders hand every record to the connected standbys.
 
     + topology: the cluster as it is now
     + node_name: this host
     + primary: the host to stop
+    + archive_seconds: how long to let the archiver ship its backlog first
     """
     if node_name != primary:
         host.noop(f"not the primary ({primary})")
         return
     c = topology.cluster
+    # A clean shutdown (archive_mode on) ends the current WAL file and waits until the archiver has
+    # shipped it and every other finished one (rsync over ssh). Ending it and shipping the backlog
+    # now, while writes go on, leaves the shutdown a file of a few seconds' WAL to ship.
+    backlog = f"runuser -u postgres -- psql -XAtq -p {c.port} -c \"{READY_FILES}\""
+    yield psql(c.port, "select pg_switch_wal()")
+    yield StringCommand(
+        f"cd / && for i in $(seq {archive_seconds * 5}); do test \"$({backlog})\" = 0 && exit 0; sleep 0.2; done; "
+        f"echo 'the archiver still has WAL files to ship after {archive_seconds} s: stopping anyway "
+        f"(the shutdown ships them)' >&2")
     yield psql(c.port, "CHECKPOINT")  # a short shutdown checkpoint: a short write pause
-    yield StringCommand("systemctl", "stop", unit(c.version, c.name))
+    # The shutdown checkpoint marks pg_control "shut down"; what follows (the WAL senders'
+    # hand-over, the archiver's last file) needs no waiting here: promote_caught_up checks that
+    # the target has that checkpoint, and move_vip waits for the stop to end.
+    control = f"LC_ALL=C {c.bin_directory}/pg_controldata {c.data_directory}"
+    yield StringCommand(
+        f"systemctl stop --no-block {unit(c.version, c.name)} && for i in $(seq {archive_seconds * 20}); do "
+        f"{control} | grep -Eq '^Database cluster state: +shut down$' && exit 0; sleep 0.05; done; "
+        f"echo '{primary} did not write its shutdown checkpoint in {archive_seconds} s' >&2; exit 1")
 
 
 def _shutdown_checkpoint_lsn(topology: Topology, primary: str) -> str:
@@ -46,7 +76,8 @@ def _shutdown_checkpoint_lsn(topology: Topology, primary: str) -> str:
 @operation()
 def promote_caught_up(topology: Topology, node_name: str, primary: str, target: str, seconds: int = 30):
     """
-    Promote the target once it has received the stopped primary's shutdown checkpoint.
+    Promote the target once it has received the stopped primary's shutdown checkpoint; then it
+    takes the VIP (the primary flag first: ha-watch removes a VIP from a host without it).
 
     + topology: the cluster as it is now
     + node_name: this host
@@ -68,30 +99,37 @@ def promote_caught_up(topology: Topology, node_name: str, primary: str, target: 
         f"Start {primary} again: systemctl start {unit(c.version, c.name)}' >&2; exit 1")
     yield StringCommand("cd / && runuser -u postgres --", f"{c.bin_directory}/pg_ctl", "promote", "-w", "-t",
                         str(seconds), "-D", c.data_directory)
+    if c.vip is not None:
+        yield StringCommand(f"mkdir -p {RUNTIME_DIRECTORY} && touch {PRIMARY_FLAG_PATH}")
+        yield _ipaddr2(c.vip, "start")
 
 
 @operation()
 def move_vip(topology: Topology, node_name: str, primary: str, target: str, seconds: int = 60):
     """
-    Heartbeat hands the VIP (and its resources) from the old primary's node to the target.
+    The old primary's node drops the VIP and heartbeat hands its resources to the target, which
+    already holds the VIP (promote_caught_up): heartbeat's scripts find everything in place.
 
     + topology: the cluster as it is now
     + node_name: this host
     + primary: the node giving the resources up
     + target: the node taking them
-    + seconds: deadline for the VIP to answer on the target
+    + seconds: deadline for heartbeat to hold the resources on the target
     """
     vip = topology.cluster.vip
     if vip is None:
         host.noop("no VIP in this cluster")
         return
     if node_name == primary:
+        c = topology.cluster
+        yield _ipaddr2(vip, "stop")
+        yield StringCommand("systemctl", "stop", unit(c.version, c.name))  # waits for the stop begun earlier
         yield StringCommand(HB_STANDBY, "all")
     elif node_name == target:
         yield StringCommand(
-            "sh -c", f"'for i in $(seq {seconds * 10}); do ip -4 -o addr show dev {vip.interface} | "
-            f"grep -qF \" {vip.address}/\" && exit 0; sleep 0.1; done; "
-            f"echo \"the VIP {vip.address} did not come up on {target}\" >&2; exit 1'")
+            "sh -c", f"'for i in $(seq {seconds * 10}); do test \"$(cl_status rscstatus 2>/dev/null)\" = all && "
+            f"exit 0; sleep 0.1; done; echo \"heartbeat does not hold the resources on {target} after {seconds} s\" >&2; "
+            "exit 1'")
     else:
         host.noop("neither the old nor the new master")
 

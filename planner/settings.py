@@ -40,6 +40,8 @@ from planner.model import Cluster, Node, Topology
 POSTGRES_HOME = "/var/lib/postgresql"
 PGPASS_PATH = f"{POSTGRES_HOME}/.pgpass"
 KNOWN_HOSTS_PATH = f"{POSTGRES_HOME}/.ssh/known_hosts"
+# archive-wal's multiplexed ssh connections (one per child, %C: a hash of user, host and port)
+ARCHIVE_SSH_CONTROL_PATH = f"{POSTGRES_HOME}/.ssh/archive-%C"
 SOCKET_DIRECTORY = "/var/run/postgresql"
 LIB_DIRECTORY = "/usr/local/lib/pgcascade"
 ARCHIVE_WAL_PATH = f"{LIB_DIRECTORY}/archive-wal"
@@ -88,6 +90,9 @@ SUPPORTED_VERSIONS = range(13, 18)
 
 # Defaults an inventory may override through pg_settings (Cluster.settings).
 TUNABLE_DEFAULTS: dict[str, str] = {
+    # A connection that never sends its startup packet (its client was cut off while the VIP
+    # moved) holds a clean shutdown until this runs out: a switchover, a restart (default 1min).
+    "authentication_timeout": "10s",
     "hot_standby": "on",
     "listen_addresses": "*",
     "max_wal_senders": "10",
@@ -95,6 +100,10 @@ TUNABLE_DEFAULTS: dict[str, str] = {
     # A standby retries its WAL sources (stream, archive) this often: after a failover, the
     # downstream reconnects to the promoted cascade within about a second (default 5s).
     "wal_retrieve_retry_interval": "1s",
+    # A standby confirms its flush position at least this often. A commit waiting for a standby
+    # that became synchronous after it had flushed that commit (a re-pointed tree, a switchover,
+    # the cascade failover) is released at the next confirmation (default 10s).
+    "wal_receiver_status_interval": "1s",
 }
 
 # Derived from the topology: pg_settings may not set them (that would break replication).
@@ -437,8 +446,10 @@ def guc_names(topology: Topology) -> tuple[str, ...]:
     return tuple(sorted(set(MANAGED_GUCS) | set(_extra_settings(topology.cluster))))
 
 
-def render_vars_pgconf(topology: Topology, node_name: str) -> dict:
-    """Variables of templates/pgcascade.conf.j2."""
+def render_vars_pgconf(topology: Topology, node_name: str, variant_without: str = "") -> dict:
+    """Variables of templates/pgcascade.conf.j2. variant_without: the failed cascade, for the
+    variant of the cluster without it (topology is then that cluster): its header says so, so
+    that it never equals a regular include file byte for byte (the cascade monitor compares)."""
     node = _node(topology, node_name)
     settings = postgres_settings(topology, node_name)
     extras = _extra_settings(topology.cluster)
@@ -446,6 +457,7 @@ def render_vars_pgconf(topology: Topology, node_name: str) -> dict:
         "node_name": node.name,
         "node_role": node.role,
         "upstream_name": node.upstream or "",
+        "variant_without": variant_without,
         "pg_version": topology.cluster.version,
         "settings": settings,
         "extra_settings": [
@@ -743,6 +755,7 @@ def archive_wal_vars() -> dict:
     return {
         "archive_remote_user": shell_quote("postgres"),
         "ssh_known_hosts_file": KNOWN_HOSTS_PATH,  # no spaces: it goes into rsync -e too
+        "ssh_control_path": ARCHIVE_SSH_CONTROL_PATH,  # the same
         "ssh_connect_timeout": SSH_CONNECT_TIMEOUT,
     }
 

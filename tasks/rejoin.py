@@ -11,6 +11,7 @@ back. Reads every host's facts first and refuses when rejoining could lose data.
 """
 from pyinfra import host
 
+from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.managed_files import put_managed_files
 from deploys.postgres_config import CONFIG_TEMPLATES
@@ -44,3 +45,5 @@ if ctx.node is not None:
                           cluster=c.name, port=c.port,
                           files=[f"{c.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}",
                                  f"{c.config_directory}/pg_hba.conf"])
+    # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
+    configure_cascade_failover(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))

@@ -5,12 +5,15 @@ rejoin).
     pyinfra inventories/lab.py tasks/switchover.py [--data target=pg1] [--data max_lag_bytes=N]
                                                     [--data force=true] [--dry] -y
 
-Steps: the primary stops cleanly (its WAL senders hand every record over), the target is
-promoted once it has the shutdown checkpoint, heartbeat moves the VIP to it, the old primary
-comes back as the target's standby, and every host gets the files of the new tree.
+Steps: the archiver ships its backlog, the primary stops cleanly (its WAL senders hand every
+record over), the target is promoted once it has the shutdown checkpoint and takes the VIP,
+heartbeat is handed its resources there, the old primary comes back as the target's standby,
+and every host gets the files of the new tree. The write pause is measured by
+bench/switchover_rejoin.py.
 """
 from pyinfra import host
 
+from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.managed_files import put_managed_files
 from deploys.postgres_config import CONFIG_TEMPLATES
@@ -34,9 +37,10 @@ if ctx.node is not None and plan.action == "nothing":
 elif ctx.node is not None:
     old, me, c = plan.now.master.name, ctx.node.name, ctx.cluster
     stop_primary(name=f"stop {old} cleanly", topology=plan.now, node_name=me, primary=old)
-    promote_caught_up(name=f"promote {target} once it has {old}'s last WAL", topology=plan.now, node_name=me,
-                      primary=old, target=target)
-    move_vip(name=f"the VIP moves to {target}", topology=plan.now, node_name=me, primary=old, target=target)
+    promote_caught_up(name=f"promote {target} once it has {old}'s last WAL, and give it the VIP", topology=plan.now,
+                      node_name=me, primary=old, target=target)
+    move_vip(name=f"heartbeat hands its resources to {target}", topology=plan.now, node_name=me, primary=old,
+             target=target)
     put_managed_files(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(me)), CONFIG_TEMPLATES)
     mark_standby(name=f"{old} becomes a standby", topology=plan.after, node_name=me, target=old)
     start_standby_streaming(name=f"{old} streams from {target}", topology=plan.after, node_name=me, target=old)
@@ -44,3 +48,5 @@ elif ctx.node is not None:
                           cluster=c.name, port=c.port,
                           files=[f"{c.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}",
                                  f"{c.config_directory}/pg_hba.conf"])
+    # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
+    configure_cascade_failover(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT, Lab, wait_until
-from tests.lab.pyinfra_output import changes
+from tests.lab.pyinfra_output import changes, started_any_operation
 from tests.lab.workload import TABLE, Workload, install_sql
 
 pytestmark = pytest.mark.lab
@@ -42,6 +42,25 @@ class Story:
         output = proc.stdout + proc.stderr
         assert proc.returncode == 0, output[-4000:]
         return changes(output)
+
+    def refused(self, *args: str) -> str:
+        """Run a task that must refuse before any operation; its output."""
+        proc = self.lab.pyinfra("-y", self.inventory, *args)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0, output[-4000:]
+        assert not started_any_operation(output), output[-4000:]
+        return output
+
+    def dry(self, *args: str) -> str:
+        proc = self.lab.pyinfra("--dry", self.inventory, *args)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output[-4000:]
+        return output
+
+
+def previewed_on(output: str, operation: str) -> str:
+    """The --dry summary line of an operation (its name, then the hosts it would change)."""
+    return next(line for line in output.splitlines() if line.strip().startswith(operation))
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +95,20 @@ def test_the_old_master_restarted_accepts_no_write(story):
     assert proc.returncode != 0, "the former master accepted a write"
 
 
+def test_rejoin_refuses_the_live_primary(story):
+    assert "pg2 is the live primary: nothing to rejoin" in story.refused("tasks/rejoin.py", "--data", "target=pg2")
+
+
+def test_rejoin_previews_with_dry_and_changes_nothing(story):
+    control = "runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_controldata /var/lib/postgresql/15/main"
+    before = story.lab.ssh("pg1", control).stdout
+    output = story.dry("tasks/rejoin.py")
+    assert "1 (pg1)" in previewed_on(output, "rejoin pg1: stop, rewind onto pg2")
+    assert "[pg1] rejoin: " in output  # the planner's reason, without -v
+    assert "1 (pg2)" in previewed_on(output, "checkpoint on pg2")
+    assert "TimeLineID" in before and story.lab.ssh("pg1", control).stdout == before  # pg1 untouched
+
+
 def test_rejoin_makes_the_old_master_a_standby_of_the_new_one(story):
     changed = story.run("tasks/rejoin.py")
     assert ("rejoin pg1: stop, rewind onto pg2", "pg1") in changed
@@ -88,6 +121,29 @@ def test_rejoin_makes_the_old_master_a_standby_of_the_new_one(story):
     assert lab.psql("pg2", "select application_name, sync_state from pg_stat_replication order by 1") == \
         "standby_1|sync"
     assert story.run("tasks/rejoin.py") == set()  # idempotent
+
+
+def test_switchover_refuses_a_lagging_standby(story):
+    lab = story.lab
+    wait_until(lambda: lab.psql("pg1", "select status from pg_stat_wal_receiver") == "streaming", 60,
+               "pg1 streaming")
+    lab.psql("pg1", "select pg_wal_replay_pause()")  # pg1 receives the workload's WAL but applies none
+    try:
+        wait_until(lambda: int(lab.psql("pg1", "select pg_last_wal_receive_lsn() - pg_last_wal_replay_lsn()")) > 4096,
+                   30, "pg1 behind in replay")
+        output = story.refused("tasks/switchover.py", "--data", "max_lag_bytes=4096")
+        assert "pg1 lags pg2 by" in output and "force=true" in output
+    finally:
+        lab.psql("pg1", "select pg_wal_replay_resume()")
+    assert lab.psql("pg2", "select pg_is_in_recovery()") == "f"
+
+
+def test_switchover_previews_with_dry_and_changes_nothing(story):
+    output = story.dry("tasks/switchover.py")
+    assert "1 (pg2)" in previewed_on(output, "stop pg2 cleanly")
+    assert "1 (pg1)" in previewed_on(output, "promote pg1 once it has pg2's last WAL")
+    assert story.lab.psql("pg2", "select pg_is_in_recovery()") == "f"
+    assert story.lab.psql("pg1", "select pg_is_in_recovery()") == "t"
 
 
 def test_switchover_puts_the_inventory_roles_back_with_a_short_pause(story):
@@ -106,6 +162,7 @@ def test_switchover_puts_the_inventory_roles_back_with_a_short_pause(story):
     pause = max(b - a for a, b in zip(acked, acked[1:]))
     print(f"switchover write pause: {pause:.2f} s")
     assert pause < 30
+    assert story.run("tasks/switchover.py") == set()  # idempotent: the inventory's master is the primary
 
 
 def test_no_acknowledged_row_is_lost_and_no_overlap(story):

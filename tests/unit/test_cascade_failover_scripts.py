@@ -68,7 +68,8 @@ def lab(tmp_path):
     (variants / "pg2").mkdir(parents=True)
     include.write_text(render("pgcascade.conf.j2", settings.render_vars_pgconf(topology(), "pg3")))
     (variants / "pg2/pgcascade.conf").write_text(
-        render("pgcascade.conf.j2", settings.render_vars_pgconf(without_cascade(topology(), "pg2"), "pg3")))
+        render("pgcascade.conf.j2", settings.render_vars_pgconf(without_cascade(topology(), "pg2"), "pg3",
+                                                                variant_without="pg2")))
     switch = tmp_path / "cascade-failed"
     executable(switch, render("cascade-failed.sh.j2", {
         **settings.cascade_failed_vars(topology(), "pg3"), "run_as_user": getpass.getuser(),

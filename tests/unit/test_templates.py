@@ -13,8 +13,10 @@ import textwrap
 import pytest
 
 from planner import settings
+from planner.failover_cascade import without_cascade
 from planner.model import AppHost, Cluster, Node, Topology, Vip
 from planner.render import RESERVED_NAMES, TEMPLATE_DIR, render, template_path
+from planner.roles import with_master
 
 VIP = Vip("198.51.100.15", 24, "eth0")
 PASSWORD = "pa:ss\\word's"
@@ -618,3 +620,15 @@ def test_replication_status(tmp_path):
     assert "-U replicator -d postgres" in argv
     assert "PGPASSFILE=/var/lib/postgresql/.pgpass" in argv
     assert "password" not in argv.lower()
+
+
+def test_a_cascade_variant_never_equals_a_regular_include_file():
+    """After a switchover (pg2 master, pg1 cascade), pg3's regular file points at pg1, as the
+    inventory's variant without pg2 does: same settings. The cascade monitor compares the files
+    to tell "failed over" from "watching", so their bytes must differ."""
+    regular = render("pgcascade.conf.j2", settings.render_vars_pgconf(with_master(three(), "pg2"), "pg3"))
+    variant = render("pgcascade.conf.j2", settings.render_vars_pgconf(without_cascade(three(), "pg2"), "pg3",
+                                                                      variant_without="pg2"))
+    assert parse_pg_conf(regular) == parse_pg_conf(variant)
+    assert regular != variant
+    assert "without the cascading standby pg2" in variant
