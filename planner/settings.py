@@ -917,6 +917,14 @@ def cascade_monitor_vars(topology: Topology, node_name: str) -> dict:
         "master_name": shell_quote(master.name),
         "master_address": shell_quote(master.address),
         "master_conninfo": shell_quote(" ".join(f"{k}={conninfo_value(v)}" for k, v in conninfo)),
+        # pg_isready as the replication role on a replication connection: the cascade's pg_hba
+        # admits this host for it, so the server asks for the password, pg_isready (no password:
+        # passfile /dev/null) hangs up, and nothing is logged (as another user the server would
+        # log a rejected connection every second).
+        "cascade_ping_conninfo": shell_quote(" ".join(f"{k}={conninfo_value(v)}" for k, v in [
+            ("host", cascade.address), ("port", str(cluster.port)), ("user", cluster.replication_user),
+            ("dbname", "replication"), ("replication", "true"), ("passfile", "/dev/null"),
+            ("application_name", "pgcascade-cascade-monitor")])),
         "pg_port": shell_quote(cluster.port),
         "pg_bin_directory": shell_quote(cluster.bin_directory),
         "socket_directory": shell_quote(SOCKET_DIRECTORY),
