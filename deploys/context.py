@@ -6,7 +6,7 @@ prepare time with every problem listed, and no operation has run on any host.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +36,9 @@ class Context:
         return inventory.get_host(name)
 
 
-def _inventory_hosts() -> dict:
-    return {h.name: {"groups": list(h.groups), "data": h.data.dict()} for h in inventory}
+def inventory_hosts(hosts: Iterable) -> dict:
+    """pyinfra inventory hosts -> build_topology's input (also used by tasks/status.py)."""
+    return {h.name: {"groups": list(h.groups), "data": h.data.dict()} for h in hosts}
 
 
 def _secrets_file_values(path: str | None) -> dict | None:
@@ -66,7 +67,7 @@ def _check_all_connected(topology: Topology, tolerated: Collection[str] = ()) ->
 def load_context(tolerate_unreachable: Callable[[Topology], Collection[str]] | None = None) -> Context:
     """tolerate_unreachable: from the topology, the hosts the run may go on without (default none)."""
     try:
-        topology = build_topology(_inventory_hosts())
+        topology = build_topology(inventory_hosts(inventory))
     except InventoryError as error:
         raise ClusterConfigError("the inventory is not a valid cluster:\n" + str(error)) from None
     secrets_path = host.data.get("secrets_file")

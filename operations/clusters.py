@@ -25,10 +25,10 @@ import re
 
 from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, OperationError, OperationValueError, QuoteString, StringCommand, operation
-from pyinfra.api.state import StateStage
 
 from facts.clusters import PgClusters
 from facts.replication import PgState
+from operations.plans import preparing
 from operations.postgres import AS_POSTGRES, wait_ready
 
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
@@ -106,8 +106,7 @@ def _say(message: str) -> None:
     When pyinfra checks for changes (prompt, --dry) the operation's body runs at prepare, up to
     its first command; with -y it runs only at execute. Print wherever it runs first.
     """
-    preparing = state.current_stage < StateStage.Execute
-    if preparing == state.should_check_for_changes():
+    if preparing() == state.should_check_for_changes():
         host.log(message)
 
 
@@ -136,7 +135,7 @@ def refusals_fail_the_host(func):
         try:
             yield from func(*args, **kwargs)
         except OperationError as error:
-            if state.current_stage < StateStage.Execute:
+            if preparing():
                 raise
             reason = str(error).removeprefix(f"{host.name}: ")  # the line starts with [host] already
             yield FunctionCommand(_fail, (reason,), {})

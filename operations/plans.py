@@ -1,8 +1,9 @@
 """Acting on a planner decision inside an operation: refuse loudly, say why nothing, or go on."""
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import OperationError
+from pyinfra.api.state import StateStage
 
 
 def go_ahead(action: str, reason: str, verb: str | None = None) -> bool:
@@ -16,3 +17,9 @@ def go_ahead(action: str, reason: str, verb: str | None = None) -> bool:
     # At info level (not a noop's debug): --dry shows what will be done, and why, without -v.
     host.log(f"{verb or action}: {reason}")
     return True
+
+
+def preparing() -> bool:
+    """True while pyinfra prepares (--dry, the prompt): an operation's body then runs up to its
+    first command to tell whether it would change anything, before any earlier step has run."""
+    return state.current_stage < StateStage.Execute

@@ -13,6 +13,7 @@ from pyinfra import host, inventory
 from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.facts.server import Command
 
+from operations.plans import preparing
 from operations.postgres import psql, unit
 from planner.model import Topology, Vip
 from planner.settings import HA_DIRECTORY, PRIMARY_FLAG_PATH, RUNTIME_DIRECTORY
@@ -89,7 +90,8 @@ def promote_caught_up(topology: Topology, node_name: str, primary: str, target: 
         host.noop(f"not the new master ({target})")
         return
     c = topology.cluster
-    lsn = _shutdown_checkpoint_lsn(topology, primary)
+    # While preparing (--dry) the primary still runs: its shutdown checkpoint exists only later.
+    lsn = f"(the shutdown checkpoint of {primary})" if preparing() else _shutdown_checkpoint_lsn(topology, primary)
     received = (f"runuser -u postgres -- psql -XAtq -p {c.port} "
                 f"-c \"select pg_last_wal_receive_lsn() > '{lsn}'::pg_lsn\"")
     # pyinfra quotes the whole command for the remote shell: one level of quoting here.

@@ -33,6 +33,7 @@ from pyinfra.api.inventory import Inventory  # noqa: E402
 from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state  # noqa: E402
 from pyinfra_cli.inventory import make_inventory  # noqa: E402
 
+from deploys.context import inventory_hosts  # noqa: E402
 from facts.replication import PgState  # noqa: E402
 from planner.model import Topology  # noqa: E402
 from planner.status_report import render_status  # noqa: E402
@@ -48,11 +49,6 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 class BadInput(Exception):
     """The inventory cannot be used: nothing was read from any host."""
-
-
-def inventory_hosts(inventory: Iterable) -> dict:
-    """pyinfra inventory -> build_topology's input (the same shape as deploys/context.py)."""
-    return {h.name: {"groups": list(h.groups), "data": h.data.dict()} for h in inventory}
 
 
 def load_inventory(path: str) -> Inventory:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,20 @@ class Lab:
 
     def down(self) -> None:
         lab_cli(self.name, "down", check=False)
+
+
+@contextmanager
+def deployed_lab(name: str, hosts: int = 3, inventory: str = "inventories/lab.py"):
+    """A lab whose hosts got the deploy (the seed's cascade), removed afterwards; the deploy's
+    output is in lab.first_deploy."""
+    lab = Lab(name, hosts)
+    try:
+        proc = lab.pyinfra("-y", inventory, "deploy.py")
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        lab.first_deploy = proc.stdout + proc.stderr
+        yield lab
+    finally:
+        lab.down()
 
 
 @pytest.fixture(scope="module")

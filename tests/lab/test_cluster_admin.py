@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Lab
+from tests.conftest import Lab, deployed_lab
 
 pytestmark = pytest.mark.lab
 
@@ -18,13 +18,8 @@ OPS = "operations.clusters"
 @pytest.fixture(scope="module")
 def adm():
     """The lab `adm`, bare, then the cascade deployed onto it; removed afterwards."""
-    lab = Lab("adm", 3)
-    try:
-        proc = lab.pyinfra("-y", "inventories/lab.py", "deploy.py")
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with deployed_lab("adm") as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def run(lab: Lab, op: str, *args: str) -> tuple[int, str]:

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import ROOT, Lab, wait_until
+from tests.conftest import ROOT, Lab, deployed_lab, wait_until
 from tests.lab.pyinfra_output import changes, started_any_operation
 
 pytestmark = pytest.mark.lab
@@ -22,14 +22,8 @@ REPLICATION_ROWS = ("select application_name, state, sync_priority, sync_state f
 
 @pytest.fixture(scope="module")
 def cluster():
-    lab = Lab("test", 3)
-    try:
-        proc = lab.pyinfra(*DEPLOY)
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-        lab.first_deploy = proc.stdout + proc.stderr
+    with deployed_lab("test") as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def redeploy(lab: Lab) -> set:

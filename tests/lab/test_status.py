@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, Lab
+from tests.conftest import ROOT, Lab, deployed_lab
 
 pytestmark = pytest.mark.lab
 
@@ -20,13 +20,8 @@ PG_UNIT = "postgresql@15-main"
 @pytest.fixture(scope="module")
 def cluster():
     """Lab `st` (pg1 master, pg2 cascade, pg3 downstream), deployed once, removed afterwards."""
-    lab = Lab("st", 3)
-    try:
-        proc = lab.pyinfra("-y", "inventories/lab.py", "deploy.py")
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    with deployed_lab("st") as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def run_status(lab: Lab, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -6,26 +6,9 @@ import re
 import pytest
 
 from planner import settings
-from planner.model import AppHost, Cluster, HeartbeatTimings, Node, Topology, Vip
+from planner.model import AppHost, Cluster, HeartbeatTimings, Topology
+from tests.unit.topologies import VIP, node, three
 
-VIP = Vip("198.51.100.15", 24, "eth0")
-
-
-def node(name, role, address, upstream=None, app=None, tier=0):
-    return Node(name, role, address, upstream, app, tier)
-
-
-def three(**cluster_kwargs) -> Topology:
-    """The seed's cluster: master -> cascade -> downstream."""
-    cluster_kwargs.setdefault("vip", VIP)
-    return Topology(
-        Cluster(**cluster_kwargs),
-        (
-            node("pg1", "master", "198.51.100.11"),
-            node("pg2", "cascade", "198.51.100.12", "pg1", "standby_1", 1),
-            node("pg3", "downstream", "198.51.100.13", "pg2", "standby_2", 2),
-        ),
-    )
 
 
 def fan() -> Topology:

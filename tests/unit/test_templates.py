@@ -14,29 +14,13 @@ import pytest
 
 from planner import settings
 from planner.failover_cascade import without_cascade
-from planner.model import AppHost, Cluster, Node, Topology, Vip
+from planner.model import AppHost, Cluster, Topology
 from planner.render import RESERVED_NAMES, TEMPLATE_DIR, render, template_path
 from planner.roles import with_master
+from tests.unit.topologies import VIP, node, three
 
-VIP = Vip("198.51.100.15", 24, "eth0")
 PASSWORD = "pa:ss\\word's"
 HB_KEY = "lab-secret"
-
-
-def node(name, role, address, upstream=None, app=None, tier=0):
-    return Node(name, role, address, upstream, app, tier)
-
-
-def three(**cluster_kwargs) -> Topology:
-    cluster_kwargs.setdefault("vip", VIP)
-    return Topology(
-        Cluster(**cluster_kwargs),
-        (
-            node("pg1", "master", "198.51.100.11"),
-            node("pg2", "cascade", "198.51.100.12", "pg1", "standby_1", 1),
-            node("pg3", "downstream", "198.51.100.13", "pg2", "standby_2", 2),
-        ),
-    )
 
 
 def fan() -> Topology:
