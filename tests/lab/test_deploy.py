@@ -135,6 +135,15 @@ def test_when_the_downstream_fails_writes_go_on_and_rebuild_brings_it_back(clust
     cluster.psql("pg1", "set statement_timeout = '5s'; insert into t_deploy values (3);")
     cluster.cli("restart", "pg3")
     cluster.ssh("pg3", "systemctl stop postgresql@15-main; rm -rf /var/lib/postgresql/15/main/*")  # its disk is lost
+    refused = cluster.pyinfra("-y", "inventories/lab.py", "tasks/rebuild.py", "--data", "target=pg1")
+    assert refused.returncode != 0 and "rebuild only replaces a standby" in refused.stdout + refused.stderr
+    dry = cluster.pyinfra("--dry", "inventories/lab.py", "tasks/rebuild.py", "--data", "target=pg3")
+    preview = dry.stdout + dry.stderr
+    assert dry.returncode == 0, preview[-3000:]
+    assert "[pg3] rebuild: " in preview  # the planner's reason, without -v
+    assert "1 (pg3)" in next(line for line in preview.splitlines()
+                             if line.strip().startswith("rebuild pg3 from its upstream"))
+    assert cluster.ssh("pg3", "ls -A /var/lib/postgresql/15/main").stdout.strip() == ""  # --dry did nothing
     rebuild = ("-y", "inventories/lab.py", "tasks/rebuild.py", "--data", "target=pg3")
     proc = cluster.pyinfra(*rebuild)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
