@@ -1,10 +1,15 @@
 """plan_rejoin: only an older copy of the same cluster is rewound, onto the live primary."""
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
+from operations.rejoin import _rewind_or_clone
 from planner.rejoin import plan_rejoin
+from planner.roles import with_master
 from tests.unit.test_standby_plan import OTHER_SYSID, configured_standby, five_hosts_topology, pg_state
+from tests.unit.topologies import three
 
 AFTER_FAILOVER = {  # pg2 promoted (timeline 2), pg3-pg5 follow it, pg1 is the stopped former master
     "pg1": pg_state("stopped_primary"),
@@ -43,3 +48,38 @@ def test_rejoin_targets_the_swapped_topology_and_is_idempotent():
         "status": "streaming", "sender_host": plan.topology.node("pg2").address, "sender_port": 5432,
         "received_tli": 2}))
     assert plan_rejoin(five_hosts_topology(), "pg1", rejoined).action == "nothing"
+
+
+# ---- the rewind-or-clone command, run by sh against stub commands --------------------------------
+
+@pytest.mark.parametrize("method, rewinds, journal", [
+    ("rewind", True, "rejoin: pg1 rewound onto pg2 (pg_rewind)"),
+    ("rewind", False, "rejoin: pg1 re-cloned from pg2 (base backup; method rewind; "
+                      "pg_rewind: error: could not find previous WAL record at 0/18FFE708)"),
+    ("basebackup", True, "rejoin: pg1 re-cloned from pg2 (base backup; method basebackup; pg_rewind not tried)"),
+])
+def test_rewind_or_clone_says_in_the_journal_which_way_it_went(tmp_path, method, rewinds, journal):
+    now = with_master(three(), "pg2")  # pg1 rejoins under pg2
+    c = now.cluster
+    bin_dir, data = tmp_path / "bin", tmp_path / "data"
+    bin_dir.mkdir()
+    data.mkdir()
+    (data / "old").write_text("")
+    stubs = {
+        "pg_rewind": "echo 'pg_rewind: servers diverged' >&2\n" + (
+            "exit 0" if rewinds else "echo 'pg_rewind: error: could not find previous WAL record at 0/18FFE708' >&2\nexit 1"),
+        "pg_basebackup": f"touch {data}/cloned",
+        "logger": f"shift 2; echo \"$*\" >> {tmp_path}/journal",
+    }
+    for name, body in stubs.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    command = (_rewind_or_clone(now, "pg1", method).get_raw_value().replace("runuser -u postgres --", "")
+               .replace(c.bin_directory, str(bin_dir)).replace(c.data_directory, str(data)))
+    result = subprocess.run(["sh", "-c", command], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "journal").read_text().strip() == journal
+    assert (data / "standby.signal").exists()
+    assert (data / "cloned").exists() is (method == "basebackup" or not rewinds)
+    assert (data / "old").exists() is (method == "rewind" and rewinds)  # a clone starts from an empty directory
