@@ -35,19 +35,21 @@ def _rewind_or_clone(now: Topology, target: str, method: str) -> StringCommand:
     as_postgres = "runuser -u postgres --"
     config = f"--config-file={c.config_directory}/postgresql.conf" if c.version >= 15 else ""
     rewind = "false" if method == "basebackup" else "true"
-    # Which way it went goes to the journal (`journalctl -t pgcascade`), with pg_rewind's last
-    # words when it could not rewind: a DBA, and the bench, read it there.
+    # Which way it went, and how long it took, goes to the journal (`journalctl -t pgcascade`),
+    # with pg_rewind's last words when it could not rewind: a DBA, and the bench, read it there.
     return StringCommand(
-        f"cd / && if {rewind} && out=$({as_postgres} {c.bin_directory}/pg_rewind --target-pgdata={c.data_directory} "
+        "cd / && t0=$(date +%s%N) && elapsed() { awk -v a=\"$t0\" -v b=\"$(date +%s%N)\" "
+        "'BEGIN { printf \"%.1f\", (b - a) / 1e9 }'; } && "
+        f"if {rewind} && out=$({as_postgres} {c.bin_directory}/pg_rewind --target-pgdata={c.data_directory} "
         f"--source-server='{conninfo}' {config} 2>&1); then "
-        f"logger -t pgcascade 'rejoin: {target} rewound onto {source.name} (pg_rewind)'; else "
+        f"logger -t pgcascade \"rejoin: {target} rewound onto {source.name} (pg_rewind, $(elapsed) s)\"; else "
         f"printf '%s\\n' \"${{out:-}}\" >&2; "
         f"echo 'no pg_rewind ({method}): taking a fresh base backup from {source.name}' >&2; "
-        f"logger -t pgcascade \"rejoin: {target} re-cloned from {source.name} (base backup; method {method}; "
-        f"$(printf '%s' \"${{out:-pg_rewind not tried}}\" | tail -n 1))\"; "
         f"find {c.data_directory} -mindepth 1 -delete && "
         f"{as_postgres} {c.bin_directory}/pg_basebackup --no-password -d '{basebackup}' "
-        f"-D {c.data_directory} -X stream -c fast; fi && "
+        f"-D {c.data_directory} -X stream -c fast && "
+        f"logger -t pgcascade \"rejoin: {target} re-cloned from {source.name} (base backup, $(elapsed) s; "
+        f"method {method}; $(printf '%s' \"${{out:-pg_rewind not tried}}\" | tail -n 1))\"; fi && "
         f"{as_postgres} touch {c.data_directory}/standby.signal")
 
 

@@ -114,7 +114,7 @@ def test_rejoin_makes_the_old_master_a_standby_of_the_new_one(story):
     assert ("rejoin pg1: stop, rewind onto pg2", "pg1") in changed
     assert ("checkpoint on pg2 (its timeline in pg_control)", "pg2") in changed
     journal = story.lab.ssh("pg1", "journalctl -q -o cat -t pgcascade").stdout
-    assert "rejoin: pg1 rewound onto pg2 (pg_rewind)" in journal  # not the base backup fallback
+    assert "rejoin: pg1 rewound onto pg2 (pg_rewind, " in journal  # not the base backup fallback
     lab = story.lab
     wait_until(lambda: lab.psql("pg1", "select sender_host, received_tli from pg_stat_wal_receiver "
                                        "where status = 'streaming'") == f"{lab.ip('pg2')}|2", 60, "pg1 under pg2")
