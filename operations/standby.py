@@ -23,6 +23,8 @@ def _facts_around(topology: Topology, node_name: str) -> tuple[dict, dict, dict]
     """This host's, its upstream's and the master's live PgState (read at execute time)."""
     node, master = topology.node(node_name), topology.master
     fact = _pg_state(host, topology)
+    if node.upstream is None:  # the master: the planner refuses it
+        return fact, None, fact
     upstream_fact = _pg_state(inventory.get_host(node.upstream), topology)
     master_fact = upstream_fact if node.upstream == master.name else _pg_state(inventory.get_host(master.name), topology)
     return fact, upstream_fact, master_fact

@@ -16,6 +16,8 @@ target = host.data.get("target")
 if not target or target not in {n.name for n in ctx.topology.nodes}:
     raise ClusterConfigError(f"give the standby to rebuild: --data target=NAME (one of "
                              f"{', '.join(n.name for n in ctx.topology.nodes if n.upstream)})")
+if ctx.topology.node(target).upstream is None:  # refused before any host is touched
+    raise ClusterConfigError(f"{target} is the master in the inventory: rebuild only replaces a standby")
 if ctx.node is not None:
     check_cluster_state(ctx)
     rebuild_standby(name=f"rebuild {target} from its upstream", topology=ctx.topology, node_name=ctx.node.name,

@@ -136,7 +136,9 @@ def test_when_the_downstream_fails_writes_go_on_and_rebuild_brings_it_back(clust
     cluster.cli("restart", "pg3")
     cluster.ssh("pg3", "systemctl stop postgresql@15-main; rm -rf /var/lib/postgresql/15/main/*")  # its disk is lost
     refused = cluster.pyinfra("-y", "inventories/lab.py", "tasks/rebuild.py", "--data", "target=pg1")
-    assert refused.returncode != 0 and "rebuild only replaces a standby" in refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "pg1 is the master in the inventory: rebuild only replaces a standby" in (
+        refused.stdout + refused.stderr)
+    assert not started_any_operation(refused.stdout + refused.stderr)
     dry = cluster.pyinfra("--dry", "inventories/lab.py", "tasks/rebuild.py", "--data", "target=pg3")
     preview = dry.stdout + dry.stderr
     assert dry.returncode == 0, preview[-3000:]
