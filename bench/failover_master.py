@@ -25,18 +25,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine, spread  # noqa: E402
 from lab import machines  # noqa: E402  (the same code as `python -m lab crash`)
-from tests.conftest import Lab, wait_until  # noqa: E402
+from tests.conftest import Lab, holds_resources, wait_until  # noqa: E402
 from tests.lab.workload import Workload, client_inventory, install_sql  # noqa: E402
 
 RESULTS = ROOT / "bench/results/failover_master.json"
 LAB = "fm"
 ROLE = "pgcascade_workload"
 TARGET = 6.0
-
-
-def holds_resources(lab: Lab, host: str) -> bool:
-    proc = lab.ssh(host, "test -e /run/pgcascade/primary-allowed && ip -4 -o addr show dev eth0", timeout=20)
-    return proc.returncode == 0 and f" {lab.desc['vip']}/" in proc.stdout
 
 
 def one_run(number: int) -> float:

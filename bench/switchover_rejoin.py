@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine, spread  # noqa: E402
-from tests.conftest import Lab, wait_until  # noqa: E402
+from tests.conftest import Lab, holds_resources, wait_until  # noqa: E402
 from tests.lab.workload import TABLE, Workload, client_inventory, install_sql  # noqa: E402
 
 RESULTS = ROOT / "bench/results/switchover_rejoin.json"
@@ -63,13 +63,9 @@ class Cluster:
         return self.lab.psql(host, "select status || ' ' || sender_host from pg_stat_wal_receiver") == \
             f"streaming {self.lab.ip(upstream)}"
 
-    def holds_resources(self, host: str) -> bool:
-        proc = self.lab.ssh(host, "test -e /run/pgcascade/primary-allowed && ip -4 -o addr show dev eth0", timeout=20)
-        return proc.returncode == 0 and f" {self.lab.desc['vip']}/" in proc.stdout
-
     def inventory_tree(self) -> None:
         """Wait for pg1 master with the VIP, pg2 under it, pg3 under pg2."""
-        wait_until(lambda: self.holds_resources("pg1"), 90, "pg1 holding the resources")
+        wait_until(lambda: holds_resources(self.lab, "pg1"), 90, "pg1 holding the resources")
         wait_until(lambda: self.streams_from("pg2", "pg1"), 90, "pg2 streaming from pg1")
         wait_until(lambda: self.streams_from("pg3", "pg2"), 90, "pg3 streaming from pg2")
 

@@ -8,13 +8,13 @@ import shlex
 
 import gevent
 from pyinfra import host, inventory
-from pyinfra.api import OperationError, StringCommand, operation
+from pyinfra.api import OperationError, operation
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.operations import files
 
 from facts.replication import PgState
 from operations.plans import go_ahead
-from operations.postgres import AS_POSTGRES
+from operations.postgres import AS_POSTGRES, poll_until
 from planner import settings
 from planner.failover_cascade import MASTER_SETTINGS, describe_changes, plan_failover_cascade
 from planner.model import Topology
@@ -132,9 +132,6 @@ def ensure_streaming_from_master(topology_after: Topology, node_name: str, repoi
         return
     query = ("select count(*) from pg_stat_wal_receiver where status = 'streaming' "
              f"and sender_host = '{master.address}'")
-    ticks = STREAMING_TIMEOUT * 5
-    script = (f"cd /; for i in $(seq {ticks}); do "
-              f"[ \"$(psql -XAtq -p {c.port} -d postgres -c {shlex.quote(query)})\" = 1 ] && exit 0; sleep 0.2; done; "
-              f"echo '{node_name} does not stream from {master.name} after {STREAMING_TIMEOUT} s: "
-              "see its PostgreSQL log' >&2; exit 1")
-    yield StringCommand("runuser", "-u", "postgres", "--", "sh", "-c", shlex.quote(script))
+    yield poll_until(f"[ \"$(runuser -u postgres -- psql -XAtq -p {c.port} -d postgres -c {shlex.quote(query)})\" = 1 ]",
+                     STREAMING_TIMEOUT,
+                     f"{node_name} does not stream from {master.name} after {STREAMING_TIMEOUT} s: see its PostgreSQL log")

@@ -1,6 +1,8 @@
 """PostgreSQL server operations: the replication role, applying configuration, running state."""
 from __future__ import annotations
 
+import shlex
+
 import os
 
 from pyinfra import host
@@ -24,13 +26,20 @@ def unit(version: int, cluster: str) -> str:
     return f"postgresql@{version}-{cluster}"
 
 
+def poll_until(condition: str, seconds: float, failure: str, interval: float = 0.2,
+               required: bool = True) -> StringCommand:
+    """A deadline, never a bare sleep: the shell `condition` every `interval` s until it holds;
+    after `seconds`, `failure` on stderr and exit 1 (exit 0 when not `required`: go on anyway).
+    One level of quoting in `condition`: pyinfra quotes the whole command for the remote shell."""
+    tries = max(1, round(seconds / interval))
+    return StringCommand(f"cd / && for i in $(seq {tries}); do {condition} && exit 0; sleep {interval}; done; "
+                         f"echo {shlex.quote(failure)} >&2; exit {1 if required else 0}")
+
+
 def wait_ready(port: int, seconds: int = 60) -> StringCommand:
-    """Poll until the server accepts connections (a deadline, not a sleep)."""
-    return StringCommand(
-        "runuser", "-u", "postgres", "--", "sh", "-c",
-        f"'for i in $(seq {seconds * 5}); do pg_isready -q -p {port} && exit 0; sleep 0.2; done; "
-        f"echo \"PostgreSQL on port {port} not ready after {seconds} s\" >&2; exit 1'",
-    )
+    """Poll until the server accepts connections."""
+    return poll_until(f"runuser -u postgres -- pg_isready -q -p {port}", seconds,
+                      f"PostgreSQL on port {port} not ready after {seconds} s")
 
 
 def psql(port: int, *statements: str) -> StringCommand:

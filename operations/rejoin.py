@@ -6,7 +6,7 @@ from pyinfra.api import OperationError, StringCommand, operation
 
 from facts.replication import PgState
 from operations.plans import go_ahead
-from operations.postgres import AS_POSTGRES, psql, unit, wait_ready
+from operations.postgres import AS_POSTGRES, poll_until, psql, unit, wait_ready
 from planner.model import Topology
 from planner.rejoin import plan_rejoin
 from planner.settings import PGPASS_PATH
@@ -101,10 +101,9 @@ def start_standby_streaming(topology: Topology, node_name: str, target: str, sec
         return
     yield StringCommand("systemctl", "start", unit(c.version, c.name))
     yield wait_ready(c.port)
-    yield StringCommand(
-        "cd / && runuser -u postgres -- sh -c", f"'for i in $(seq {seconds * 5}); do "
-        f"test \"$(psql -XAtq -p {c.port} -c \"select status from pg_stat_wal_receiver\")\" = streaming && exit 0; "
-        f"sleep 0.2; done; echo \"{target} does not stream from {upstream.name} after {seconds} s\" >&2; exit 1'")
+    yield poll_until(f"test \"$(runuser -u postgres -- psql -XAtq -p {c.port} "
+                     f"-c 'select status from pg_stat_wal_receiver')\" = streaming", seconds,
+                     f"{target} does not stream from {upstream.name} after {seconds} s")
 
 
 @operation()

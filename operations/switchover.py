@@ -14,7 +14,7 @@ from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.facts.server import Command
 
 from operations.plans import preparing
-from operations.postgres import psql, unit
+from operations.postgres import poll_until, psql, unit
 from planner.model import Topology, Vip
 from planner.settings import HA_DIRECTORY, PRIMARY_FLAG_PATH, RUNTIME_DIRECTORY
 
@@ -44,21 +44,18 @@ def stop_primary(topology: Topology, node_name: str, primary: str, archive_secon
     # A clean shutdown (archive_mode on) ends the current WAL file and waits until the archiver has
     # shipped it and every other finished one (rsync over ssh). Ending it and shipping the backlog
     # now, while writes go on, leaves the shutdown a file of a few seconds' WAL to ship.
-    backlog = f"runuser -u postgres -- psql -XAtq -p {c.port} -c \"{READY_FILES}\""
     yield psql(c.port, "select pg_switch_wal()")
-    yield StringCommand(
-        f"cd / && for i in $(seq {archive_seconds * 5}); do test \"$({backlog})\" = 0 && exit 0; sleep 0.2; done; "
-        f"echo 'the archiver still has WAL files to ship after {archive_seconds} s: stopping anyway "
-        f"(the shutdown ships them)' >&2")
+    yield poll_until(f"test \"$(runuser -u postgres -- psql -XAtq -p {c.port} -c \"{READY_FILES}\")\" = 0",
+                     archive_seconds, f"the archiver still has WAL files to ship after {archive_seconds} s: "
+                     "stopping anyway (the shutdown ships them)", required=False)
     yield psql(c.port, "CHECKPOINT")  # a short shutdown checkpoint: a short write pause
     # The shutdown checkpoint marks pg_control "shut down"; what follows (the WAL senders'
     # hand-over, the archiver's last file) needs no waiting here: promote_caught_up checks that
     # the target has that checkpoint, and move_vip waits for the stop to end.
     control = f"LC_ALL=C {c.bin_directory}/pg_controldata {c.data_directory}"
-    yield StringCommand(
-        f"systemctl stop --no-block {unit(c.version, c.name)} && for i in $(seq {archive_seconds * 20}); do "
-        f"{control} | grep -Eq '^Database cluster state: +shut down$' && exit 0; sleep 0.05; done; "
-        f"echo '{primary} did not write its shutdown checkpoint in {archive_seconds} s' >&2; exit 1")
+    yield StringCommand("systemctl", "stop", "--no-block", unit(c.version, c.name))
+    yield poll_until(f"{control} | grep -Eq '^Database cluster state: +shut down$'", archive_seconds,
+                     f"{primary} did not write its shutdown checkpoint in {archive_seconds} s", interval=0.05)
 
 
 def _shutdown_checkpoint_lsn(topology: Topology, primary: str) -> str:
@@ -94,11 +91,9 @@ def promote_caught_up(topology: Topology, node_name: str, primary: str, target: 
     lsn = f"(the shutdown checkpoint of {primary})" if preparing() else _shutdown_checkpoint_lsn(topology, primary)
     received = (f"runuser -u postgres -- psql -XAtq -p {c.port} "
                 f"-c \"select pg_last_wal_receive_lsn() > '{lsn}'::pg_lsn\"")
-    # pyinfra quotes the whole command for the remote shell: one level of quoting here.
-    yield StringCommand(
-        f"cd / && for i in $(seq {seconds * 10}); do test \"$({received})\" = t && exit 0; sleep 0.1; done; "
-        f"echo '{target} did not receive the shutdown checkpoint {lsn} of {primary}: not promoting. "
-        f"Start {primary} again: systemctl start {unit(c.version, c.name)}' >&2; exit 1")
+    yield poll_until(f"test \"$({received})\" = t", seconds,
+                     f"{target} did not receive the shutdown checkpoint {lsn} of {primary}: not promoting. "
+                     f"Start {primary} again: systemctl start {unit(c.version, c.name)}", interval=0.1)
     yield StringCommand("cd / && runuser -u postgres --", f"{c.bin_directory}/pg_ctl", "promote", "-w", "-t",
                         str(seconds), "-D", c.data_directory)
     if c.vip is not None:
@@ -128,10 +123,8 @@ def move_vip(topology: Topology, node_name: str, primary: str, target: str, seco
         yield StringCommand("systemctl", "stop", unit(c.version, c.name))  # waits for the stop begun earlier
         yield StringCommand(HB_STANDBY, "all")
     elif node_name == target:
-        yield StringCommand(
-            "sh -c", f"'for i in $(seq {seconds * 10}); do test \"$(cl_status rscstatus 2>/dev/null)\" = all && "
-            f"exit 0; sleep 0.1; done; echo \"heartbeat does not hold the resources on {target} after {seconds} s\" >&2; "
-            "exit 1'")
+        yield poll_until('test "$(cl_status rscstatus 2>/dev/null)" = all', seconds,
+                         f"heartbeat does not hold the resources on {target} after {seconds} s", interval=0.1)
     else:
         host.noop("neither the old nor the new master")
 

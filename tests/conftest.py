@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from planner.settings import PRIMARY_FLAG_PATH
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -80,6 +82,16 @@ class Lab:
 
     def down(self) -> None:
         lab_cli(self.name, "down", check=False)
+
+
+def has_vip(lab: Lab, host: str) -> bool:
+    return f" {lab.desc['vip']}/" in lab.ssh(host, "ip -4 -o addr show dev eth0", timeout=20).stdout
+
+
+def holds_resources(lab: Lab, host: str) -> bool:
+    """heartbeat's resources are on host: hapostgres's primary flag and the VIP (one round trip)."""
+    proc = lab.ssh(host, f"test -e {PRIMARY_FLAG_PATH} && ip -4 -o addr show dev eth0", timeout=20)
+    return proc.returncode == 0 and f" {lab.desc['vip']}/" in proc.stdout
 
 
 @contextmanager

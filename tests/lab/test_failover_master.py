@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.conftest import Lab, wait_until
+from tests.conftest import Lab, has_vip, holds_resources, wait_until
 from tests.lab.workload import TABLE, Workload, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
@@ -22,7 +22,6 @@ pytestmark = pytest.mark.lab
 LAB = "fm"
 ROLE = "pgcascade_workload"
 UNIT = "postgresql@15-main"
-FLAG = "/run/pgcascade/primary-allowed"
 FAILOVER_DEADLINE = 30  # seconds from the fault to writes acknowledged by pg2 (the bench: ~5 s)
 REPLICATION_ROWS = "select application_name, state, sync_state from pg_stat_replication order by 1"
 
@@ -46,14 +45,6 @@ def cluster(tmp_path):
 
 def workload(lab: Lab, **kwargs) -> Workload:
     return Workload(lab.desc["vip"], 5432, ROLE, lab.password, **kwargs)
-
-
-def has_vip(lab: Lab, host: str) -> bool:
-    return f" {lab.desc['vip']}/" in lab.ssh(host, "ip -4 -o addr show dev eth0", timeout=20).stdout
-
-
-def holds_resources(lab: Lab, host: str) -> bool:
-    return lab.ssh(host, f"test -e {FLAG}", timeout=20).returncode == 0 and has_vip(lab, host)
 
 
 def unit_state(lab: Lab, host: str) -> str:

@@ -4,30 +4,16 @@ acknowledged row is lost and no two servers acknowledge in overlapping time."""
 from __future__ import annotations
 
 import os
-import textwrap
 import time
 
 import pytest
 
-from tests.conftest import ROOT, Lab, wait_until
+from tests.conftest import Lab, wait_until
 from tests.lab.pyinfra_output import changes, started_any_operation
-from tests.lab.workload import TABLE, Workload, install_sql
+from tests.lab.workload import TABLE, Workload, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 ROLE, PASSWORD = "workload", "workload-" + os.urandom(6).hex()
-
-
-def _inventory_with_client(lab: Lab, tmp_path) -> str:
-    """The lab inventory, plus the main machine (the bridge address) as an application host."""
-    path = tmp_path / "inventory.py"
-    path.write_text(textwrap.dedent(f"""\
-        import runpy
-        _lab = runpy.run_path({str(ROOT / 'inventories/lab.py')!r})
-        _app = [{{"address": {lab.desc['bridge_ip']!r}, "database": "postgres", "user": {ROLE!r}}}]
-        master, cascade, downstream = ([(n, {{**d, "pg_app_hosts": _app}}) for n, d in _lab[g]]
-                                       for g in ("master", "cascade", "downstream"))
-        """))
-    return str(path)
 
 
 class Story:
@@ -67,7 +53,7 @@ def previewed_on(output: str, operation: str) -> str:
 def story(tmp_path_factory):
     lab = Lab("rs", 3)
     try:
-        story = Story(lab, _inventory_with_client(lab, tmp_path_factory.mktemp("rs")))
+        story = Story(lab, client_inventory(lab.desc, tmp_path_factory.mktemp("rs"), ROLE))
         story.run("deploy.py")
         wait_until(lambda: lab.desc["vip"] in lab.ssh("pg1", "ip -4 -o addr").stdout, 60, "the VIP on pg1")
         lab.psql("pg1", install_sql(ROLE, PASSWORD, os.urandom(16)))
