@@ -26,7 +26,7 @@ from planner.failover_cascade import (
     without_cascade,
 )
 from planner.model import Topology
-from planner.settings import INCLUDE_FILE_NAME
+from planner.settings import config_file_paths
 
 
 def _failed(topology: Topology) -> str:
@@ -71,7 +71,7 @@ def repair_cascade_failure(ctx: Context, failed: str, force: bool) -> None:
     c = ctx.cluster
     after = without_cascade(ctx.topology, failed)
     name = ctx.node.name
-    managed = [f"{c.config_directory}/conf.d/{INCLUDE_FILE_NAME}", f"{c.config_directory}/pg_hba.conf"]
+    managed = config_file_paths(c)
     repointed = [n.name for n in ctx.topology.children(failed)]
     check_cascade_failover(name=f"the cluster without {failed}: checked on the master", topology=ctx.topology,
                            failed=failed, force=force)

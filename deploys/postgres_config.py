@@ -22,9 +22,8 @@ def configure_postgres(ctx: Context) -> None:
                     mode="700")
     files.directory(name="pgcascade scripts directory", path=settings.LIB_DIRECTORY, mode="755")
     put_managed_files(ctx, CONFIG_TEMPLATES)
-    managed = [f"{c.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}", f"{c.config_directory}/pg_hba.conf"]
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
-                          cluster=c.name, port=c.port, files=managed)
+                          cluster=c.name, port=c.port, files=settings.config_file_paths(c))
 
 
 @deploy("Master")

@@ -19,12 +19,20 @@ class RebuildPlan:
     reason: str
 
 
+def not_a_standby(topology: Topology, node_name: str) -> str | None:
+    """Why node_name cannot be rebuilt whatever the facts say (tasks/rebuild.py asks before any
+    host is touched), or None."""
+    if topology.node(node_name).role == "master":
+        return f"{node_name} is the master in the inventory: rebuild only replaces a standby"
+    return None
+
+
 def plan_rebuild(topology: Topology, node_name: str, fact: Mapping | None, upstream_fact: Mapping | None,
                  master_fact: Mapping | None, force: bool = False) -> RebuildPlan:
     node = topology.node(node_name)
     cluster = topology.cluster
-    if node.role == "master":
-        return RebuildPlan("refuse", f"{node_name} is the master in the inventory: rebuild only replaces a standby")
+    if why := not_a_standby(topology, node_name):
+        return RebuildPlan("refuse", why)
     state = server_state(fact)
     if state == "unreachable":
         return RebuildPlan("refuse", f"{node_name} cannot be reached: restart it (or repair it) first")

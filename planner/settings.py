@@ -446,6 +446,12 @@ def guc_names(topology: Topology) -> tuple[str, ...]:
     return tuple(sorted(set(MANAGED_GUCS) | set(_extra_settings(topology.cluster))))
 
 
+def config_file_paths(cluster) -> list[str]:
+    """The managed configuration files PostgreSQL reads (ensure_config_applied compares their
+    change time with the server's last load)."""
+    return [f"{cluster.config_directory}/conf.d/{INCLUDE_FILE_NAME}", f"{cluster.config_directory}/pg_hba.conf"]
+
+
 def render_vars_pgconf(topology: Topology, node_name: str, variant_without: str = "") -> dict:
     """Variables of templates/pgcascade.conf.j2. variant_without: the failed cascade, for the
     variant of the cluster without it (topology is then that cluster): its header says so, so

@@ -10,14 +10,15 @@ from pyinfra import host
 from deploys.context import ClusterConfigError, load_context
 from deploys.preflight import check_cluster_state
 from operations.standby import rebuild_standby
+from planner.rebuild import not_a_standby
 
 ctx = load_context()
 target = host.data.get("target")
 if not target or target not in {n.name for n in ctx.topology.nodes}:
     raise ClusterConfigError(f"give the standby to rebuild: --data target=NAME (one of "
                              f"{', '.join(n.name for n in ctx.topology.nodes if n.upstream)})")
-if ctx.topology.node(target).upstream is None:  # refused before any host is touched
-    raise ClusterConfigError(f"{target} is the master in the inventory: rebuild only replaces a standby")
+if why := not_a_standby(ctx.topology, target):  # refused before any host is touched
+    raise ClusterConfigError(why)
 if ctx.node is not None:
     check_cluster_state(ctx)
     rebuild_standby(name=f"rebuild {target} from its upstream", topology=ctx.topology, node_name=ctx.node.name,

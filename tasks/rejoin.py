@@ -42,8 +42,6 @@ if ctx.node is not None:
     start_standby_streaming(name=f"{target} streams from {now.node(now.node(target).upstream).name}", topology=now,
                             node_name=ctx.node.name, target=target)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
-                          cluster=c.name, port=c.port,
-                          files=[f"{c.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}",
-                                 f"{c.config_directory}/pg_hba.conf"])
+                          cluster=c.name, port=c.port, files=settings.config_file_paths(c))
     # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
     configure_cascade_failover(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))

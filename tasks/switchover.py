@@ -45,8 +45,6 @@ elif ctx.node is not None:
     mark_standby(name=f"{old} becomes a standby", topology=plan.after, node_name=me, target=old)
     start_standby_streaming(name=f"{old} streams from {target}", topology=plan.after, node_name=me, target=old)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
-                          cluster=c.name, port=c.port,
-                          files=[f"{c.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}",
-                                 f"{c.config_directory}/pg_hba.conf"])
+                          cluster=c.name, port=c.port, files=settings.config_file_paths(c))
     # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
     configure_cascade_failover(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))
