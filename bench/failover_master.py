@@ -47,7 +47,7 @@ def one_run(number: int) -> float:
         with Workload(lab.desc["vip"], 5432, ROLE, password) as load:
             load.wait_for_acks(20, 30)
             crashed = time.monotonic()
-            machines.crash(LAB, "pg1")
+            machines.crash(lab.name, "pg1")
             first = wait_until(lambda: load.first_ack_after(crashed, node="pg2"), 60,
                                "a write acknowledged by pg2 through the VIP", interval=0.05)
         if load.overlaps():

@@ -13,6 +13,9 @@ from pathlib import Path
 from .shell import LabError, ok, run
 
 LAB_RANGE = ipaddress.ip_network("198.51.100.0/24")
+# Once 198.51.100.128/25 is full (many labs at once: parallel test runs), labs take /27s of
+# TEST-NET-3, also never routed; it is still checked against the machine's routes.
+OVERFLOW_RANGE = ipaddress.ip_network("203.0.113.0/24")
 MACHINE_NETWORK = ipaddress.ip_network("192.0.2.0/24")  # these machines' own network: never ours
 DEFAULT_SUBNETS = {"demo": "198.51.100.0/26", "test": "198.51.100.64/26"}
 
@@ -64,7 +67,8 @@ def _routed_networks() -> list[tuple[ipaddress.IPv4Network, str]]:
 
 
 def choose_subnet(lab: str, requested: str | None, taken: list[str]) -> ipaddress.IPv4Network:
-    """The lab's subnet: requested, the lab's default, or the next free /27 of 198.51.100.128/25."""
+    """The lab's subnet: requested, the lab's default, or the next free /27 of 198.51.100.128/25
+    (then of 203.0.113.0/24)."""
     if requested:
         candidates = [ipaddress.ip_network(requested)]
     elif lab in DEFAULT_SUBNETS:
@@ -72,10 +76,12 @@ def choose_subnet(lab: str, requested: str | None, taken: list[str]) -> ipaddres
     else:
         # Other labs take /27s outside the default labs' subnets, so those stay free for them.
         reserved = [ipaddress.ip_network(net) for net in DEFAULT_SUBNETS.values()]
-        candidates = [net for net in LAB_RANGE.subnets(new_prefix=27)
+        pool = [*LAB_RANGE.subnets(new_prefix=27), *OVERFLOW_RANGE.subnets(new_prefix=27)]
+        candidates = [net for net in pool
                       if str(net) not in taken and not any(net.overlaps(r) for r in reserved)]
         if not candidates:
-            raise LabError("no free /27 left in 198.51.100.128/25: give --subnet, or take a lab down")
+            raise LabError("no free /27 left in 198.51.100.128/25 or 203.0.113.0/24: give --subnet, "
+                           "or take a lab down")
     subnet = candidates[0]
     if subnet.overlaps(MACHINE_NETWORK):
         raise LabError(f"subnet {subnet} overlaps {MACHINE_NETWORK}, this machine's own network: choose another")

@@ -37,10 +37,17 @@ def lab_cli(lab: str, *args: str, check: bool = True, timeout: float = 600) -> s
     return proc
 
 
+def test_lab_name(short: str) -> str:
+    """The lab a test module uses: PGCASCADE_TEST_LAB_PREFIX (one letter) lets two checkouts run
+    the suite at once without taking each other's labs down."""
+    return (os.environ.get("PGCASCADE_TEST_LAB_PREFIX", "") + short)[:6]
+
+
 class Lab:
     """A lab that is up: its description, and helpers to reach its hosts."""
 
     def __init__(self, name: str, hosts: int):
+        name = test_lab_name(name)
         self.name = name
         lab_cli(name, "down", check=False)  # bare hosts, even after an interrupted run
         lab_cli(name, "up", "--hosts", str(hosts))

@@ -104,10 +104,10 @@ def _leftovers(lab: str) -> list[str]:
 
 def test_down_leaves_nothing_behind():
     lab = Lab("gone", 2)
-    assert _leftovers("gone")  # the check sees a running lab
+    assert _leftovers(lab.name)  # the check sees a running lab
     lab.down()
-    assert _leftovers("gone") == []
-    assert lab_cli("gone", "status", check=False).returncode == 1
+    assert _leftovers(lab.name) == []
+    assert lab_cli(lab.name, "status", check=False).returncode == 1
 
 
 def test_two_labs_coexist_on_distinct_subnets(lab3):
