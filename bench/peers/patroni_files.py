@@ -101,6 +101,7 @@ def patroni_config(me: Member, members: list[Member], *, subnet: str, replicatio
                 "maximum_lag_on_failover": 1048576,
                 "postgresql": {
                     "use_pg_rewind": True,
+                    "remove_data_directory_on_rewind_failure": True,
                     "use_slots": True,
                     "parameters": {"wal_level": "replica", "hot_standby": "on", "wal_log_hints": "on",
                                    "max_wal_senders": 10, "max_replication_slots": 10,
