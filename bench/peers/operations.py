@@ -2,6 +2,8 @@
 and shell polls with a deadline."""
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.facts.deb import DebPackages
@@ -43,4 +45,4 @@ def wait_for(check: str, seconds: int, what: str):
     """
     tries = seconds * 2
     yield (f"for i in $(seq {tries}); do if {check}; then exit 0; fi; sleep 0.5; done; "
-           f"echo '{host.name}: no {what} within {seconds} s' >&2; exit 1")
+           f"echo {shlex.quote(f'{host.name}: no {what} within {seconds} s')} >&2; exit 1")
