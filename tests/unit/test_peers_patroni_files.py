@@ -63,3 +63,28 @@ def test_vip_manager_follows_the_leader_key_for_this_host():
     assert f'VIP_KEY="{pf.leader_key()}"' in text and pf.leader_key() == "/service/peers/leader"
     assert 'VIP_HOST="pg1"' in text and 'VIP_IP="10.0.0.9"' in text and 'VIP_MASK="27"' in text
     assert 'VIP_ENDPOINT="http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379"' in text
+
+
+from bench.peers.cluster import Peer  # noqa: E402
+
+DESC = {"hosts": [{"name": m.name, "ip": m.address} for m in MEMBERS]}
+
+
+def member(name, role, state="running", timeline=2, lag=0):
+    return {"name": name, "role": role, "state": state, "timeline": timeline, "lag": lag}
+
+
+@pytest.mark.parametrize("members, problem", [
+    ([member("pg1", "leader"), member("pg2", "sync_standby"), member("pg3", "replica")], None),
+    ([member("pg1", "leader"), member("pg2", "replica"), member("pg3", "replica")], "no synchronous standby yet"),
+    ([member("pg1", "leader"), member("pg2", "sync_standby")], "2 of 3 members registered"),
+    ([member("pg1", "replica"), member("pg2", "sync_standby"), member("pg3", "replica")], "leaders: []"),
+    ([member("pg1", "leader"), member("pg2", "sync_standby"), member("pg3", "replica", state="starting")],
+     "not running: ['pg3']"),
+    ([member("pg1", "leader"), member("pg2", "sync_standby"), member("pg3", "replica", timeline=1)],
+     "not caught up: ['pg3']"),
+])
+def test_peer_health_from_patronis_cluster_view(monkeypatch, members, problem):
+    peer = Peer(DESC)
+    monkeypatch.setattr(peer, "members", lambda exclude=(): members)
+    assert peer.healthy() == problem
