@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine  # noqa: E402
-from tests.conftest import Lab  # noqa: E402
+from lab.client import Lab  # noqa: E402
 
 RESULTS = ROOT / "bench/results/deploy_scaling.json"
 

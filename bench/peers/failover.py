@@ -4,16 +4,17 @@ with the same workload and the same faults; one results file with both and their
 For each fault (the master's machine crashes; its network is cut; it hangs, frozen, until the
 other side took over) the figure is the same as bench/failover_master.py's: from the fault to
 the first write acknowledged through the VIP by another server (tests/lab/workload.py, two
-workers committing synchronously). pgcascade: a fresh cluster per run (lab 'pgc'), the fault on
-pg1. Patroni: one cluster (lab 'ppeers'), the fault on whichever member leads, the member
-repaired (booted again, reconnected, thawed) and the cluster healthy again before the next run;
+workers committing synchronously). pgcascade: a fresh cluster per run (lab 'pgc', booted from
+the snapshot of a deployed cluster, lab/deployed.py), the fault on pg1. Patroni: one cluster
+(lab 'peers'), the fault on whichever member leads, the member repaired (booted again, reconnected, thawed) and the cluster healthy again before the next run;
 first with Patroni's default timing, then with the fastest timing current Patroni accepts
 (bench/peers/patroni_files.py). Also for Patroni: the leader frozen 2 s (a GC-like stall), how
 many of those ended in a failover.
 
 Prints the figures and writes bench/results/peers.json with the machine's load. Run as root:
 `.venv/bin/python bench/peers/failover.py [--runs N] [--pause-runs N] [--faults crash,partition,pause]`
-(defaults 3, 20, all three). The labs are removed at the end.
+(defaults 3, 20, all three). The labs are removed at the end. PGCASCADE_TEST_LAB_PREFIX=p
+(one letter) prefixes the labs and the snapshot, as for the tests.
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ from bench.figures import load_average, machine, spread  # noqa: E402
 from bench.peers import patroni_files as pf  # noqa: E402
 from bench.peers.cluster import Peer  # noqa: E402
 from lab import labs, machines, network  # noqa: E402
-from tests.conftest import Lab, holds_resources, wait_until  # noqa: E402
+from lab.client import Lab, holds_resources, wait_until  # noqa: E402
+from lab.deployed import ensure_deployed_snapshot  # noqa: E402
 from tests.lab.workload import Workload, client_inventory, install_sql  # noqa: E402
 
 RESULTS = ROOT / "bench/results/peers.json"
@@ -74,9 +76,13 @@ def measure(lab: Lab, password: str, victim: str, fault: str) -> dict:
 
 # ---- pgcascade
 
-def pgcascade_run(fault: str) -> dict:
-    lab = Lab("pgc", 3)
+def pgcascade_run(fault: str, snapshot: str) -> dict:
+    """A fresh cluster: booted from the snapshot of a deployed one, then the deploy again with
+    the main machine admitted as a client (a pg_hba line, a reload)."""
+    lab = Lab("pgc", 3, snapshot=snapshot)
     try:
+        wait_until(lambda: holds_resources(lab, "pg1"), 120, "heartbeat giving pg1 the resources after the boot")
+        lab.wait_healthy(120)
         with tempfile.TemporaryDirectory() as directory:
             proc = lab.pyinfra("-y", client_inventory(lab.desc, Path(directory), ROLE), "deploy.py")
         if proc.returncode != 0:
@@ -164,10 +170,11 @@ def main() -> None:
                  "figure": "fault -> first write acknowledged through the VIP by another server (s)"}
 
     pgcascade = {}
+    snapshot = ensure_deployed_snapshot(3) if faults else None
     for fault in faults:
         runs = []
         for number in range(1, args.runs + 1):
-            runs.append(pgcascade_run(fault))
+            runs.append(pgcascade_run(fault, snapshot))
             print(f"pgcascade {fault} {number}: {runs[-1]['seconds']:.2f} s (load {load_average()[0]})", flush=True)
         pgcascade[fault] = figures_of(runs)
     out["pgcascade"] = pgcascade
