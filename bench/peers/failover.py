@@ -6,8 +6,8 @@ other side took over) the figure is the same as bench/failover_master.py's: from
 the first write acknowledged through the VIP by another server (tests/lab/workload.py, two
 workers committing synchronously). pgcascade: a fresh cluster per run (lab 'pgc', booted from
 the snapshot of a deployed cluster, lab/deployed.py), the fault on pg1. Patroni: one cluster
-(lab 'peers'), the fault on whichever member leads, the member repaired (booted again, reconnected, thawed) and the cluster healthy again before the next run;
-first with Patroni's default timing, then with the fastest timing current Patroni accepts
+(lab 'peers'), the fault on whichever member leads, the member repaired (booted again,
+reconnected, thawed) and the cluster healthy again before the next run; first with Patroni's default timing, then with the fastest timing current Patroni accepts
 (bench/peers/patroni_files.py). Also for Patroni: the leader frozen 2 s (a GC-like stall), how
 many of those ended in a failover.
 
