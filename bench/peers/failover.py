@@ -43,6 +43,7 @@ ROLE = "pgcascade_workload"
 FAULTS = ("crash", "partition", "pause")
 FAILOVER_DEADLINE = 120  # s: Patroni's default ttl is 30 s; anything near this is a failure
 STALL_SECONDS = 2.0
+BOOT_DEADLINE = 300  # s: a snapshot boots to a healthy cluster in about 30 s at load 30-50; seen over 120 s
 
 
 def break_host(lab: str, host: str, fault: str) -> None:
@@ -81,8 +82,8 @@ def pgcascade_run(fault: str, snapshot: str) -> dict:
     the main machine admitted as a client (a pg_hba line, a reload)."""
     lab = Lab("pgc", 3, snapshot=snapshot)
     try:
-        wait_until(lambda: holds_resources(lab, "pg1"), 120, "heartbeat giving pg1 the resources after the boot")
-        lab.wait_healthy(120)
+        wait_until(lambda: holds_resources(lab, "pg1"), BOOT_DEADLINE, "heartbeat giving pg1 the resources after the boot")
+        lab.wait_healthy(BOOT_DEADLINE)
         with tempfile.TemporaryDirectory() as directory:
             proc = lab.pyinfra("-y", client_inventory(lab.desc, Path(directory), ROLE), "deploy.py")
         if proc.returncode != 0:
