@@ -136,6 +136,7 @@ def pgcascade_series(faults: list[str], runs: int) -> dict:
             print(f"pgcascade {fault} {len(results)}: {results[-1]['seconds']:.2f} s "
                   f"(load {load_average()[0]})", flush=True)
         out[fault] = figures_of(results)
+        publish("pgcascade", fault, out[fault])
     return out
 
 
@@ -205,8 +206,10 @@ def patroni_series(faults: list[str], runs: int, pause_runs: int) -> dict:
                     print(f"patroni {profile} {fault} {number}: {results[-1]['seconds']:.2f} s "
                           f"({results[-1]['new']}; load {load_average()[0]})", flush=True)
                 figures[fault] = figures_of(results)
+                publish(f"patroni_{profile}", fault, figures[fault])
             if pause_runs:
                 figures["stall_2s"] = patroni_stalls(lab, peer, pause_runs, timing)
+                publish(f"patroni_{profile}", "stall_2s", figures["stall_2s"])
                 print(f"patroni {profile} 2 s stalls: {figures['stall_2s']['false_failovers']} failovers "
                       f"in {pause_runs}", flush=True)
             out[f"patroni_{profile}"] = figures
@@ -216,6 +219,18 @@ def patroni_series(faults: list[str], runs: int, pause_runs: int) -> dict:
 
 
 # ---- the run
+
+_written: dict = {}
+_write_lock = threading.Lock()
+
+
+def publish(section: str, key: str, value) -> None:
+    """Put one finished figure into the results file at once (a series cut short keeps what it did)."""
+    with _write_lock:
+        _written.setdefault(section, {})[key] = value
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps({**_written, "partial": True, "load_average_now": load_average()},
+                                      indent=2, sort_keys=True) + "\n")
 
 def figures_of(results: list[dict]) -> dict:
     return {**spread([r["seconds"] for r in results]), "old_leaders": [r["old"] for r in results],
