@@ -28,4 +28,5 @@ def record_synchronous_set(ctx: Context) -> None:
     ensure_syncset_record(name="the master's synchronous set recorded on every host",
                           is_master=ctx.node.role == "master",
                           setting=settings.synchronous_standby_names(ctx.topology, ctx.node.name),
+                          hosts=[n.name for n in ctx.topology.nodes],
                           _sudo=True, _sudo_user="postgres")

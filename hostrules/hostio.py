@@ -33,7 +33,8 @@ def ssh_argv(config: Config, address: str, command: str) -> List[str]:
     return as_postgres([
         "ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={config.known_hosts}",
         "-o", "ConnectTimeout=2", "-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2",
-        "-o", "ControlMaster=auto", "-o", f"ControlPath={config.runtime_directory}/ssh/%C", "-o", "ControlPersist=yes",
+        "-o", "ControlMaster=auto", "-o", f"ControlPath={os.path.dirname(config.known_hosts)}/hostrules-%C",
+        "-o", "ControlPersist=yes",
         "-l", "postgres", "--", address, command])
 
 
@@ -97,10 +98,10 @@ def remote_probe(config: Config, witness_address: str, address: str) -> str:
 
 
 def ensure_ssh_directory(config: Config) -> None:
+    """The runtime directory (the primary flag, the can-fail-over view), when run as root. The ssh
+    control sockets live in postgres's ~/.ssh: the deploy's writers run as postgres."""
     if os.geteuid() == 0 and as_postgres(["x"]) != ["x"]:
         os.makedirs(config.runtime_directory, exist_ok=True)
-        subprocess.run(["install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700",
-                        os.path.join(config.runtime_directory, "ssh")], check=False)
 
 
 def states_of(config: Config, names: Sequence[str]) -> Dict[str, "object"]:

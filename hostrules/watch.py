@@ -16,8 +16,9 @@ no longer fails over. ha-watch observes, and this module decides, one action per
                     while, and no hapostgres is running: ask may-promote again and, if it agrees,
                     get heartbeat to take the resources (hb_takeover, then a heartbeat restart);
   start-heartbeat   heartbeat is enabled here but failed (killed): start it again;
-  restart-heartbeat a standby that holds nothing while its heartbeat claims the resources for long
-                    (stuck: "Dead node gave up resources" and no takeover follows);
+  restart-heartbeat a standby that holds nothing while its settled heartbeat says it holds the
+                    resources (all, local) for long (stuck: "Dead node gave up resources" and no
+                    takeover follows);
   none.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ RESTART_DEADLINE = 6.0  # seconds a restarted primary has to answer before the r
 RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources before asking for them
 RETRY_AFTER = 4.0  # seconds the peer is dead without a primary anywhere before the promotion is retried
 RETRY_EVERY = 20.0  # seconds between two retries (a heartbeat restart takes initdead, then the start)
-STUCK_AFTER = 10.0  # seconds a standby's heartbeat may claim resources it does not hold
+STUCK_AFTER = 30.0  # seconds a settled heartbeat on a standby may claim resources it does not hold
 
 
 class Observation(NamedTuple):
@@ -103,7 +104,7 @@ def decide(o: Observation, m: Memory) -> Verdict:
             return act("retry-promotion", "peer-dead-no-primary",
                        f"the peer has been dead for {m.peer_dead_for:.0f} s and no host is a primary: asking "
                        "may-promote again")
-        if m.claims_for >= STUCK_AFTER and o.peer_status == "active":
+        if m.claims_for >= STUCK_AFTER and o.peer_status == "active" and o.heartbeat_settled:
             return act("restart-heartbeat", "heartbeat-claims-resources",
                        f"heartbeat here says it holds the resources ({o.rscstatus}) but this standby holds "
                        "nothing: restarting heartbeat here (it holds nothing to release)")
@@ -116,7 +117,9 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     down = o.flag and local.state != "primary"
     down_for = ((m.down_for or 0.0) + elapsed) if down and m.down_for is not None else (0.0 if down else None)
     restarted = (m.restarted or verdict.decision == "restart-postgres") and down and verdict.decision != "hand-over"
-    unclaimed = local.state == "primary" and (o.rscstatus in ("none", "foreign") or (not o.flag and not o.vip_here))
+    # heartbeat's word when it has one ("transition": it is moving them, wait); else the flag and the VIP.
+    unclaimed = local.state == "primary" and (o.rscstatus in ("none", "foreign")
+                                              or (o.rscstatus == "" and not o.flag and not o.vip_here))
     unclaimed_for = 0.0 if verdict.decision == "reclaim" else (m.unclaimed_for + elapsed if unclaimed else 0.0)
     stray = m.stray_vip_seen + 1 if (o.vip_here and not o.flag and verdict.decision != "remove-vip") else 0
     waiting = (local.state == "standby" and not o.flag and not o.vip_here and o.peer_status == "dead"
@@ -128,7 +131,6 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
         since_retry = m.since_retry + elapsed
     else:
         since_retry = None
-    claims = (local.state == "standby" and not o.flag and not o.vip_here
-              and o.rscstatus in ("all", "local", "transition"))
+    claims = local.state == "standby" and not o.flag and not o.vip_here and o.rscstatus in ("all", "local")
     claims_for = 0.0 if verdict.decision == "restart-heartbeat" else (m.claims_for + elapsed if claims else 0.0)
     return Memory(down_for, restarted, unclaimed_for, stray, peer_dead_for, since_retry, claims_for)

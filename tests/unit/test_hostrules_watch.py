@@ -61,6 +61,10 @@ CASES = [
     ("scenario 12: the standby's heartbeat claims what it does not hold",
      obs(STANDBY, flag=False, vip=False, rsc="all"), Memory(claims_for=watch.STUCK_AFTER), "restart-heartbeat",
      "heartbeat-claims-resources"),
+    ("... not while heartbeat settles", obs(STANDBY, flag=False, vip=False, rsc="all", heartbeat_settled=False),
+     Memory(claims_for=watch.STUCK_AFTER), "none", "standby"),
+    ("a primary while heartbeat is in transition is not reclaimed", obs(flag=False, vip=False, rsc="transition"),
+     Memory(unclaimed_for=0), "none", "primary"),
 ]
 
 
@@ -68,6 +72,15 @@ CASES = [
 def test_watch(o, m, decision, reason):
     verdict = watch.decide(o, m)
     assert (verdict.decision, verdict.reason) == (decision, reason), verdict.message
+
+
+def test_transition_is_neither_unclaimed_nor_a_claim():
+    m = watch.remember(obs(flag=False, vip=False, rsc="transition"), Memory(), Verdict("none", "primary"), 5)
+    assert m.unclaimed_for == 0
+    m = watch.remember(obs(STANDBY, flag=False, vip=False, rsc="transition"), Memory(), Verdict("none", "x"), 5)
+    assert m.claims_for == 0
+    m = watch.remember(obs(flag=False, vip=False, rsc="none"), Memory(), Verdict("none", "primary"), 5)
+    assert m.unclaimed_for == 5
 
 
 def test_memory_counts_wall_clock_time_and_resets():
