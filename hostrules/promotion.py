@@ -8,7 +8,8 @@ must hold every commit the master acknowledged. So, in order:
   2. the peer's PostgreSQL is silent from here, from at least one witness (a cluster host that
      runs no heartbeat), and no witness still reaches it (with no witness answering at all, this
      host may be the isolated one);
-  3. no witness is already a primary of this cluster;
+  3. no witness is already a primary of this cluster (one on a timeline that branched off this
+     standby's before what this standby received, a DR test's, does not count);
   4. the newest synchronous-set record (this host's and the witnesses' copies) names this standby
      and no other member of the set that answers received more WAL; or, when it does not name it
      (a cascade that came back asynchronous or cut off), every member of the set answers and none
@@ -25,6 +26,7 @@ from typing import List, NamedTuple, Optional
 from hostrules import lsn as lsnlib
 from hostrules import syncset
 from hostrules.nodestate import NodeState
+from hostrules.timeline import switch_point
 from hostrules.verdict import Verdict
 
 
@@ -33,6 +35,11 @@ class Witness(NamedTuple):
     probe: str  # does the peer's PostgreSQL answer from the witness? answers | silent | unknown | unreachable
     state: NodeState  # the witness's own node (unreachable when ssh failed)
     record: Optional[dict] = None  # its copy of the synchronous-set record
+
+
+def _branch_behind(other: NodeState, own: NodeState) -> bool:
+    point = switch_point(other.history, own.timeline) if other.timeline > own.timeline else None
+    return point is not None and own.lsn is not None and own.lsn > point
 
 
 def refuse(reason: str, message: str) -> Verdict:
@@ -60,7 +67,9 @@ def decide(own: NodeState, own_name: str, peer_name: str, peer_from_here: str,
         return refuse("no-witness", f"no witness confirms that {peer_name}'s PostgreSQL is gone "
                                     f"(witnesses: {names}): this host may be the isolated one")
     same = [w for w in witnesses if w.state.system_identifier == own.system_identifier]
-    primaries = [w for w in same if w.state.state == "primary"]
+    # A primary elsewhere that branched off this standby's timeline at a point this standby went
+    # beyond (a downstream promoted by hand for a DR test) is not the cluster's primary.
+    primaries = [w for w in same if w.state.state == "primary" and not _branch_behind(w.state, own)]
     if primaries:
         w = primaries[0]
         return refuse("witness-is-primary", f"{w.name} is already a primary of this cluster (timeline "

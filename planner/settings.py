@@ -943,6 +943,7 @@ def cascade_failed_vars(topology: Topology, node_name: str) -> dict:
         "pg_port": shell_quote(cluster.port),
         "connect_timeout": CONNECT_TIMEOUT,
         "reload_timeout": CONFIG_RELOAD_TIMEOUT,
+        "lib_directory": shell_quote(LIB_DIRECTORY),
     }
 
 
