@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from typing import Dict, List, Optional
 
@@ -36,7 +37,8 @@ def heartbeat_settled(c: configlib.Config) -> bool:
 
 
 def cl_status(*args: str) -> str:
-    return (hostio.run(["cl_status", *args], timeout=3) or "").strip()
+    """heartbeat's answer ('' when it gives none); cl_status exits non-zero for a dead node."""
+    return (hostio.run(["cl_status", *args], timeout=3, any_status=True) or "").strip()
 
 
 def vip_here(c: configlib.Config) -> bool:
@@ -59,13 +61,26 @@ def hapostgres_running() -> bool:
 
 
 class Watcher:
-    def __init__(self, c: configlib.Config):
+    def __init__(self, c: configlib.Config, background: bool = True):
         self.c = c
         self.memory = watch.Memory()
-        self.last_logged = ""
         self.checks = 0
         self.others: Dict[str, NodeState] = {}
         self.last = time.monotonic()
+        if background:
+            # The other hosts' states, refreshed in the background: a host that does not answer
+            # (ssh's deadline) never delays the local checks.
+            threading.Thread(target=self.refresh_others, daemon=True, name="others").start()
+
+    def refresh_others(self) -> None:
+        interval = self.c.timing("watch_interval", 1)
+        while True:
+            started = time.monotonic()
+            try:
+                self.others = hostio.states_of(self.c, [h.name for h in self.c.others()])
+            except Exception as error:  # said, and tried again
+                self.say(f"reading the other hosts failed: {error!r}")
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     def say(self, message: str) -> None:
         hostio.log("ha-watch", message)
@@ -74,10 +89,6 @@ class Watcher:
         c = self.c
         local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory)
         peer_status = cl_status("nodestatus", c.ha_peer)
-        # The other hosts: every check on a primary (a successor anywhere fences it), every fifth
-        # on a standby (the standing check), every check while the peer is dead (the retry).
-        if local.state == "primary" or peer_status == "dead" or self.checks % 5 == 0:
-            self.others = hostio.states_of(c, [h.name for h in c.others()])
         deposition = None
         if local.state == "primary":
             deposition = timeline.successor_verdict(local, self.others, {h.name: h.address for h in c.hosts})
@@ -143,19 +154,14 @@ class Watcher:
         hostio.run(["systemctl", "restart", "heartbeat"], timeout=60)
 
     def retry_promotion(self) -> None:
+        """may-promote again; if it agrees, heartbeat is restarted here: with its peer dead, a
+        starting heartbeat acquires every resource (hapostgres start, may-promote once more, the
+        VIP). hb_takeover is no use here: heartbeat ignores it while its peer is dead."""
         verdict, answers = maypromote.gather_and_decide(self.c)
         self.say(f"{answers}: {verdict.decision} [{verdict.reason}] {verdict.message}")
         if verdict.decision != "promote":
             return
-        self.say("asking heartbeat for the resources (hb_takeover)")
-        hostio.run([HB_TAKEOVER, "all"], timeout=10)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if os.path.exists(self.c.primary_flag) or hapostgres_running():
-                return
-            time.sleep(0.2)
-        self.say("heartbeat did not take the resources: restarting heartbeat here (the peer is dead, it "
-                 "takes them once it is up)")
+        self.say("restarting heartbeat here: with its peer dead it takes the resources once it is up")
         hostio.run(["systemctl", "restart", "heartbeat"], timeout=60)
 
     def write_view(self, o: watch.Observation) -> None:

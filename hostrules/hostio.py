@@ -19,14 +19,14 @@ T = TypeVar("T")
 
 
 
-def run(argv: List[str], timeout: float, stdin: Optional[str] = None) -> Optional[str]:
-    """stdout of a command that exited 0 within `timeout` seconds, else None."""
+def run(argv: List[str], timeout: float, stdin: Optional[str] = None, any_status: bool = False) -> Optional[str]:
+    """stdout of a command that exited 0 (any_status: that exited at all) within `timeout` seconds, else None."""
     try:
         proc = subprocess.run(argv, input=(stdin or "").encode(), stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, timeout=timeout, cwd="/")
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return proc.stdout.decode(errors="replace") if proc.returncode == 0 else None
+    return proc.stdout.decode(errors="replace") if proc.returncode == 0 or any_status else None
 
 
 def ssh_argv(config: Config, address: str, command: str) -> List[str]:

@@ -14,7 +14,7 @@ no longer fails over. ha-watch observes, and this module decides, one action per
   remove-vip        the VIP is here but hapostgres has not made this host the primary (seen twice);
   retry-promotion   a standby whose heartbeat peer is dead while no primary answers anywhere, for a
                     while, and no hapostgres is running: ask may-promote again and, if it agrees,
-                    get heartbeat to take the resources (hb_takeover, then a heartbeat restart);
+                    restart heartbeat here (with its peer dead it then takes every resource);
   start-heartbeat   heartbeat is enabled here but failed (killed): start it again;
   restart-heartbeat a standby that holds nothing while its settled heartbeat says it holds the
                     resources (all, local) for long (stuck: "Dead node gave up resources" and no
