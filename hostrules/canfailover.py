@@ -22,7 +22,9 @@ CAUGHT_UP_BYTES = 16 * 1024 * 1024  # a synchronous standby further behind than 
 
 def evaluate(self_name: str, peer_name: str, local: NodeState, flag: bool, heartbeat_state: str, rscstatus: str,
              peer_status: str, witnesses: Dict[str, NodeState], peer: Optional[NodeState],
-             peer_address: str) -> dict:
+             peer_address: str, holds: Optional[bool] = None) -> dict:
+    """holds: whether heartbeat says this node holds the resource group (watch.holds_group; None:
+    it does not say)."""
     reasons: List[str] = []
     if heartbeat_state != "active":
         reasons.append(f"heartbeat is {heartbeat_state or 'not running'} on {self_name}")
@@ -32,7 +34,7 @@ def evaluate(self_name: str, peer_name: str, local: NodeState, flag: bool, heart
     if witnesses and len(unreachable) == len(witnesses):
         reasons.append(f"no witness answers {self_name} ({', '.join(unreachable)}): may-promote needs one")
     if local.state == "primary" and flag:
-        if heartbeat_state == "active" and rscstatus not in ("all", "local"):
+        if heartbeat_state == "active" and holds is not True:
             reasons.append(f"heartbeat on {self_name} says it holds '{rscstatus or 'unknown'}' resources while "
                            "it is the primary")
         row = next((r for r in local.replication if r.client_addr == peer_address), None)
@@ -43,7 +45,7 @@ def evaluate(self_name: str, peer_name: str, local: NodeState, flag: bool, heart
         elif peer is not None and peer.lsn is not None and local.lsn is not None and local.lsn - peer.lsn > CAUGHT_UP_BYTES:
             reasons.append(f"{peer_name} is {(local.lsn - peer.lsn) // 1024 // 1024} MB behind {self_name}")
     elif local.state == "standby":
-        if heartbeat_state == "active" and rscstatus in ("all", "local", "transition"):
+        if heartbeat_state == "active" and holds is not False:
             reasons.append(f"heartbeat on {self_name} claims the resources ({rscstatus}) but {self_name} is a standby")
         if not local.streaming_from:
             reasons.append(f"{self_name} is a standby that does not stream")

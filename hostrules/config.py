@@ -28,6 +28,7 @@ class Config:
     socket_directory: str
     hosts: List[Host]  # every cluster host, this one included
     ha_peer: Optional[str] = None  # the other heartbeat node, on a heartbeat node
+    ha_preferred: Optional[str] = None  # haresources's preferred node (the resource group is its "local" one)
     syncset_path: str = "/var/lib/postgresql/pgcascade/syncset.json"
     runtime_directory: str = "/run/pgcascade"
     primary_flag: str = "/run/pgcascade/primary-allowed"

@@ -100,7 +100,8 @@ class Watcher:
             heartbeat_state=systemd_property("heartbeat", "ActiveState"),
             heartbeat_enabled=systemd_property("heartbeat", "UnitFileState") == "enabled",
             heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
-            hapostgres_running=hapostgres_running(), deposition=deposition, primary_elsewhere=primary_elsewhere)
+            hapostgres_running=hapostgres_running(), deposition=deposition, primary_elsewhere=primary_elsewhere,
+            preferred_here=c.ha_preferred in (None, c.self_name))
 
     def act(self, verdict, o: watch.Observation) -> None:
         c, d = self.c, verdict.decision
@@ -145,8 +146,9 @@ class Watcher:
         hostio.run(["systemctl", "stop", "--no-block", self.c.unit], timeout=5)
         hostio.run([HB_STANDBY, "all"], timeout=10)
         deadline = time.monotonic() + 4
+        preferred_here = self.c.ha_preferred in (None, self.c.self_name)
         while time.monotonic() < deadline:
-            if cl_status("rscstatus") not in ("all", "local", "transition"):
+            if watch.holds_group(cl_status("rscstatus"), preferred_here) is False:
                 return
             time.sleep(0.2)
         self.say(f"heartbeat still holds the resources after hb_standby: restarting heartbeat here so that "
@@ -169,7 +171,7 @@ class Watcher:
         peer = c.host(c.ha_peer)
         witnesses = {h.name: self.others.get(h.name, NodeState("unreachable")) for h in c.witnesses()}
         view = canfailover.evaluate(c.self_name, c.ha_peer, o.local, o.flag, o.heartbeat_state, o.rscstatus,
-                                    o.peer_status, witnesses, self.others.get(c.ha_peer), peer.address)
+                                    o.peer_status, witnesses, self.others.get(c.ha_peer), peer.address, o.holds)
         view["checked_at"] = time.time()
         path = os.path.join(c.runtime_directory, "can-fail-over.json")
         tmp = path + ".new"

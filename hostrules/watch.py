@@ -9,16 +9,16 @@ no longer fails over. ha-watch observes, and this module decides, one action per
   hand-over         ... and it did not come back within the restart deadline (or the start failed):
                     the flag goes and heartbeat hands the resources to the peer (hb_standby);
   fence             a running primary whose timeline has a successor elsewhere (timeline.py);
-  reclaim           the newest primary holds no resources for a while (heartbeat says none or
-                    foreign, or no flag and no VIP), heartbeat settled: ask for them (hb_takeover);
+  reclaim           the newest primary holds no resources for a while (heartbeat says so, or no
+                    flag and no VIP), heartbeat settled: ask for them (hb_takeover);
   remove-vip        the VIP is here but hapostgres has not made this host the primary (seen twice);
   retry-promotion   a standby whose heartbeat peer is dead while no primary answers anywhere, for a
                     while, and no hapostgres is running: ask may-promote again and, if it agrees,
                     restart heartbeat here (with its peer dead it then takes every resource);
   start-heartbeat   heartbeat is enabled here but failed (killed): start it again;
   restart-heartbeat a standby that holds nothing while its settled heartbeat says it holds the
-                    resources (all, local) for long (stuck: "Dead node gave up resources" and no
-                    takeover follows);
+                    resource group, for long (stuck: "Dead node gave up resources" and no takeover
+                    follows);
   none.
 """
 from __future__ import annotations
@@ -48,6 +48,11 @@ class Observation(NamedTuple):
     hapostgres_running: bool
     deposition: Optional[Verdict] = None  # timeline.successor_verdict, for a running primary
     primary_elsewhere: bool = False  # another cluster host answers as a primary
+    preferred_here: bool = True  # this node is haresources's preferred node (the group is its "local" one)
+
+    @property
+    def holds(self) -> Optional[bool]:
+        return holds_group(self.rscstatus, self.preferred_here)
 
 
 class Memory(NamedTuple):
@@ -60,6 +65,16 @@ class Memory(NamedTuple):
     peer_dead_for: float = 0.0  # dead peer and no primary anywhere, this standby holding nothing
     since_retry: Optional[float] = None
     claims_for: float = 0.0  # a standby's heartbeat claiming resources it does not hold
+
+
+def holds_group(rscstatus: str, preferred_here: bool) -> Optional[bool]:
+    """Does heartbeat say this node holds the resource group? (cl_status rscstatus: its *local*
+    resources are the haresources lines whose preferred node it is, the *foreign* ones the
+    peer's; a node that holds nothing still says "local" when it is not the preferred node.)
+    None: heartbeat does not say (no answer, or "transition")."""
+    if rscstatus not in ("all", "local", "foreign", "none"):
+        return None
+    return rscstatus in (("all", "local") if preferred_here else ("all", "foreign"))
 
 
 def act(decision: str, reason: str, message: str = "") -> Verdict:
@@ -104,7 +119,7 @@ def decide(o: Observation, m: Memory) -> Verdict:
             return act("retry-promotion", "peer-dead-no-primary",
                        f"the peer has been dead for {m.peer_dead_for:.0f} s and no host is a primary: asking "
                        "may-promote again")
-        if m.claims_for >= STUCK_AFTER and o.peer_status == "active" and o.heartbeat_settled:
+        if o.holds is True and m.claims_for >= STUCK_AFTER and o.peer_status == "active" and o.heartbeat_settled:
             return act("restart-heartbeat", "heartbeat-claims-resources",
                        f"heartbeat here says it holds the resources ({o.rscstatus}) but this standby holds "
                        "nothing: restarting heartbeat here (it holds nothing to release)")
@@ -118,7 +133,7 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     down_for = ((m.down_for or 0.0) + elapsed) if down and m.down_for is not None else (0.0 if down else None)
     restarted = (m.restarted or verdict.decision == "restart-postgres") and down and verdict.decision != "hand-over"
     # heartbeat's word when it has one ("transition": it is moving them, wait); else the flag and the VIP.
-    unclaimed = local.state == "primary" and (o.rscstatus in ("none", "foreign")
+    unclaimed = local.state == "primary" and (o.holds is False
                                               or (o.rscstatus == "" and not o.flag and not o.vip_here))
     unclaimed_for = 0.0 if verdict.decision == "reclaim" else (m.unclaimed_for + elapsed if unclaimed else 0.0)
     stray = m.stray_vip_seen + 1 if (o.vip_here and not o.flag and verdict.decision != "remove-vip") else 0
@@ -131,6 +146,6 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
         since_retry = m.since_retry + elapsed
     else:
         since_retry = None
-    claims = local.state == "standby" and not o.flag and not o.vip_here and o.rscstatus in ("all", "local")
+    claims = local.state == "standby" and not o.flag and not o.vip_here and o.holds is True
     claims_for = 0.0 if verdict.decision == "restart-heartbeat" else (m.claims_for + elapsed if claims else 0.0)
     return Memory(down_for, restarted, unclaimed_for, stray, peer_dead_for, since_retry, claims_for)

@@ -746,6 +746,7 @@ def hostrules_config(topology: Topology, node_name: str) -> dict:
         "hosts": [{"name": n.name, "address": _check_address(n.address, n.name), "role": n.role}
                   for n in topology.nodes],
         "ha_peer": peer,
+        "ha_preferred": topology.master.name if peer else None,
         "syncset_path": SYNCSET_PATH,
         "runtime_directory": RUNTIME_DIRECTORY,
         "primary_flag": PRIMARY_FLAG_PATH,

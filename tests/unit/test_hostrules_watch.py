@@ -17,7 +17,10 @@ FENCE = Verdict("fence", "successor-timeline", "pg2 (primary, timeline 2) branch
 KEEP = Verdict("keep", "newest-timeline", "")
 
 
-def obs(local=PRIMARY, flag=True, vip=True, unit="active", hb="active", rsc="all", peer="active", **kw):
+def obs(local=PRIMARY, flag=True, vip=True, unit="active", hb="active", rsc=None, peer="active", **kw):
+    """pg1, the preferred node: it holds the group when heartbeat says local or all."""
+    if rsc is None:
+        rsc = "all" if flag else "none"
     defaults = dict(heartbeat_enabled=True, heartbeat_settled=True, hapostgres_running=False, deposition=KEEP)
     defaults.update(kw)
     return Observation(local, flag, vip, unit, hb, defaults.pop("heartbeat_enabled"), defaults.pop("heartbeat_settled"),
@@ -74,6 +77,22 @@ def test_watch(o, m, decision, reason):
     assert (verdict.decision, verdict.reason) == (decision, reason), verdict.message
 
 
+@pytest.mark.parametrize("rscstatus, preferred_here, holds", [
+    ("all", True, True), ("local", True, True), ("foreign", True, False), ("none", True, False),
+    ("all", False, True), ("foreign", False, True), ("local", False, False), ("none", False, False),
+    ("transition", True, None), ("", False, None),
+])
+def test_holds_group(rscstatus, preferred_here, holds):
+    """The healthy standby pg2 (not the preferred node) says 'local': it holds nothing."""
+    assert watch.holds_group(rscstatus, preferred_here) is holds
+
+
+def test_a_healthy_non_preferred_standby_saying_local_is_no_claim():
+    o = obs(STANDBY, flag=False, vip=False, rsc="local", preferred_here=False)
+    m = watch.remember(o, Memory(), Verdict("none", "standby"), 40)
+    assert m.claims_for == 0 and watch.decide(o, Memory(claims_for=99)).decision == "none"
+
+
 def test_transition_is_neither_unclaimed_nor_a_claim():
     m = watch.remember(obs(flag=False, vip=False, rsc="transition"), Memory(), Verdict("none", "primary"), 5)
     assert m.unclaimed_for == 0
@@ -125,7 +144,7 @@ def sync_primary(state="streaming", sync="sync", flush=1 << 30):
 @pytest.mark.parametrize("kwargs, ok, fragment", [
     (dict(), True, ""),
     (dict(heartbeat_state="failed"), False, "heartbeat is failed on pg1"),
-    (dict(rscstatus="none"), False, "holds 'none' resources"),
+    (dict(rscstatus="none", holds=False), False, "holds 'none' resources"),
     (dict(peer_status="dead"), False, "sees pg2 as dead"),
     (dict(witnesses={"pg3": NodeState("unreachable")}), False, "no witness answers"),
     (dict(local=sync_primary(sync="async")), False, "not synchronous"),
@@ -135,7 +154,7 @@ def sync_primary(state="streaming", sync="sync", flush=1 << 30):
 def test_can_fail_over_from_the_primary(kwargs, ok, fragment):
     args = dict(self_name="pg1", peer_name="pg2", local=sync_primary(), flag=True, heartbeat_state="active",
                 rscstatus="all", peer_status="active", witnesses={"pg3": STANDBY}, peer=STANDBY,
-                peer_address="10.0.0.2")
+                peer_address="10.0.0.2", holds=True)
     args.update(kwargs)
     view = canfailover.evaluate(**args)
     assert view["can_fail_over"] is ok
@@ -147,5 +166,6 @@ def test_can_fail_over_status_line():
     assert canfailover.status_line([good, good], ["pg1", "pg2"]) == "can fail over: yes"
     line = canfailover.status_line([good, None], ["pg1", "pg2"])
     assert line.startswith("can fail over: no, because no ha-watch report from pg2")
-    bad = canfailover.evaluate("pg2", "pg1", STANDBY, False, "active", "all", "active", {"pg3": STANDBY}, None, "x")
+    bad = canfailover.evaluate("pg2", "pg1", STANDBY, False, "active", "all", "active", {"pg3": STANDBY}, None, "x",
+                               holds=True)
     assert "claims the resources" in canfailover.status_line([good, bad], ["pg1", "pg2"])
