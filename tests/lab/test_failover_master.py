@@ -1,6 +1,6 @@
 """The master fails (issue 4, case 1), on lab hosts (lab `fm`), one fresh cluster per scenario:
 a crash, a network partition, a pause longer than heartbeat's dead time, and heartbeat alone
-dying. A workload commits numbered rows through the VIP meanwhile (tests/lab/workload.py) and
+dying. A workload commits numbered rows through the VIP meanwhile (lab/workload.py) and
 records who acknowledged what, and when.
 
 Always: no two servers acknowledge writes in overlapping periods, and every acknowledged row is
@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.conftest import Lab, deployed_lab, has_vip, holds_resources, wait_until
-from tests.lab.workload import TABLE, Workload, client_inventory, install_sql
+from lab.workload import TABLE, Workload, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 
