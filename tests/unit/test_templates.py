@@ -396,8 +396,7 @@ def write_executable(path, text):
 
 @pytest.fixture
 def archive_lab(tmp_path):
-    if shutil.which("rsync") is None:
-        pytest.skip("rsync is not installed (apt-get install -y rsync)")
+    assert shutil.which("rsync"), "rsync is not installed on this machine: `make setup` installs it"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     write_executable(bin_dir / "ssh", FAKE_SSH)

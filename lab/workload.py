@@ -57,7 +57,7 @@ def install_sql(role: str, password: str, salt: bytes) -> str:
 def client_inventory(lab_desc: dict, directory: Path, role: str) -> str:
     """An inventory file in `directory`: the lab's, with the main machine (the lab bridge's
     address, where the workload connects from) as an application host for `role`."""
-    lab_inventory = Path(__file__).resolve().parents[2] / "inventories/lab.py"
+    lab_inventory = Path(__file__).resolve().parents[1] / "inventories/lab.py"
     path = Path(directory) / "inventory.py"
     path.write_text(textwrap.dedent(f"""\
         import runpy
