@@ -13,38 +13,38 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 import secrets
 import time
 
 import pytest
 
-from tests.conftest import Lab, holds_resources, wait_until
+from tests.conftest import Lab, deployed_lab, holds_resources, wait_until
 from tests.lab.test_failover_master import (FAILOVER_DEADLINE, ROLE, assert_acknowledged_rows_on,
                                             assert_one_writer_at_a_time, journal, workload)
-from tests.lab.workload import TABLE, client_inventory, install_sql
+from lab.workload import TABLE, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 
 
 
-def deployed(name: str, tmp_path_factory) -> Lab:
-    lab = Lab(name, 3)
-    lab.inventory = client_inventory(lab.desc, tmp_path_factory.mktemp("inv"), ROLE)
-    proc = lab.pyinfra("-y", lab.inventory, "deploy.py")
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
-    lab.password = secrets.token_urlsafe(24)
-    lab.psql("pg1", install_sql(ROLE, lab.password, os.urandom(16)))
-    return lab
+@contextmanager
+def deployed(name: str, tmp_path_factory):
+    """A deployed cluster (booted from the snapshot), the workload admitted and its table made."""
+    with deployed_lab(name) as lab:
+        lab.inventory = client_inventory(lab.desc, tmp_path_factory.mktemp("inv"), ROLE)
+        proc = lab.pyinfra("-y", lab.inventory, "deploy.py")
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
+        lab.password = secrets.token_urlsafe(24)
+        lab.psql("pg1", install_sql(ROLE, lab.password, os.urandom(16)))
+        yield lab
 
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory):
-    lab = deployed("fr", tmp_path_factory)
-    try:
+    with deployed("fr", tmp_path_factory) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def views(lab: Lab, hosts) -> list:
@@ -104,11 +104,8 @@ def test_heartbeat_killed_on_the_new_master_is_repaired_then_its_crash_fails_ove
 
 @pytest.fixture(scope="module")
 def stale(tmp_path_factory):
-    lab = deployed("fs", tmp_path_factory)
-    try:
+    with deployed("fs", tmp_path_factory) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def test_a_stale_cascade_is_never_promoted_over_the_synchronous_downstream(stale):
