@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
 import secrets
 import time
+from contextlib import contextmanager
 
 import pytest
 
+from lab.workload import TABLE, client_inventory, install_sql
 from tests.conftest import Lab, deployed_lab, holds_resources, wait_until
 from tests.lab.test_failover_master import (FAILOVER_DEADLINE, ROLE, assert_acknowledged_rows_on,
                                             assert_one_writer_at_a_time, journal, workload)
-from lab.workload import TABLE, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 

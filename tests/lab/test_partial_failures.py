@@ -10,18 +10,17 @@ the bound (a dead PostgreSQL: 10 s).
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import ROOT, Lab, deployed_lab, has_vip, holds_resources, wait_until
+from lab.workload import client_inventory, install_sql
+from tests.conftest import Lab, deployed_lab, has_vip, holds_resources, wait_until
 from tests.lab.test_failover_master import (FAILOVER_DEADLINE, ROLE, assert_acknowledged_rows_on,
                                             assert_one_writer_at_a_time, journal, unit_state, workload)
-from lab.workload import client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 
@@ -46,13 +45,8 @@ def can_fail_over(lab: Lab) -> list:
     views = []
     for host in ("pg1", "pg2"):
         out = lab.ssh(host, "PYTHONPATH=/usr/local/lib/pgcascade python3 -m hostrules.canfailover", timeout=20).stdout
-        views.append(__import__("json").loads(out or "{}"))
+        views.append(json.loads(out or "{}"))
     return views
-
-
-def status(lab: Lab) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tasks.status", "inventories/lab.py"], cwd=ROOT, env=lab.env,
-                          text=True, capture_output=True, timeout=120)
 
 
 def test_killed_master_postgres_is_restarted_in_place(cluster):
