@@ -18,7 +18,8 @@ import pytest
 
 from planner import settings
 from planner.render import render
-from tests.unit.test_templates import three, write_executable
+from tests.unit.executables import write_executable
+from tests.unit.topologies import three
 
 PG1, PG3 = "198.51.100.11", "198.51.100.13"
 SYSID = "7312345678901234567"
@@ -432,6 +433,32 @@ def test_watch_does_not_ask_for_the_resources_while_the_vip_is_here(fake):
     fake.set(local="primary 2 " + SYSID, vip_here="")
     fake.run("ha-watch", "--checks", "1")
     assert "hb_takeover" not in fake.log()
+
+
+def test_watch_asks_for_the_resources_for_a_stopped_primary_once_the_cluster_answers(fake):
+    # The whole cluster lost power and this master booted first: hapostgres refused, nobody answered.
+    fake.set(local="down")
+    fake.remote(PG1, "standby 1 " + SYSID)
+    fake.unreachable(PG3)
+    result = fake.run("ha-watch", "--checks", "1")
+    assert "is a stopped primary on timeline 1 and no other host supersedes it" in result.stderr
+    assert "hb_takeover all" in fake.log() and "systemctl start" not in fake.log()
+
+
+@pytest.mark.parametrize("pg1, pg3", [
+    (None, None),  # nobody answers: a standby may have been promoted meanwhile
+    ("standby 2 " + SYSID, None),  # a newer timeline: this is a former primary
+    ("primary 1 " + SYSID, "standby 1 " + SYSID),  # another host is the running primary
+])
+def test_watch_leaves_a_stopped_primary_alone(fake, pg1, pg3):
+    fake.set(local="down")
+    for address, line in ((PG1, pg1), (PG3, pg3)):
+        if line:
+            fake.remote(address, line)
+        else:
+            fake.unreachable(address)
+    fake.run("ha-watch", "--checks", "1")
+    assert "hb_takeover" not in fake.log() and "systemctl start" not in fake.log()
 
 
 def test_watch_removes_a_leftover_vip_seen_twice(fake):
