@@ -45,6 +45,9 @@ bench: setup
 	$(PY) bench/lab.py
 	$(PY) bench/deploy.py
 	$(PY) bench/failover.py
+	$(PY) bench/deploy_scaling.py --demo
+	$(PY) bench/idle.py
+	$(PY) bench/peers/failover.py
 
 down:
 	$(PY) -m lab down --name $(LAB)
