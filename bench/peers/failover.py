@@ -3,7 +3,7 @@ with the same workload and the same faults; one results file with both and their
 
 For each fault (the master's machine crashes; its network is cut; it hangs, frozen, until the
 other side took over) the figure is the same as bench/failover_master.py's: from the fault to
-the first write acknowledged through the VIP by another server (tests/lab/workload.py, two
+the first write acknowledged through the VIP by another server (lab/workload.py, two
 workers committing synchronously). pgcascade: a fresh cluster per run (lab 'pgc', booted from
 the snapshot of a deployed cluster, lab/deployed.py), the fault on pg1. Patroni: one cluster
 (lab 'peers'), the fault on whichever member leads, the member repaired (booted again,
@@ -36,7 +36,7 @@ from bench.peers.cluster import Peer  # noqa: E402
 from lab import labs, machines, network  # noqa: E402
 from lab.client import Lab, holds_resources, wait_until  # noqa: E402
 from lab.deployed import ensure_deployed_snapshot  # noqa: E402
-from tests.lab.workload import Workload, client_inventory, install_sql  # noqa: E402
+from lab.workload import Workload, client_inventory, install_sql  # noqa: E402
 
 RESULTS = ROOT / "bench/results/peers.json"
 ROLE = "pgcascade_workload"
