@@ -30,8 +30,9 @@ pytestmark = pytest.mark.lab
 
 @contextmanager
 def deployed(name: str, tmp_path_factory):
-    """A deployed cluster (booted from the snapshot), the workload admitted and its table made."""
-    with deployed_lab(name) as lab:
+    """A deployed cluster, the workload admitted and its table made. PGCASCADE_TEST_FRESH=1 deploys
+    onto bare hosts instead of booting the snapshot (one lab at a time boots a given snapshot)."""
+    with deployed_lab(name, fresh=os.environ.get("PGCASCADE_TEST_FRESH") == "1") as lab:
         lab.inventory = client_inventory(lab.desc, tmp_path_factory.mktemp("inv"), ROLE)
         proc = lab.pyinfra("-y", lab.inventory, "deploy.py")
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
