@@ -14,6 +14,7 @@ from deploys.postgres_config import configure_master, configure_postgres
 from deploys.preflight import check_cluster_state
 from deploys.ssh_trust import configure_ssh_trust
 from deploys.standby import configure_standby_tier
+from deploys.pending import check_pending
 
 ctx = load_context()  # the inventory, secrets and reachability: stops here on bad input
 
@@ -28,3 +29,4 @@ if ctx.node is not None:  # application hosts only appear in pg_hba
         configure_standby_tier(ctx, tier)
     configure_heartbeat(ctx)
     configure_cascade_failover(ctx)  # the cascade's standbys fail over by themselves when it dies
+    check_pending(ctx)  # fails naming what only tasks/rolling_restart.py applies (never a rerun)

@@ -129,3 +129,46 @@ def parse_managed_state(output: list[str]) -> dict:
         except (ValueError, IndexError, AttributeError) as error:
             raise FactProcessError(f"ManagedState: cannot parse {line!r}: {error}") from error
     return result
+
+
+class HeartbeatConfigState(FactBase):
+    """
+    When heartbeat last read its files, against their change times (as root):
+
+    .. code:: python
+
+        {"running": bool, "started": float|None,   # epoch of the daemon's start
+         "reread": float|None,                      # epoch of our last `heartbeat -r` (stamp file)
+         "mtimes": {path: float}, "holds_vip": bool}
+    """
+
+    def command(self, files: list[str], stamp: str, vip: str = "") -> str:
+        q = shlex.quote
+        return "\n".join([
+            "pid=$(tr -dc 0-9 < /run/heartbeat.pid 2>/dev/null)",
+            'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then'
+            ' echo "started $(( $(date +%s) - $(ps -o etimes= -p "$pid" | tr -d " ") ))"; fi',
+            f"[ -e {q(stamp)} ] && echo \"reread $(stat -c %Y {q(stamp)})\"",
+            f"for f in {' '.join(q(f) for f in files)}; do [ -e \"$f\" ] && echo \"mtime $(stat -c %.9Y \"$f\") $f\"; done",
+            f"[ -n {q(vip)} ] && ip -4 -o addr show | grep -q \" {vip}/\" && echo vip",
+            "true",
+        ])
+
+    @staticmethod
+    def default() -> dict:
+        return {"running": False, "started": None, "reread": None, "mtimes": {}, "holds_vip": False}
+
+    def process(self, output: list[str]) -> dict:
+        result = self.default()
+        for line in output:
+            word, _, rest = line.partition(" ")
+            if word == "started":
+                result.update(running=True, started=float(rest))
+            elif word == "reread":
+                result["reread"] = float(rest)
+            elif word == "mtime":
+                mtime, _, path = rest.partition(" ")
+                result["mtimes"][path] = float(mtime)
+            elif word == "vip":
+                result["holds_vip"] = True
+        return result

@@ -640,3 +640,38 @@ def diff_host(registry: HostRegistry, observed: Mapping | None, live: Live,
             if all(known.values()):
                 add(entry, entry.check_keys(observed["authorized_keys"], known))
     return drifts
+
+
+# ------------------------------------------------------------------------ heartbeat's files
+
+def heartbeat_action(state: Mapping, reread_files: Sequence[str], start_files: Sequence[str]) -> tuple[str, str]:
+    """("nothing" | "reread" | "restart" | "pending", reason) from a HeartbeatConfigState fact.
+
+    ha.cf and authkeys changed since heartbeat read them: `heartbeat -r` (SIGHUP: re-read, no
+    resource moves). haresources changed since it started: a restart, which on the node holding
+    the resources releases them; there it stays pending (tasks/rolling_restart.py).
+    """
+    if not state.get("running"):
+        return "nothing", "heartbeat is not running: it reads its files when it starts"
+    started = state.get("started") or 0
+    read_at = max(started, state.get("reread") or 0)
+    mtimes = state.get("mtimes") or {}
+    at_start = sorted(f for f in start_files if mtimes.get(f, 0) > started)
+    if at_start:
+        if state.get("holds_vip"):
+            return "pending", (f"{', '.join(at_start)} changed since heartbeat started; heartbeat reads it at start "
+                               "only and this node holds the resources: a restart would move them "
+                               f"({RESTART_PRIMARY}): apply it with tasks/rolling_restart.py")
+        return "restart", f"{', '.join(at_start)} changed since heartbeat started (this node holds no resources)"
+    reread = sorted(f for f in reread_files if mtimes.get(f, 0) > read_at)
+    if reread:
+        return "reread", f"{', '.join(reread)} changed since heartbeat read them: heartbeat -r (no resource moves)"
+    return "nothing", "heartbeat runs with its files"
+
+
+def primary_restart_pending(in_recovery: bool | None, needs_restart: Sequence[str]) -> str | None:
+    """The reason a deploy leaves a restart of the primary pending, or None."""
+    if in_recovery is False and needs_restart:
+        return (f"{', '.join(sorted(needs_restart))} only change at a restart of the primary ({RESTART_PRIMARY}): "
+                "apply it with tasks/rolling_restart.py (standbys first, a switchover, the old primary, back)")
+    return None

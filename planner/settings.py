@@ -823,34 +823,14 @@ class ManagedFile(NamedTuple):
 
 
 def managed_files(topology: Topology, node_name: str) -> tuple[ManagedFile, ...]:
-    """The templated files of one host (variables: the render_vars_* / *_vars functions)."""
-    node = _node(topology, node_name)
-    config = topology.cluster.config_directory
-    files = [
-        ManagedFile("pgcascade.conf.j2", f"{config}/conf.d/{INCLUDE_FILE_NAME}",
-                    "postgres", "postgres", "0644", False),
-        ManagedFile("pg_hba.conf.j2", f"{config}/pg_hba.conf", "postgres", "postgres", "0640", False),
-        ManagedFile("pgpass.j2", PGPASS_PATH, "postgres", "postgres", "0600", True),
-        ManagedFile("archive-wal.sh.j2", ARCHIVE_WAL_PATH, "root", "root", "0755", False),
-        ManagedFile("replication-status.sh.j2", REPLICATION_STATUS_PATH, "root", "root", "0755", False),
-    ]
-    if node in topology.vip_holders and topology.cluster.vip is not None:
-        files += [
-            ManagedFile("ha.cf.j2", f"{HA_DIRECTORY}/ha.cf", "root", "root", "0644", False),
-            ManagedFile("haresources.j2", f"{HA_DIRECTORY}/haresources", "root", "root", "0644", False),
-            ManagedFile("authkeys.j2", f"{HA_DIRECTORY}/authkeys", "root", "root", "0600", True),
-            ManagedFile("hapostgres.j2", HAPOSTGRES_PATH, "root", "root", "0755", False),
-            # The failover scripts: ha-lib is sourced by the others, never run.
-            ManagedFile("ha-lib.sh.j2", HA_LIB_PATH, "root", "root", "0644", False),
-            ManagedFile("may-promote.sh.j2", MAY_PROMOTE_PATH, "root", "root", "0755", False),
-            ManagedFile("boot-guard.sh.j2", BOOT_GUARD_PATH, "root", "root", "0755", False),
-            ManagedFile("ha-watch.sh.j2", HA_WATCH_PATH, "root", "root", "0755", False),
-            ManagedFile("postgresql-boot-guard.conf.j2", boot_guard_dropin_path(topology.cluster),
-                        "root", "root", "0644", False),
-            ManagedFile("pgcascade-ha-watch.service.j2", HA_WATCH_UNIT_PATH, "root", "root", "0644", False),
-            ManagedFile("heartbeat-restart.conf.j2", HEARTBEAT_DROPIN_PATH, "root", "root", "0644", False),
-        ]
-    return tuple(files)
+    """The templated files of one host's PostgreSQL and heartbeat concerns, from the registry
+    (planner.registry: the one list of managed things)."""
+    from planner import registry  # the registry builds on this module
+
+    _node(topology, node_name)
+    return tuple(ManagedFile(f.template, f.path, f.owner, f.group, f.mode, f.secret)
+                 for f in registry.entries(topology, node_name).files
+                 if f.template and f.concern in (registry.POSTGRES, registry.HEARTBEAT))
 
 
 # ---------------------------------------------------------------------------------------------

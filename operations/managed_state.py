@@ -1,0 +1,133 @@
+"""Repairs of registry entries that no stock operation covers: a managed setting set anywhere
+but our include file, heartbeat re-reading its files, and the run's last word on what it left
+pending (never an implicit restart of the primary or move of resources)."""
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import OperationError, StringCommand, operation
+
+from facts.config_state import PgConfigState
+from facts.managed import HeartbeatConfigState, ManagedState
+from operations.postgres import AS_POSTGRES, psql, unit
+from planner import registry
+
+HEARTBEAT_BINARY = "/usr/libexec/heartbeat/heartbeat"
+HEARTBEAT_REREAD_STAMP = "/run/pgcascade/heartbeat-reread"
+
+
+def _ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def source_repair_commands(name: str, other: dict, in_recovery: bool) -> list:
+    """The command that removes one other source of a managed setting (None: not here)."""
+    kind = other.get("kind")
+    if kind == "alter_system":
+        return [f"ALTER SYSTEM RESET {name}"]
+    if kind == "role" and not in_recovery:
+        where = f" IN DATABASE {_ident(other['database'])}" if other.get("database") else ""
+        return [f"ALTER ROLE {_ident(other['role'])}{where} RESET {name}"]
+    if kind == "database" and not in_recovery:
+        return [f"ALTER DATABASE {_ident(other['database'])} RESET {name}"]
+    return []
+
+
+@operation()
+def ensure_setting_sources(version: int, cluster: str, port: int, include_file: str, main_config_file: str,
+                           managed: list[str], guarded: list[str], role: str):
+    """
+    Every managed setting comes from our include file only: ALTER SYSTEM values reset, lines in
+    other configuration files commented out, per-role/per-database values of the guarded
+    settings (synchronous_commit) reset on the primary; then a reload.
+
+    + version: PostgreSQL major version
+    + cluster: cluster name
+    + port: its port
+    + include_file: our include file
+    + main_config_file: the cluster's postgresql.conf
+    + managed: the names our include file manages
+    + guarded: names no other source may weaken (synchronous_commit)
+    + role: the replication role (for the fact)
+    """
+    state = host.get_fact(ManagedState, paths=[], units=[], setting_names=sorted(set(managed) | set(guarded)),
+                          port=port, role=role, home="/nonexistent", _sudo=True)
+    postgres = state.get("postgres")
+    if not postgres:
+        host.noop("PostgreSQL is not running: its files decide its settings")
+        return
+    sources = registry.setting_sources(postgres, include_file, main_config_file)
+    statements, edits, found = [], [], []
+    for name in sorted(sources):
+        if name not in managed and name not in guarded:
+            continue
+        for other in sources[name]["other_sources"]:
+            if name in guarded and name not in managed and other.get("setting") in registry.SYNCHRONOUS_COMMIT_STRONG:
+                continue
+            found.append(f"{name} {registry._source_words(other)}")
+            statements += source_repair_commands(name, other, bool(postgres.get("in_recovery")))
+            if other.get("kind") == "file":
+                edits.append((other["sourcefile"], int(other["sourceline"]), name))
+    if not found:
+        host.noop("every managed setting comes from the include file")
+        return
+    host.noop(f"managed settings set elsewhere: {'; '.join(found)}")
+    if statements:
+        yield psql(port, *statements)
+    for path, line, name in edits:
+        yield StringCommand("sed", "-i", f"'{line}s/^/# pgcascade manages {name} in its include file: /'", path)
+    yield StringCommand("systemctl", "reload", unit(version, cluster))
+
+
+@operation()
+def ensure_heartbeat_config_read(reread_files: list[str], start_files: list[str], vip: str):
+    """
+    heartbeat runs with its files: `heartbeat -r` for ha.cf/authkeys (no resource moves), a
+    restart for haresources on the node without the resources; pending on the holder.
+
+    + reread_files: files heartbeat re-reads on SIGHUP
+    + start_files: files it reads at start only
+    + vip: the VIP address (who holds the resources)
+    """
+    state = host.get_fact(HeartbeatConfigState, files=[*reread_files, *start_files], stamp=HEARTBEAT_REREAD_STAMP,
+                          vip=vip)
+    action, reason = registry.heartbeat_action(state, reread_files, start_files)
+    if action in ("nothing", "pending"):
+        host.noop(reason if action == "nothing" else f"PENDING: {reason}")
+        return
+    host.noop(f"{action}: {reason}")
+    if action == "reread":
+        yield StringCommand(HEARTBEAT_BINARY, "-r")
+        yield StringCommand("install", "-d", "-m", "0755", HEARTBEAT_REREAD_STAMP.rsplit("/", 1)[0], "&&",
+                            "touch", HEARTBEAT_REREAD_STAMP)
+    else:
+        yield StringCommand("systemctl", "restart", "heartbeat")
+
+
+@operation()
+def check_nothing_pending(port: int, heartbeat_start_files: list[str], vip: str):
+    """
+    The run's last step: fails, naming them, when changes are left for tasks/rolling_restart.py
+    (a restart-only setting on the primary, haresources on the node holding the resources).
+
+    + port: PostgreSQL's port
+    + heartbeat_start_files: files heartbeat reads at start only ([] off the heartbeat nodes)
+    + vip: the VIP address
+    """
+    pending = []
+    config = host.get_fact(PgConfigState, port=port, files=[], **AS_POSTGRES)
+    if config["running"]:
+        reason = registry.primary_restart_pending(config.get("in_recovery"),
+                                                  sorted(set(config["unapplied"]) | set(config["pending_restart"])))
+        if reason:
+            pending.append(reason)
+    if heartbeat_start_files:
+        state = host.get_fact(HeartbeatConfigState, files=heartbeat_start_files, stamp=HEARTBEAT_REREAD_STAMP, vip=vip)
+        action, reason = registry.heartbeat_action(state, [], heartbeat_start_files)
+        if action == "pending":
+            pending.append(reason)
+    if pending:
+        raise OperationError(f"{host.name}: changed everything else; PENDING (not applied by a deploy): "
+                             + "; ".join(pending))
+    host.noop("nothing pending")
+    return
+    yield  # an operation is a generator
