@@ -608,9 +608,7 @@ def heartbeat_vars(topology: Topology, node_name: str) -> dict:
             "heartbeat (v1, haresources) needs exactly two nodes, the master and one cascade;"
             f" the topology has {', '.join(n.name for n in holders)}"
         )
-    vip = cluster.vip
-    if not _is_ip(vip.address) or not re.match(r"^[A-Za-z0-9._-]+$", vip.interface):
-        raise ValueError(f"vip: {vip.address}/{vip.prefix} on {vip.interface!r} is not valid")
+    vip = cluster.vip  # validated once, by planner.topology
     timings = cluster.heartbeat
     for holder in holders:
         _check_address(holder.address, holder.name)
@@ -690,9 +688,7 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
     peer = _ha_peer(topology, node_name)
     cluster = topology.cluster
     _check_cluster(cluster)
-    vip = cluster.vip
-    if not _is_ip(vip.address) or not re.match(r"^[A-Za-z0-9._-]+$", vip.interface):
-        raise ValueError(f"vip: {vip.address}/{vip.prefix} on {vip.interface!r} is not valid")
+    vip = cluster.vip  # validated once, by planner.topology
 
     def ha_host(other: Node) -> HaHost:
         return HaHost(shell_quote(other.name), shell_quote(_check_address(other.address, other.name)))
