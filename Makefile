@@ -6,7 +6,7 @@ LAB ?= demo
 # What the main machine needs to build and run lab hosts (Debian 12).
 HOST_PACKAGES := debootstrap systemd-container apt-utils dpkg-dev zstd iproute2 iputils-ping openssh-client
 
-.PHONY: setup host-packages demo status test bench down gc
+.PHONY: setup host-packages demo status verify test bench down gc
 
 setup: host-packages $(VENV)/.installed
 
@@ -28,6 +28,12 @@ demo: setup
 
 status:
 	PGCASCADE_LAB=$(LAB) $(PY) -m tasks.status inventories/lab.py
+
+# The host-state spec (tests/spec, testinfra, read-only) against an inventory:
+# `make verify` (the lab LAB) or `make verify INVENTORY=inventories/prod.py`.
+INVENTORY ?= inventories/lab.py
+verify:
+	PGCASCADE_LAB=$(LAB) PGCASCADE_SPEC_INVENTORY=$(INVENTORY) $(PY) -m pytest tests/spec -q
 
 test: setup
 	$(PY) -m pytest
