@@ -139,12 +139,16 @@ class HeartbeatConfigState(FactBase):
 
         {"running": bool, "started": float|None,   # epoch of the daemon's start
          "reread": float|None,                      # epoch of our last `heartbeat -r` (stamp file)
-         "mtimes": {path: float}, "holds_vip": bool}
+         "mtimes": {path: float}, "holds_vip": bool,
+         "sha256": {path: str}, "started_sha256": {path: str}}  # the file, and heartbeat's copy at start
     """
 
-    def command(self, files: list[str], stamp: str, vip: str = "") -> str:
+    def command(self, files: list[str], stamp: str, vip: str = "", started_copy_dir: str = "") -> str:
         q = shlex.quote
         return "\n".join([
+            f"for f in {' '.join(q(f) for f in files)}; do [ -f \"$f\" ] && echo \"sha $(sha256sum < \"$f\" | cut -c1-64) $f\";"
+            f" c={q(started_copy_dir)}/$(basename \"$f\"); [ -n {q(started_copy_dir)} ] && [ -f \"$c\" ] &&"
+            " echo \"started_sha $(sha256sum < \"$c\" | cut -c1-64) $f\"; done",
             "pid=$(tr -dc 0-9 < /run/heartbeat.pid 2>/dev/null)",
             'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then'
             ' echo "started $(( $(date +%s) - $(ps -o etimes= -p "$pid" | tr -d " ") ))"; fi',
@@ -156,7 +160,8 @@ class HeartbeatConfigState(FactBase):
 
     @staticmethod
     def default() -> dict:
-        return {"running": False, "started": None, "reread": None, "mtimes": {}, "holds_vip": False}
+        return {"running": False, "started": None, "reread": None, "mtimes": {}, "holds_vip": False,
+                "sha256": {}, "started_sha256": {}}
 
     def process(self, output: list[str]) -> dict:
         result = self.default()
@@ -169,6 +174,9 @@ class HeartbeatConfigState(FactBase):
             elif word == "mtime":
                 mtime, _, path = rest.partition(" ")
                 result["mtimes"][path] = float(mtime)
+            elif word in ("sha", "started_sha"):
+                digest, _, path = rest.partition(" ")
+                result["sha256" if word == "sha" else "started_sha256"][path] = digest
             elif word == "vip":
                 result["holds_vip"] = True
         return result

@@ -9,7 +9,7 @@ from pyinfra.api import OperationError, StringCommand, operation
 from facts.config_state import PgConfigState
 from facts.managed import HeartbeatConfigState, ManagedState
 from operations.postgres import AS_POSTGRES, psql, unit
-from planner import registry
+from planner import registry, settings
 
 HEARTBEAT_BINARY = "/usr/libexec/heartbeat/heartbeat"
 HEARTBEAT_REREAD_STAMP = "/run/pgcascade/heartbeat-reread"
@@ -89,7 +89,7 @@ def ensure_heartbeat_config_read(reread_files: list[str], start_files: list[str]
     + vip: the VIP address (who holds the resources)
     """
     state = host.get_fact(HeartbeatConfigState, files=[*reread_files, *start_files], stamp=HEARTBEAT_REREAD_STAMP,
-                          vip=vip)
+                          started_copy_dir=settings.HEARTBEAT_STARTED_COPY_DIRECTORY, vip=vip)
     action, reason = registry.heartbeat_action(state, reread_files, start_files)
     if action in ("nothing", "pending"):
         host.noop(reason if action == "nothing" else f"PENDING: {reason}")
@@ -121,7 +121,8 @@ def check_nothing_pending(port: int, heartbeat_start_files: list[str], vip: str)
         if reason:
             pending.append(reason)
     if heartbeat_start_files:
-        state = host.get_fact(HeartbeatConfigState, files=heartbeat_start_files, stamp=HEARTBEAT_REREAD_STAMP, vip=vip)
+        state = host.get_fact(HeartbeatConfigState, files=heartbeat_start_files, stamp=HEARTBEAT_REREAD_STAMP,
+                              started_copy_dir=settings.HEARTBEAT_STARTED_COPY_DIRECTORY, vip=vip)
         action, reason = registry.heartbeat_action(state, [], heartbeat_start_files)
         if action == "pending":
             pending.append(reason)

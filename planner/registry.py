@@ -656,7 +656,10 @@ def heartbeat_action(state: Mapping, reread_files: Sequence[str], start_files: S
     started = state.get("started") or 0
     read_at = max(started, state.get("reread") or 0)
     mtimes = state.get("mtimes") or {}
-    at_start = sorted(f for f in start_files if mtimes.get(f, 0) > started)
+    copies, current = state.get("started_sha256") or {}, state.get("sha256") or {}
+    # The copy heartbeat's unit makes as it starts tells exactly; without one, the change time.
+    at_start = sorted(f for f in start_files
+                      if (copies[f] != current.get(f) if f in copies else mtimes.get(f, 0) > started))
     if at_start:
         if state.get("holds_vip"):
             return "pending", (f"{', '.join(at_start)} changed since heartbeat started; heartbeat reads it at start "

@@ -736,10 +736,16 @@ def boot_guard_dropin_vars(topology: Topology) -> dict:
     return {"boot_guard_path": BOOT_GUARD_PATH, "pg_version": cluster.version, "pg_cluster": cluster.name}
 
 
+# Copies of the files heartbeat reads at start only, made as it starts (its unit's drop-in).
+HEARTBEAT_STARTED_COPY_DIRECTORY = f"{RUNTIME_DIRECTORY}/heartbeat-started"
+HEARTBEAT_START_FILES = (f"{HA_DIRECTORY}/haresources",)
+
+
 def heartbeat_dropin_vars(topology: Topology, node_name: str) -> dict:
     """Variables of templates/heartbeat-restart.conf.j2."""
     _ha_peer(topology, node_name)
-    return {"node_name": node_name}
+    return {"node_name": node_name, "started_copy_dir": HEARTBEAT_STARTED_COPY_DIRECTORY,
+            "start_files": list(HEARTBEAT_START_FILES)}
 
 
 def ha_watch_unit_vars() -> dict:

@@ -227,6 +227,11 @@ HARES = ["/etc/ha.d/haresources"]
     ({"running": True, "started": 100, "reread": 200, "mtimes": {"/etc/ha.d/authkeys": 150}}, "nothing"),
     ({"running": True, "started": 100, "mtimes": {"/etc/ha.d/haresources": 150}, "holds_vip": False}, "restart"),
     ({"running": True, "started": 100, "mtimes": {"/etc/ha.d/haresources": 150}, "holds_vip": True}, "pending"),
+    # heartbeat's copy at start tells exactly: a rewrite with the same content is no restart
+    ({"running": True, "started": 100, "mtimes": {"/etc/ha.d/haresources": 150}, "holds_vip": True,
+      "sha256": {"/etc/ha.d/haresources": "a"}, "started_sha256": {"/etc/ha.d/haresources": "a"}}, "nothing"),
+    ({"running": True, "started": 100, "mtimes": {"/etc/ha.d/haresources": 50}, "holds_vip": True,
+      "sha256": {"/etc/ha.d/haresources": "b"}, "started_sha256": {"/etc/ha.d/haresources": "a"}}, "pending"),
 ])
 def test_heartbeat_rereads_or_restarts_off_the_holder_only(state, action):
     got, reason = registry.heartbeat_action(state, HB_FILES, HARES)

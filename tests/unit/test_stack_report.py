@@ -111,6 +111,8 @@ def test_no_authorized_keys_file_is_none_and_an_empty_one_is_empty():
 
 
 def test_heartbeat_config_state_parses():
-    state = HeartbeatConfigState().process(["started 1000", "reread 1100", "mtime 1050.5 /etc/ha.d/ha.cf", "vip"])
+    state = HeartbeatConfigState().process(["started 1000", "reread 1100", "mtime 1050.5 /etc/ha.d/ha.cf", "vip",
+                                            "sha ab /etc/ha.d/haresources", "started_sha cd /etc/ha.d/haresources"])
     assert state == {"running": True, "started": 1000.0, "reread": 1100.0, "mtimes": {"/etc/ha.d/ha.cf": 1050.5},
-                     "holds_vip": True}
+                     "holds_vip": True, "sha256": {"/etc/ha.d/haresources": "ab"},
+                     "started_sha256": {"/etc/ha.d/haresources": "cd"}}
