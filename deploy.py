@@ -8,18 +8,20 @@ from pyinfra import host
 
 from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
+from deploys.drift import report_host_drift
 from deploys.heartbeat import configure_heartbeat
 from deploys.packages import install_packages
+from deploys.pending import check_pending
 from deploys.postgres_config import configure_master, configure_postgres
 from deploys.preflight import check_cluster_state
 from deploys.ssh_trust import configure_ssh_trust
 from deploys.standby import configure_standby_tier
-from deploys.pending import check_pending
 
 ctx = load_context()  # the inventory, secrets and reachability: stops here on bad input
 
 if ctx.node is not None:  # application hosts only appear in pg_hba
     check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
+    report_host_drift(ctx)  # what drifted, the repair and what it disturbs (also with --dry)
     install_packages(ctx)
     configure_ssh_trust(ctx)
     configure_postgres(ctx)

@@ -8,6 +8,7 @@ from pyinfra.api import OperationError, StringCommand, operation
 
 from facts.config_state import PgConfigState
 from facts.managed import HeartbeatConfigState, ManagedState
+from operations.plans import preparing
 from operations.postgres import AS_POSTGRES, psql, unit
 from planner import registry, settings
 
@@ -127,8 +128,41 @@ def check_nothing_pending(port: int, heartbeat_start_files: list[str], vip: str)
         if action == "pending":
             pending.append(reason)
     if pending:
-        raise OperationError(f"{host.name}: changed everything else; PENDING (not applied by a deploy): "
-                             + "; ".join(pending))
+        message = f"{host.name}: changed everything else; PENDING (not applied by a deploy): " + "; ".join(pending)
+        if preparing():  # --dry: say it; the earlier steps may still change it
+            host.log(f"as things are now: {message}")
+            return
+        raise OperationError(message)
     host.noop("nothing pending")
+    return
+    yield  # an operation is a generator
+
+
+@operation()
+def report_drift(entries: registry.HostRegistry, setting_names: list[str], port: int, role: str, vip: str):
+    """
+    Say, before anything changes (and with --dry), every drifted registry entry of this host:
+    what, expected vs found, the repair and what it disturbs. Changes nothing.
+
+    + entries: this host's registry
+    + setting_names: the settings whose sources are read
+    + port: PostgreSQL's port
+    + role: the replication role
+    + vip: the VIP address ('' without)
+    """
+    state = host.get_fact(ManagedState, paths=entries.paths(), units=[u.unit for u in entries.units],
+                          setting_names=setting_names, port=port, role=role, home=settings.POSTGRES_HOME, vip=vip,
+                          _sudo=True)
+    postgres = state.get("postgres") or {}
+    live = registry.Live(primary=postgres.get("in_recovery") is False, holds_resources=bool(state.get("vip")))
+    drifts = registry.diff_host(entries, state, live)
+    if not drifts:
+        host.noop("no drift: every managed entry is as the deploy leaves it")
+        return
+    for drift in drifts:
+        pending = (" -- left pending for tasks/rolling_restart.py"
+                   if registry.needs_rolling_restart(drift.disturbance) else "")
+        host.log(f"drift: {drift.key}: expected {drift.expected}, found {drift.found}; repair: {drift.repair} "
+                 f"(disturbs: {drift.disturbance}){pending}")
     return
     yield  # an operation is a generator

@@ -229,7 +229,14 @@ class SettingEntry:
                              disturbance))
         if not problems:
             source = observed.get("sourcefile")
-            if self.in_file and source and source != self.include_file:
+            if observed.get("pending_restart"):
+                problems.append((expected_source, f"{observed.get('setting')!r} in force until a restart"
+                                 + (f" (read from {source})" if source else ""),
+                                 "restart PostgreSQL (its files are right)", disturbance))
+            elif self.in_file and source and source != self.include_file:
+                problems.append((expected_source, f"{observed.get('setting')!r} from {source}",
+                                 f"remove {self.name} from {source}", disturbance))
+            elif not self.in_file and source:
                 problems.append((expected_source, f"{observed.get('setting')!r} from {source}",
                                  f"remove {self.name} from {source}", disturbance))
         return problems
