@@ -3,8 +3,9 @@ but our include file, heartbeat re-reading its files, and the run's last word on
 pending (never an implicit restart of the primary or move of resources)."""
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import OperationError, StringCommand, operation
+from pyinfra.facts.files import FileContents
 
 from facts.config_state import PgConfigState
 from facts.managed import HeartbeatConfigState, ManagedState
@@ -138,6 +139,17 @@ def check_nothing_pending(port: int, heartbeat_start_files: list[str], vip: str)
     yield  # an operation is a generator
 
 
+def _peer_public_keys(peers: list[str]) -> dict | None:
+    """The other hosts' postgres public keys, read from them (None when one has none yet)."""
+    keys = {}
+    for peer in peers:
+        lines = inventory.get_host(peer).get_fact(FileContents, path=f"{settings.POSTGRES_HOME}/.ssh/id_ed25519.pub")
+        if not lines:
+            return None
+        keys[peer] = lines[0].strip()
+    return keys
+
+
 @operation()
 def report_drift(entries: registry.HostRegistry, setting_names: list[str], port: int, role: str, vip: str):
     """
@@ -155,7 +167,8 @@ def report_drift(entries: registry.HostRegistry, setting_names: list[str], port:
                           _sudo=True)
     postgres = state.get("postgres") or {}
     live = registry.Live(primary=postgres.get("in_recovery") is False, holds_resources=bool(state.get("vip")))
-    drifts = registry.diff_host(entries, state, live)
+    peers = [p for e in entries.authorized_keys for p in e.peers]
+    drifts = registry.diff_host(entries, state, live, peer_public_keys=_peer_public_keys(peers))
     if not drifts:
         host.noop("no drift: every managed entry is as the deploy leaves it")
         return

@@ -122,8 +122,11 @@ class FileEntry:
     def key(self) -> str:
         return f"file {self.path}"
 
-    def check(self, observed: Mapping | None, live: Live) -> list[tuple[str, str, str, str]]:
-        """[(expected, found, repair, disturbance)] for this file's observed stat (None: absent)."""
+    def check(self, observed: Mapping | None, live: Live,
+              running_copy: Mapping | None = None) -> list[tuple[str, str, str, str]]:
+        """[(expected, found, repair, disturbance)] for this file's observed stat (None: absent).
+        running_copy: the copy the daemon made as it started (haresources): when it has the
+        managed content, rewriting the file needs nothing."""
         if not self.present:
             if observed is None:
                 return []
@@ -133,8 +136,12 @@ class FileEntry:
                      f"install {self.path}", _content_disturbance(self.on_change, live))]
         problems = []
         if self.content is not None and observed.get("sha256") != sha256(self.content):
-            problems.append(("the managed content", "other content", f"rewrite {self.path} "
-                             f"({self.on_change})", _content_disturbance(self.on_change, live)))
+            if running_copy and running_copy.get("sha256") == sha256(self.content):
+                problems.append(("the managed content", "other content", f"rewrite {self.path} (the daemon "
+                                 "already runs with the managed content)", NOTHING))
+            else:
+                problems.append(("the managed content", "other content", f"rewrite {self.path} "
+                                 f"({self.on_change})", _content_disturbance(self.on_change, live)))
         wanted = f"{self.mode} {self.owner}:{self.group}"
         found = f"{observed.get('mode')} {observed.get('owner')}:{observed.get('group')}"
         if _mode(observed.get("mode")) != _mode(self.mode) or (observed.get("owner"), observed.get("group")) != (
@@ -369,8 +376,16 @@ class HostRegistry:
         return tuple(f for f in self.files if f.concern == concern)
 
     def paths(self) -> list[str]:
-        """Every path whose stat the facts read (files, directories, signals)."""
-        return sorted({e.path for e in (*self.files, *self.directories, *self.signals)})
+        """Every path whose stat the facts read (files, directories, signals, running copies)."""
+        copies = [running_copy_path(f) for f in self.files if running_copy_path(f)]
+        return sorted({e.path for e in (*self.files, *self.directories, *self.signals)} | set(copies))
+
+
+def running_copy_path(entry: FileEntry) -> str | None:
+    """Where heartbeat's unit copies a file it reads at start only, as it starts."""
+    if entry.on_change != ON_CHANGE_HARESOURCES:
+        return None
+    return f"{settings.HEARTBEAT_STARTED_COPY_DIRECTORY}/{entry.path.rsplit('/', 1)[-1]}"
 
 
 # ------------------------------------------------------------------------------- the registry
@@ -621,10 +636,8 @@ def diff_host(registry: HostRegistry, observed: Mapping | None, live: Live,
     for entry in registry.directories:
         add(entry, entry.check(paths.get(entry.path), live))
     for entry in registry.files:
-        if entry.path in paths or not entry.present:
-            add(entry, entry.check(paths.get(entry.path), live))
-        else:
-            add(entry, entry.check(None, live))
+        copy = running_copy_path(entry)
+        add(entry, entry.check(paths.get(entry.path), live, paths.get(copy) if copy else None))
     units = observed.get("units") or {}
     for entry in registry.units:
         add(entry, entry.check(units.get(entry.unit), live))

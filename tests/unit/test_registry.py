@@ -109,6 +109,10 @@ CASES = [
      "other content", RESTART_PRIMARY),
     ("pg2", lambda o: o["paths"]["/etc/ha.d/haresources"].update(sha256="0"), "file /etc/ha.d/haresources",
      "other content", RESTART_STANDBY),
+    # heartbeat started with the managed haresources: restoring the file disturbs nothing
+    ("pg1", lambda o: (o["paths"].update({"/run/pgcascade/heartbeat-started/haresources": dict(
+        o["paths"]["/etc/ha.d/haresources"])}), o["paths"]["/etc/ha.d/haresources"].update(sha256="0")),
+     "file /etc/ha.d/haresources", "other content", NOTHING),
     ("pg2", lambda o: o["paths"]["/etc/postgresql/15/main/pg_hba.conf"].update(sha256="0"),
      "file /etc/postgresql/15/main/pg_hba.conf", "other content", RELOAD_POSTGRES),
     ("pg3", lambda o: o["paths"].pop("/usr/local/lib/pgcascade/archive-wal"),
