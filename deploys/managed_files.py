@@ -12,12 +12,18 @@ from pyinfra import host
 from pyinfra.operations import files
 
 from deploys.context import Context
+from deploys.hostrules_package import package_contents
 from operations.private_files import ensure_private_file
 from planner import registry
 
 
+def template_vars(ctx: Context, template: str) -> dict:
+    """A template's variables on this host, as the registry renders it."""
+    return registry.file_variables(ctx.topology, ctx.node.name, ctx.secrets, package_contents())[template]()
+
+
 def host_registry(ctx: Context) -> registry.HostRegistry:
-    return registry.entries(ctx.topology, ctx.node.name, ctx.secrets)
+    return registry.entries(ctx.topology, ctx.node.name, ctx.secrets, hostrules=package_contents())
 
 
 def put_managed_files(ctx: Context, concern: str) -> dict:

@@ -395,6 +395,7 @@ POSTGRES = "postgres"
 HEARTBEAT = "heartbeat"
 CASCADE_FAILOVER = "cascade_failover"
 SSH = "ssh"
+HOSTRULES = "hostrules"
 
 # pgcascade's synchronous guarantee: a commit waits for the synchronous standby's flush (on) or
 # apply (remote_apply); anything below is weaker, wherever it is set.
@@ -403,7 +404,18 @@ SYNCHRONOUS_COMMIT_STRONG = ("on", "remote_apply")
 GUARDED_ROLE_SETTINGS = ("synchronous_commit", "synchronous_standby_names")
 
 
-def _file_vars(topology: Topology, node: str, secrets: Mapping[str, str] | None) -> dict[str, Callable[[], dict]]:
+def package_digest(files: Mapping[str, str]) -> str:
+    """One digest of the hostrules package's files ({name: text}): ha-watch's script carries it,
+    so a new rule restarts ha-watch."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def file_variables(topology: Topology, node: str, secrets: Mapping[str, str] | None,
+                   hostrules: Mapping[str, str] | None) -> dict[str, Callable[[], dict]]:
+    """Per template: how to build its variables for `node` (called only for the files it gets)."""
     return {
         "pgcascade.conf.j2": lambda: settings.render_vars_pgconf(topology, node),
         "pg_hba.conf.j2": lambda: settings.render_vars_hba(topology, node),
@@ -416,11 +428,13 @@ def _file_vars(topology: Topology, node: str, secrets: Mapping[str, str] | None)
         "hapostgres.j2": lambda: settings.ha_script_vars(topology),
         "may-promote.sh.j2": lambda: settings.ha_script_vars(topology),
         "boot-guard.sh.j2": lambda: settings.ha_script_vars(topology),
-        "ha-watch.sh.j2": lambda: settings.ha_script_vars(topology),
+        "ha-watch.sh.j2": lambda: {**settings.ha_script_vars(topology), "hostrules_digest": package_digest(hostrules)},
         "ha-lib.sh.j2": lambda: settings.ha_lib_vars(topology, node),
         "postgresql-boot-guard.conf.j2": lambda: settings.boot_guard_dropin_vars(topology),
         "pgcascade-ha-watch.service.j2": settings.ha_watch_unit_vars,
         "heartbeat-restart.conf.j2": lambda: settings.heartbeat_dropin_vars(topology, node),
+        "hostrules.json.j2": lambda: settings.hostrules_config_vars(topology, node),
+        "pgcascade-vip.sh.j2": lambda: settings.vip_resource_vars(topology, node),
         "cascade-failed.sh.j2": lambda: settings.cascade_failed_vars(topology, node),
         "cascade-monitor.sh.j2": lambda: settings.cascade_monitor_vars(topology, node),
         "cascade-monitor.service.j2": lambda: settings.cascade_monitor_unit_vars(topology, node),
@@ -429,16 +443,19 @@ def _file_vars(topology: Topology, node: str, secrets: Mapping[str, str] | None)
 
 def _template_file(vars_of: Mapping[str, Callable[[], dict]], secrets, template: str, dest: str, owner: str,
                    group: str, mode: str, concern: str, on_change: str = ON_CHANGE_NOTHING,
-                   secret: bool = False) -> FileEntry:
-    content = None if secret and secrets is None else render(template, vars_of[template]())
+                   secret: bool = False, unknown: bool = False) -> FileEntry:
+    """unknown: its content cannot be told here (a secret without the secrets, ha-watch without
+    the hostrules package): its mode and owner are still managed."""
+    content = None if (secret and secrets is None) or unknown else render(template, vars_of[template]())
     return FileEntry(path=dest, owner=owner, group=group, mode=mode, content=content, template=template,
                      concern=concern, on_change=on_change, secret=secret)
 
 
-def _files(topology: Topology, node_name: str, secrets: Mapping[str, str] | None) -> list[FileEntry]:
+def _files(topology: Topology, node_name: str, secrets: Mapping[str, str] | None,
+           hostrules: Mapping[str, str] | None) -> list[FileEntry]:
     node = topology.node(node_name)
     config = topology.cluster.config_directory
-    v = _file_vars(topology, node_name, secrets)
+    v = file_variables(topology, node_name, secrets, hostrules)
 
     def tf(*args, **kwargs) -> FileEntry:
         return _template_file(v, secrets, *args, **kwargs)
@@ -450,6 +467,12 @@ def _files(topology: Topology, node_name: str, secrets: Mapping[str, str] | None
         tf("pgpass.j2", settings.PGPASS_PATH, "postgres", "postgres", "0600", POSTGRES, secret=True),
         tf("archive-wal.sh.j2", settings.ARCHIVE_WAL_PATH, "root", "root", "0755", POSTGRES),
         tf("replication-status.sh.j2", settings.REPLICATION_STATUS_PATH, "root", "root", "0755", POSTGRES),
+        # The on-host decision rules (stdlib-only python3, the code the planner imports) and
+        # where this host stands for them: read at each use.
+        tf("hostrules.json.j2", settings.HOSTRULES_CONFIG_PATH, "root", "root", "0644", HOSTRULES),
+        *(FileEntry(f"{settings.HOSTRULES_DIRECTORY}/{name}", "root", "root", "0644",
+                    None if hostrules is None else hostrules[name], concern=HOSTRULES)
+          for name in sorted(hostrules or ())),
         # The key itself is made on the host and never leaves it: its mode and owner only.
         FileEntry(f"{settings.POSTGRES_HOME}/.ssh/id_ed25519", "postgres", "postgres", "0600", concern=SSH,
                   secret=True),
@@ -465,11 +488,13 @@ def _files(topology: Topology, node_name: str, secrets: Mapping[str, str] | None
             tf("authkeys.j2", f"{settings.HA_DIRECTORY}/authkeys", "root", "root", "0600", HEARTBEAT,
                ON_CHANGE_HEARTBEAT, secret=True),
             tf("hapostgres.j2", settings.HAPOSTGRES_PATH, "root", "root", "0755", HEARTBEAT),
+            tf("pgcascade-vip.sh.j2", settings.VIP_RESOURCE_PATH, "root", "root", "0755", HEARTBEAT),
             # The failover scripts: ha-lib is sourced by the others, never run.
             tf("ha-lib.sh.j2", settings.HA_LIB_PATH, "root", "root", "0644", HEARTBEAT, ON_CHANGE_WATCH),
             tf("may-promote.sh.j2", settings.MAY_PROMOTE_PATH, "root", "root", "0755", HEARTBEAT),
             tf("boot-guard.sh.j2", settings.BOOT_GUARD_PATH, "root", "root", "0755", HEARTBEAT),
-            tf("ha-watch.sh.j2", settings.HA_WATCH_PATH, "root", "root", "0755", HEARTBEAT, ON_CHANGE_WATCH),
+            tf("ha-watch.sh.j2", settings.HA_WATCH_PATH, "root", "root", "0755", HEARTBEAT, ON_CHANGE_WATCH,
+               unknown=hostrules is None),
             tf("postgresql-boot-guard.conf.j2", settings.boot_guard_dropin_path(topology.cluster), "root", "root",
                "0644", HEARTBEAT, ON_CHANGE_UNIT),
             tf("pgcascade-ha-watch.service.j2", settings.HA_WATCH_UNIT_PATH, "root", "root", "0644", HEARTBEAT,
@@ -506,6 +531,7 @@ def _directories(topology: Topology, node_name: str) -> list[DirectoryEntry]:
     directories = [
         DirectoryEntry(cluster.archive_dir, "postgres", "postgres", "0700", POSTGRES),
         DirectoryEntry(settings.LIB_DIRECTORY, "root", "root", "0755", POSTGRES),
+        DirectoryEntry(settings.HOSTRULES_DIRECTORY, "root", "root", "0755", HOSTRULES),
         DirectoryEntry(f"{settings.POSTGRES_HOME}/.ssh", "postgres", "postgres", "0700", SSH),
     ]
     cascades = prepared_cascades(topology, node_name)
@@ -537,15 +563,18 @@ def _settings(topology: Topology, node_name: str) -> list[SettingEntry]:
     return entries
 
 
-def entries(topology: Topology, node_name: str, secrets: Mapping[str, str] | None = None) -> HostRegistry:
+def entries(topology: Topology, node_name: str, secrets: Mapping[str, str] | None = None,
+            hostrules: Mapping[str, str] | None = None) -> HostRegistry:
     """Everything the deploy manages on `node_name`. Without `secrets`, the content of the files
-    that hold one is unknown (their mode and owner are still checked)."""
+    that hold one is unknown (their mode and owner are still checked); `hostrules`: the hostrules
+    package's files ({name: text}, deploys.hostrules_package), without which its files and
+    ha-watch's script (it carries the package's digest) are not known."""
     node = topology.node(node_name)
     cluster = topology.cluster
     signal = f"{cluster.data_directory}/standby.signal"
     return HostRegistry(
         host=node_name,
-        files=tuple(_files(topology, node_name, secrets)),
+        files=tuple(_files(topology, node_name, secrets, hostrules)),
         directories=tuple(_directories(topology, node_name)),
         units=tuple(_units(topology, node_name)),
         settings=tuple(_settings(topology, node_name)),
@@ -692,9 +721,11 @@ def heartbeat_action(state: Mapping, reread_files: Sequence[str], start_files: S
     return "nothing", "heartbeat runs with its files"
 
 
-def primary_restart_pending(in_recovery: bool | None, needs_restart: Sequence[str]) -> str | None:
-    """The reason a deploy leaves a restart of the primary pending, or None."""
-    if in_recovery is False and needs_restart:
+def primary_restart_pending(in_recovery: bool | None, needs_restart: Sequence[str],
+                            pristine: bool = False) -> str | None:
+    """The reason a deploy leaves a restart of the primary pending, or None. A never-used
+    primary (a fresh cluster on its first deploy: no data, no client, no standby) restarts."""
+    if in_recovery is False and needs_restart and not pristine:
         return (f"{', '.join(sorted(needs_restart))} only change at a restart of the primary ({RESTART_PRIMARY}): "
                 "apply it with tasks/rolling_restart.py (standbys first, a switchover, the old primary, back)")
     return None

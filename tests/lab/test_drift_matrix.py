@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import ROOT, Lab, has_vip, wait_until
+from tests.conftest import ROOT, Lab, deployed_lab, has_vip, wait_until
 from tests.lab.pyinfra_output import changes
 from tests.lab.workload import Workload, client_inventory, install_sql
 
@@ -133,21 +133,19 @@ class Matrix:
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory):
-    lab = Lab("dm", 3)
-    m = None
-    try:
+    with deployed_lab("dm") as lab:
         m = Matrix(lab, client_inventory(lab.desc, tmp_path_factory.mktemp("dm"), ROLE))
-        proc = m.pyinfra("-y", m.inventory, "deploy.py")
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-        wait_until(lambda: has_vip(lab, "pg1"), 60, "the VIP on pg1")
-        lab.psql("pg1", install_sql(ROLE, PASSWORD, os.urandom(16)))
-        m.load = Workload(lab.desc["vip"], 5432, ROLE, PASSWORD, max_seconds=3600, max_rows=5_000_000).start()
-        m.load.wait_for_acks(20, 60)
-        yield m
-    finally:
-        if m and m.load:
-            m.load.stop()
-        lab.down()
+        try:
+            proc = m.pyinfra("-y", m.inventory, "deploy.py")  # pg_hba admits the workload's client
+            assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+            wait_until(lambda: has_vip(lab, "pg1"), 60, "the VIP on pg1")
+            lab.psql("pg1", install_sql(ROLE, PASSWORD, os.urandom(16)))
+            m.load = Workload(lab.desc["vip"], 5432, ROLE, PASSWORD, max_seconds=3600, max_rows=5_000_000).start()
+            m.load.wait_for_acks(20, 60)
+            yield m
+        finally:
+            if m.load:
+                m.load.stop()
 
 
 def spec(m: Matrix) -> subprocess.CompletedProcess:

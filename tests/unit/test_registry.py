@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from deploys.hostrules_package import package_contents, package_digest
 from planner import registry
 from planner.registry import (NOTHING, RELOAD_HEARTBEAT, RELOAD_POSTGRES, RESTART_PRIMARY, RESTART_STANDBY, Live,
                               diff_host, entries, sha256)
@@ -14,6 +15,7 @@ from tests.unit.topologies import three
 
 SECRETS = {REPLICATION_PASSWORD: "s3cret-pw", HEARTBEAT_KEY: "hb-key-1"}
 TOPOLOGY = three()
+HOSTRULES = package_contents()
 INCLUDE = "/etc/postgresql/15/main/conf.d/pgcascade.conf"
 MAIN_CONF = "/etc/postgresql/15/main/postgresql.conf"
 PRIMARY = Live(primary=True, holds_resources=True)
@@ -24,7 +26,7 @@ KEYS = {"pg1": "ssh-ed25519 AAAA1 postgres@pg1", "pg2": "ssh-ed25519 AAAA2 postg
 
 def healthy(node: str) -> dict:
     """The ManagedState a freshly deployed host reports."""
-    reg = entries(TOPOLOGY, node, SECRETS)
+    reg = entries(TOPOLOGY, node, SECRETS, hostrules=HOSTRULES)
     paths = {}
     for d in reg.directories:
         paths[d.path] = {"type": "directory", "mode": d.mode, "owner": d.owner, "group": d.group, "sha256": None}
@@ -61,7 +63,7 @@ def healthy(node: str) -> dict:
 def diff(node: str, observed: dict, live: Live | None = None) -> list[registry.Drift]:
     live = live or (PRIMARY if node == "pg1" else STANDBY)
     peers = {p: k for p, k in KEYS.items() if p != node}
-    return diff_host(entries(TOPOLOGY, node, SECRETS), observed, live, peer_public_keys=peers)
+    return diff_host(entries(TOPOLOGY, node, SECRETS, hostrules=HOSTRULES), observed, live, peer_public_keys=peers)
 
 
 @pytest.mark.parametrize("node", ["pg1", "pg2", "pg3"])
@@ -249,12 +251,22 @@ def test_a_restart_of_the_primary_is_pending_a_standbys_is_not():
     assert "max_connections" in reason and "tasks/rolling_restart.py" in reason
     assert registry.primary_restart_pending(True, ["max_connections"]) is None
     assert registry.primary_restart_pending(False, []) is None
+    assert registry.primary_restart_pending(False, ["listen_addresses"], pristine=True) is None  # a first deploy
 
 
 def test_every_file_of_the_deploy_is_an_entry_with_a_concern():
     for node in ("pg1", "pg2", "pg3"):
         reg = entries(TOPOLOGY, node, SECRETS)
-        assert all(f.concern in (registry.POSTGRES, registry.HEARTBEAT, registry.CASCADE_FAILOVER, registry.SSH)
-                   for f in reg.files)
+        assert all(f.concern in (registry.POSTGRES, registry.HEARTBEAT, registry.CASCADE_FAILOVER, registry.SSH,
+                                 registry.HOSTRULES) for f in reg.files)
         assert len({f.path for f in reg.files}) == len(reg.files)
-        assert all(f.content is not None for f in reg.files if f.template and f.present)
+        assert all(f.content is not None for f in reg.files if f.template and f.present and f.template != "ha-watch.sh.j2")
+        with_package = entries(TOPOLOGY, node, SECRETS, hostrules=HOSTRULES)
+        assert all(f.content is not None for f in with_package.files if f.template and f.present)
+        shipped = {f.path.rsplit("/", 1)[-1] for f in with_package.files if f.concern == registry.HOSTRULES}
+        assert set(HOSTRULES) < shipped  # every file of the package, and hostrules.json
+
+
+def test_the_package_digest_is_the_deploys():
+    assert registry.package_digest(HOSTRULES) == package_digest()
+    assert registry.package_digest({**HOSTRULES, "new.py": ""}) != package_digest()
