@@ -54,11 +54,13 @@ class ManagedState(FactBase):
          "authorized_keys": [str] | None, "public_key": str | None,
          "heartbeat": {"pid": int, "seconds": int, "resources": str|None} | None,
          "vip": bool,                                                   # the VIP is on an interface
+         "now": float|None,                                             # the host's clock
+         "failover_view": dict|None,                                    # ha-watch's can-fail-over.json
          "postgres": {... the JSON of the query above ...} | None}      # None: not answering
     """
 
     def command(self, paths: list[str], units: list[str], setting_names: list[str], port: int, role: str,
-                home: str, vip: str = "") -> str:
+                home: str, vip: str = "", failover_view: str = "") -> str:
         if not isinstance(port, int):
             raise ValueError("port must be an int")
         q = shlex.quote
@@ -86,6 +88,8 @@ class ManagedState(FactBase):
             " \"$(timeout 2 cl_status rscstatus 2>/dev/null)\"",
             "fi",
             f"[ -n {q(vip)} ] && ip -4 -o addr show | grep -q \" {vip}/\" && echo V",
+            "echo \"T\t$(date +%s)\"",
+            f"[ -n {q(failover_view)} ] && [ -f {q(failover_view)} ] && printf 'C\\t%s\\n' \"$(tr -d '\\n' < {q(failover_view)})\"",
             f"out=$({psql}) && [ -n \"$out\" ] && printf 'S\\t%s\\n' \"$out\"",
             "true",
         ])
@@ -93,7 +97,7 @@ class ManagedState(FactBase):
     @staticmethod
     def default() -> dict:
         return {"paths": {}, "units": {}, "authorized_keys": None, "public_key": None, "heartbeat": None,
-                "vip": False, "postgres": None}
+                "vip": False, "now": None, "failover_view": None, "postgres": None}
 
     def process(self, output: list[str]) -> dict:
         return parse_managed_state(output)
@@ -124,6 +128,10 @@ def parse_managed_state(output: list[str]) -> dict:
                                        "resources": (fields[2] or None) if len(fields) > 2 else None}
             elif kind == "V":
                 result["vip"] = True
+            elif kind == "T":
+                result["now"] = float(rest)
+            elif kind == "C":
+                result["failover_view"] = json.loads(rest)
             elif kind == "S":
                 result["postgres"] = json.loads(rest)
         except (ValueError, IndexError, AttributeError) as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from hostrules import canfailover
 from planner import registry
 from planner.model import Topology
 from planner.standby_plan import server_state
@@ -112,6 +113,27 @@ def synchronous_guarantee(topology: Topology, facts: Mapping[str, Mapping | None
                                   f"on {master.name}"}
 
 
+# ha-watch writes its view every few seconds: an older one says nothing about now.
+FAILOVER_VIEW_MAX_AGE = 30
+
+
+def failover_view(topology: Topology, managed: Mapping[str, Mapping | None]) -> dict | None:
+    """Can the cluster fail over now? Each heartbeat node's ha-watch view (hostrules.canfailover),
+    one line from them; None without a VIP."""
+    if topology.cluster.vip is None:
+        return None
+    names = [n.name for n in topology.vip_holders]
+    views = {}
+    for name in names:
+        state = managed.get(name) or {}
+        view = state.get("failover_view")
+        fresh = view and state.get("now") and state["now"] - float(view.get("checked_at") or 0) <= FAILOVER_VIEW_MAX_AGE
+        views[name] = view if fresh else None
+    line = canfailover.status_line([views[n] for n in names], names)
+    return {"can_fail_over": all(v and v.get("can_fail_over") for v in views.values()), "line": line,
+            "nodes": views}
+
+
 def stack_lines(view: Mapping) -> list[str]:
     """The text sections after the hosts' blocks."""
     lines = ["", "heartbeat:"]
@@ -139,6 +161,8 @@ def stack_lines(view: Mapping) -> list[str]:
             lines.append(f"  {name}: last archived {a['last_archived_wal'] or 'none'}, current "
                          f"{a['current_wal'] or '- (standby)'}, {a['failed_count']} failed"
                          + (f" (failing since {a['last_failed_wal']})" if a["failing"] else ""))
+    if view.get("failover"):
+        lines += ["", view["failover"]["line"]]
     g = view["synchronous_guarantee"]
     state = {True: "on", False: "OFF", None: "unknown"}[g["on"]]
     lines += ["", f"synchronous guarantee: {state}: {g['reason']}", "", "drift:"]
@@ -163,9 +187,9 @@ def stack_view(topology: Topology, registries: Mapping[str, registry.HostRegistr
         "archiving": archiving_view(topology, managed),
         "synchronous_guarantee": synchronous_guarantee(topology, facts, managed),
         "drift": [d.as_dict() for d in found],
-        # Where the other concerns plug in: the master-side "can fail over" verdict and the
-        # cascade's archive backlog (None until they are read).
-        "failover": None,
+        # The master side's "can fail over" verdict (ha-watch's views); where the cascade's
+        # archive backlog figures plug in (None until they are read).
+        "failover": failover_view(topology, managed),
         "archive_backlog": None,
     }
 
@@ -180,6 +204,8 @@ def stack_problems(view: Mapping) -> list[str]:
     g = view["synchronous_guarantee"]
     if g["on"] is False and "inventory" not in g["reason"] and not g["reason"].startswith("no synchronous"):
         problems.append(f"synchronous guarantee off: {g['reason']}")
+    if view.get("failover") and not view["failover"]["can_fail_over"]:
+        problems.append(view["failover"]["line"])
     problems += [f"{d['host']}: drift of {d['key']}: found {d['found']} (repair: {d['repair']}, disturbs: "
                  f"{d['disturbance']})" for d in view["drift"]]
     return problems

@@ -41,11 +41,12 @@ from facts.replication import PgState  # noqa: E402
 from planner import registry, stack_report  # noqa: E402
 from planner.model import Topology  # noqa: E402
 from planner.secrets import ALL_SECRETS, SecretsError, parse_secrets_file, resolve_secrets  # noqa: E402
-from planner.settings import POSTGRES_HOME  # noqa: E402
+from planner.settings import POSTGRES_HOME, RUNTIME_DIRECTORY  # noqa: E402
 from planner.status_report import render_status  # noqa: E402
 from planner.topology import InventoryError, build_topology  # noqa: E402
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
+FAILOVER_VIEW_PATH = f"{RUNTIME_DIRECTORY}/can-fail-over.json"  # each heartbeat node's ha-watch writes it
 AS_POSTGRES = {"_sudo": True, "_sudo_user": "postgres"}  # as operations.postgres.AS_POSTGRES
 DEFAULT_TIMEOUT = 10.0  # seconds per host: ssh connect + the fact (it bounds its own psql at 5-10 s)
 CONNECT_TIMEOUT = 5  # seconds for the TCP connection, within the deadline
@@ -113,6 +114,7 @@ def managed_kwargs(topology: Topology, reg: registry.HostRegistry, timeout: floa
     return {"paths": reg.paths(), "units": [u.unit for u in reg.units],
             "setting_names": list(registry.managed_setting_names(topology)), "port": c.port,
             "role": c.replication_user, "home": POSTGRES_HOME, "vip": c.vip.address if c.vip else "",
+            "failover_view": FAILOVER_VIEW_PATH,
             "_sudo": True, "_timeout": max(1, int(timeout))}
 
 

@@ -52,7 +52,9 @@ def healthy(node: str) -> dict:
         "paths": paths, "units": units,
         "authorized_keys": [KEYS[p] for p in sorted(KEYS) if p != node], "public_key": KEYS[node],
         "heartbeat": {"pid": 10, "seconds": 100, "resources": "local"} if node != "pg3" else None,
-        "vip": node == "pg1",
+        "vip": node == "pg1", "now": 1000.0,
+        "failover_view": {"node": node, "can_fail_over": True, "reasons": [], "checked_at": 998.0}
+        if node != "pg3" else None,
         "postgres": {"in_recovery": node != "pg1", "settings": settings, "file_settings": file_settings,
                      "role_settings": [],
                      "roles": {"replicator": {"replication": True, "login": True, "reads_all_stats": True,

@@ -33,9 +33,26 @@ def test_healthy_stack():
     assert v["heartbeat"]["vip_holders"] == ["pg1"]
     assert v["heartbeat"]["nodes"]["pg2"] == {"running": True, "resources": "local", "vip": False}
     assert v["services"]["pg3"] == {"pgcascade-cascade-monitor.service": "active"}
-    assert set(v) >= {"failover", "archive_backlog"}  # where the other concerns plug in
+    assert v["archive_backlog"] is None  # where the cascade's backlog figures plug in
     text = "\n".join(stack_report.stack_lines(v))
     assert "synchronous guarantee: on" in text and "none: every managed entry" in text
+
+
+def test_can_fail_over_from_the_heartbeat_nodes_views():
+    v = view()
+    assert v["failover"]["can_fail_over"] is True and v["failover"]["line"] == "can fail over: yes"
+    managed = {n: healthy(n) for n in REGISTRIES}
+    managed["pg2"]["failover_view"].update(can_fail_over=False, reasons=["heartbeat on pg2 sees pg1 as dead"])
+    v = view(managed)
+    assert v["failover"]["line"] == "can fail over: no, because heartbeat on pg2 sees pg1 as dead"
+    assert v["failover"]["line"] in stack_report.stack_problems(v)
+
+
+def test_a_stale_failover_view_is_no_view():
+    managed = {n: healthy(n) for n in REGISTRIES}
+    managed["pg1"]["failover_view"]["checked_at"] = 1000.0 - stack_report.FAILOVER_VIEW_MAX_AGE - 1
+    v = view(managed)
+    assert v["failover"]["can_fail_over"] is False and "no ha-watch report from pg1" in v["failover"]["line"]
 
 
 def test_emptied_synchronous_standby_names_says_commits_do_not_wait():
