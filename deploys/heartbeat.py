@@ -16,20 +16,15 @@ def _paths(ctx: Context, on_change: str) -> list[str]:
     return [f.path for f in host_registry(ctx).files_of(registry.HEARTBEAT) if f.on_change == on_change]
 
 
-def _templates(ctx: Context, *on_change: str) -> list[str]:
-    return [f.template for f in host_registry(ctx).files_of(registry.HEARTBEAT) if f.on_change in on_change]
-
-
 @deploy("Heartbeat")
 def configure_heartbeat(ctx: Context) -> None:
     if ctx.cluster.vip is None or ctx.node not in ctx.topology.vip_holders:
         return
     ops = put_managed_files(ctx, registry.HEARTBEAT)
-    units = _templates(ctx, registry.ON_CHANGE_UNIT, registry.ON_CHANGE_WATCH)
     systemd.daemon_reload(name="systemd reads the boot guard, ha-watch and heartbeat's restart",
-                          _if=any_changed(*(ops[t] for t in units)))
+                          _if=any_changed(ops[registry.ON_CHANGE_UNIT], ops[registry.ON_CHANGE_WATCH]))
     systemd.service(name="ha-watch restarted for its new scripts", service="pgcascade-ha-watch",
-                    restarted=True, _if=any_changed(*(ops[t] for t in _templates(ctx, registry.ON_CHANGE_WATCH))))
+                    restarted=True, _if=ops[registry.ON_CHANGE_WATCH].did_change)
     systemd.service(name="ha-watch running and enabled", service="pgcascade-ha-watch", running=True,
                     enabled=True)
     # From the files' change times, not this run's changes: a mode fix reloads nothing, and a

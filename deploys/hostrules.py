@@ -4,7 +4,6 @@ for it (/etc/pgcascade/hostrules.json), and, on the master, the synchronous-set 
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from deploys.context import Context
 from deploys.managed_files import put_managed_files
@@ -14,8 +13,7 @@ from planner import registry, settings
 
 @deploy("On-host decision rules")
 def install_hostrules(ctx: Context) -> None:
-    files.directory(name="hostrules package directory", path=settings.HOSTRULES_DIRECTORY, mode="755")
-    put_managed_files(ctx, registry.HOSTRULES)  # the package's files and hostrules.json (planner.registry)
+    put_managed_files(ctx, registry.HOSTRULES)  # its directory, the package's files, hostrules.json
 
 
 @deploy("Synchronous-set record")

@@ -1,19 +1,14 @@
-"""Each host's managed files of one concern, from the registry (planner.registry.entries).
-
-Files that hold a secret go through ensure_private_file (0600 from the start, never diffed);
-the others through files.put of the rendered content (mode and owner enforced); a file the
-registry wants absent is removed.
+"""Each host's managed files of one concern, from the registry (planner.registry.entries): one
+operation per group of files with the same follow-up (a reload, a restart of ha-watch...), so
+the follow-ups can depend on it. Secrets are created 0600 first and never diffed.
 """
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host
-from pyinfra.operations import files
 
 from deploys.context import Context
 from deploys.hostrules_package import package_contents
-from operations.private_files import ensure_private_file
+from operations.managed_files import ensure_managed_files
 from planner import registry
 
 
@@ -23,23 +18,20 @@ def template_vars(ctx: Context, template: str) -> dict:
 
 
 def host_registry(ctx: Context) -> registry.HostRegistry:
-    return registry.entries(ctx.topology, ctx.node.name, ctx.secrets, hostrules=package_contents())
+    return ctx.registry
 
 
 def put_managed_files(ctx: Context, concern: str) -> dict:
-    """Install the host's managed files of `concern`; returns {template or path: operation}."""
+    """Install the host's managed files and directories of `concern`, one operation per follow-up
+    group (registry.ON_CHANGE_ORDER, the same order on every host); returns {on_change: operation}."""
+    reg = host_registry(ctx)
     ops = {}
-    wanted = host_registry(ctx).files_of(concern)
-    for entry in host.loop(wanted):  # one pyinfra operation per file, in the same order on every host
-        key = entry.template or entry.path
-        if not entry.present:
-            ops[key] = files.file(name=f"no {entry.path}", path=entry.path, present=False)
-        elif entry.content is None:
-            continue  # made on the host (an ssh key): its own operation
-        elif entry.secret:
-            ops[key] = ensure_private_file(name=f"{entry.path} (private)", dest=entry.path, content=entry.content,
-                                           user=entry.owner, group=entry.group)
-        else:
-            ops[key] = files.put(name=entry.path, src=StringIO(entry.content), dest=entry.path, user=entry.owner,
-                                 group=entry.group, mode=entry.mode)
+    directories = list(reg.directories_of(concern))
+    for on_change in host.loop(registry.ON_CHANGE_ORDER):
+        group = [f for f in reg.files_of(concern) if f.on_change == on_change]
+        if not group and not (directories and on_change == registry.ON_CHANGE_ORDER[0]):
+            continue
+        ops[on_change] = ensure_managed_files(
+            name=f"{concern} files: {on_change}", files=group,
+            directories=directories if on_change == registry.ON_CHANGE_ORDER[0] else [])
     return ops

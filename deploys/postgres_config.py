@@ -3,7 +3,6 @@ running server picks them up (reload or restart, from the facts)."""
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from deploys.context import Context
 from deploys.managed_files import put_managed_files
@@ -16,10 +15,7 @@ from planner.secrets import REPLICATION_PASSWORD
 @deploy("PostgreSQL configuration")
 def configure_postgres(ctx: Context) -> None:
     c = ctx.cluster
-    files.directory(name="WAL archive directory", path=c.archive_dir, user="postgres", group="postgres",
-                    mode="700")
-    files.directory(name="pgcascade scripts directory", path=settings.LIB_DIRECTORY, mode="755")
-    put_managed_files(ctx, registry.POSTGRES)
+    put_managed_files(ctx, registry.POSTGRES)  # the WAL archive and scripts directories too
     ensure_setting_sources(name="managed settings come from the include file only (ALTER SYSTEM, other files, roles)",
                            version=c.version, cluster=c.name, port=c.port,
                            include_file=f"{c.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}",

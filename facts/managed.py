@@ -42,6 +42,39 @@ select json_build_object(
 """
 
 
+def path_records(paths: list[str]) -> str:
+    """Shell: a `P<TAB>path<TAB>type<TAB>mode owner group<TAB>sha256|-` line per existing path."""
+    return "\n".join([
+        f"for p in {' '.join(shlex.quote(p) for p in paths)}; do",
+        '  if [ -d "$p" ]; then t=directory; elif [ -f "$p" ]; then t=file; elif [ -e "$p" ]; then t=other;'
+        " else continue; fi",
+        '  h=-; [ "$t" = file ] && h=$(sha256sum "$p" | cut -c1-64)',
+        "  printf 'P\\t%s\\t%s\\t%s\\t%s\\n' \"$p\" \"$t\" \"$(stat -c '%a %U %G' \"$p\")\" \"$h\"",
+        "done",
+    ])
+
+
+class PathStates(FactBase):
+    """
+    Type, mode, owner, group and sha256 of each existing path (as root), in one round trip:
+
+    .. code:: python
+
+        {path: {"type": "file"|"directory"|"other", "mode": "0644", "owner": str, "group": str,
+                "sha256": str|None}}   # absent paths left out
+    """
+
+    def command(self, paths: list[str]) -> str:
+        return path_records(paths) + "\ntrue"
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output: list[str]) -> dict:
+        return parse_managed_state(output)["paths"]
+
+
 class ManagedState(FactBase):
     """
     The state of a host's managed things (run as root):
@@ -64,18 +97,12 @@ class ManagedState(FactBase):
         if not isinstance(port, int):
             raise ValueError("port must be an int")
         q = shlex.quote
-        path_words = " ".join(q(p) for p in paths)
         unit_words = " ".join(q(u) for u in units)
         sql = " ".join(_SQL.split())
         psql = (f"printf '%s\\n' {q(sql)} | (cd / && timeout 10 runuser -u postgres -- psql -XAtq -p {port} "
                 f"-d postgres -v names={q(','.join(setting_names))} -v role={q(role)} -f - 2>/dev/null)")
         return "\n".join([
-            f"for p in {path_words}; do",
-            '  if [ -d "$p" ]; then t=directory; elif [ -f "$p" ]; then t=file; elif [ -e "$p" ]; then t=other;'
-            " else continue; fi",
-            '  h=-; [ "$t" = file ] && h=$(sha256sum "$p" | cut -c1-64)',
-            "  printf 'P\\t%s\\t%s\\t%s\\t%s\\n' \"$p\" \"$t\" \"$(stat -c '%a %U %G' \"$p\")\" \"$h\"",
-            "done",
+            path_records(paths),
             f"for u in {unit_words}; do",
             "  printf 'U\\t%s\\t%s\\t%s\\n' \"$u\" \"$(systemctl is-enabled \"$u\" 2>/dev/null | head -n 1)\""
             " \"$(systemctl is-active \"$u\" 2>/dev/null | head -n 1)\"",

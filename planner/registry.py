@@ -53,6 +53,9 @@ ON_CHANGE_HARESOURCES = "heartbeat reads it at start only"
 ON_CHANGE_WATCH = "ha-watch reads it at start (restarted)"
 ON_CHANGE_MONITOR = "the cascade monitor reads it at start (restarted)"
 ON_CHANGE_UNIT = "systemd reads it on daemon-reload"
+# The deploy installs each concern's files in groups of the same follow-up, always in this order.
+ON_CHANGE_ORDER = (ON_CHANGE_NOTHING, ON_CHANGE_POSTGRES, ON_CHANGE_HEARTBEAT, ON_CHANGE_HARESOURCES,
+                   ON_CHANGE_WATCH, ON_CHANGE_MONITOR, ON_CHANGE_UNIT)
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ class DirectoryEntry:
     group: str = "root"
     mode: str = "0755"
     concern: str = ""
+    present: bool = True  # False: removed with everything in it
     category = "directory"
 
     @property
@@ -169,6 +173,8 @@ class DirectoryEntry:
 
     def check(self, observed: Mapping | None, live: Live) -> list[tuple[str, str, str, str]]:
         wanted = f"{self.mode} {self.owner}:{self.group}"
+        if not self.present:
+            return [] if observed is None else [("absent", "present", f"remove {self.path}", NOTHING)]
         if observed is None or observed.get("type") != "directory":
             return [(f"a directory ({wanted})", "absent" if observed is None else "not a directory",
                      f"create {self.path}", NOTHING)]
@@ -375,6 +381,9 @@ class HostRegistry:
     def files_of(self, concern: str) -> tuple[FileEntry, ...]:
         return tuple(f for f in self.files if f.concern == concern)
 
+    def directories_of(self, concern: str) -> tuple[DirectoryEntry, ...]:
+        return tuple(d for d in self.directories if d.concern == concern)
+
     def paths(self) -> list[str]:
         """Every path whose stat the facts read (files, directories, signals, running copies)."""
         copies = [running_copy_path(f) for f in self.files if running_copy_path(f)]
@@ -521,8 +530,10 @@ def _files(topology: Topology, node_name: str, secrets: Mapping[str, str] | None
                CASCADE_FAILOVER, ON_CHANGE_MONITOR),
         ]
     else:
-        files += [FileEntry(settings.CASCADE_MONITOR_PATH, concern=CASCADE_FAILOVER, present=False),
-                  FileEntry(settings.CASCADE_MONITOR_UNIT_PATH, concern=CASCADE_FAILOVER, present=False)]
+        files += [FileEntry(settings.CASCADE_MONITOR_PATH, concern=CASCADE_FAILOVER, present=False,
+                            on_change=ON_CHANGE_MONITOR),
+                  FileEntry(settings.CASCADE_MONITOR_UNIT_PATH, concern=CASCADE_FAILOVER, present=False,
+                            on_change=ON_CHANGE_MONITOR)]
     return files
 
 
@@ -535,10 +546,10 @@ def _directories(topology: Topology, node_name: str) -> list[DirectoryEntry]:
         DirectoryEntry(f"{settings.POSTGRES_HOME}/.ssh", "postgres", "postgres", "0700", SSH),
     ]
     cascades = prepared_cascades(topology, node_name)
-    if cascades:
-        directories.append(DirectoryEntry(settings.CASCADE_FAILED_DIRECTORY, concern=CASCADE_FAILOVER))
-        directories += [DirectoryEntry(settings.cascade_variant_path(c).rsplit("/", 1)[0], concern=CASCADE_FAILOVER)
-                        for c in cascades]
+    directories.append(DirectoryEntry(settings.CASCADE_FAILED_DIRECTORY, concern=CASCADE_FAILOVER,
+                                      present=bool(cascades)))
+    directories += [DirectoryEntry(settings.cascade_variant_path(c).rsplit("/", 1)[0], concern=CASCADE_FAILOVER)
+                    for c in cascades]
     return directories
 
 

@@ -28,7 +28,7 @@ def healthy(node: str) -> dict:
     """The ManagedState a freshly deployed host reports."""
     reg = entries(TOPOLOGY, node, SECRETS, hostrules=HOSTRULES)
     paths = {}
-    for d in reg.directories:
+    for d in (d for d in reg.directories if d.present):
         paths[d.path] = {"type": "directory", "mode": d.mode, "owner": d.owner, "group": d.group, "sha256": None}
     for f in reg.files:
         if f.present:
@@ -121,6 +121,8 @@ CASES = [
      "file /etc/postgresql/15/main/pg_hba.conf", "other content", RELOAD_POSTGRES),
     ("pg3", lambda o: o["paths"].pop("/usr/local/lib/pgcascade/archive-wal"),
      "file /usr/local/lib/pgcascade/archive-wal", "absent", NOTHING),
+    ("pg2", lambda o: o["paths"].update({"/etc/pgcascade/cascade-failed": {"type": "directory"}}),
+     "directory /etc/pgcascade/cascade-failed", "present", NOTHING),
     ("pg3", lambda o: o["paths"]["/var/lib/postgresql/.ssh"].update(mode="0755"),
      "directory /var/lib/postgresql/.ssh", "0755", NOTHING),
     ("pg2", lambda o: o["paths"]["/var/lib/postgresql/.ssh/id_ed25519"].update(mode="0644"),
