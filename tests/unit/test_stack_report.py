@@ -1,9 +1,7 @@
 """The whole-stack part of tasks.status (planner/stack_report.py) and the ManagedState parser."""
 from __future__ import annotations
 
-import copy
 
-import pytest
 
 from facts.managed import HeartbeatConfigState, parse_managed_state
 from planner import registry, stack_report
