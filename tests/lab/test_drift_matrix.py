@@ -109,8 +109,9 @@ class Matrix:
         return self.lab.pyinfra(*args)
 
     def status(self) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tasks.status", self.inventory], cwd=ROOT, env=self.lab.env,
-                              text=True, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+        # A generous per-host deadline: on a loaded machine a healthy host may take seconds to answer.
+        return subprocess.run([sys.executable, "-m", "tasks.status", self.inventory, "--timeout", "60"], cwd=ROOT,
+                              env=self.lab.env, text=True, capture_output=True, timeout=240, stdin=subprocess.DEVNULL)
 
     def status_until_clean(self, seconds: float = 60) -> subprocess.CompletedProcess:
         deadline = time.monotonic() + seconds
