@@ -90,10 +90,12 @@ class Watcher:
         local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory)
         peer_status = cl_status("nodestatus", c.ha_peer)
         deposition = None
-        if local.state == "primary":
+        if local.state in ("primary", "stopped-primary"):
             deposition = timeline.successor_verdict(local, self.others, {h.name: h.address for h in c.hosts})
         primary_elsewhere = any(s.state == "primary" and s.system_identifier == local.system_identifier
                                 for s in self.others.values())
+        cluster_answers = bool(local.system_identifier) and any(
+            s.system_identifier == local.system_identifier for s in self.others.values())
         return watch.Observation(
             local=local, flag=os.path.exists(c.primary_flag), vip_here=vip_here(c),
             unit_state=systemd_property(c.unit, "ActiveState"),
@@ -101,7 +103,7 @@ class Watcher:
             heartbeat_enabled=systemd_property("heartbeat", "UnitFileState") == "enabled",
             heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
             hapostgres_running=hapostgres_running(), deposition=deposition, primary_elsewhere=primary_elsewhere,
-            preferred_here=c.ha_preferred in (None, c.self_name))
+            preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers)
 
     def act(self, verdict, o: watch.Observation) -> None:
         c, d = self.c, verdict.decision

@@ -10,7 +10,12 @@ no longer fails over. ha-watch observes, and this module decides, one action per
                     the flag goes and heartbeat hands the resources to the peer (hb_standby);
   fence             a running primary whose timeline has a successor elsewhere (timeline.py);
   reclaim           the newest primary holds no resources for a while (heartbeat says so, or no
-                    flag and no VIP), heartbeat settled: ask for them (hb_takeover);
+                    flag and no VIP), heartbeat settled: ask for them (hb_takeover); so does a
+                    stopped primary the boot guard kept down once another host of the cluster
+                    answers, none is a primary and none succeeded it (after a power cut of the
+                    whole cluster the master may boot first: hapostgres then refuses, nobody being
+                    there to say whether a standby was promoted, and heartbeat gives the
+                    resources up for good);
   remove-vip        the VIP is here but hapostgres has not made this host the primary (seen twice);
   retry-promotion   a standby whose heartbeat peer is dead while no primary answers anywhere, for a
                     while, and no hapostgres is running: ask may-promote again and, if it agrees,
@@ -31,7 +36,7 @@ from hostrules.verdict import Verdict
 RESTART_DEADLINE = 6.0  # seconds a restarted primary has to answer before the resources are handed over
 RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources before asking for them
 RETRY_AFTER = 4.0  # seconds the peer is dead without a primary anywhere before the promotion is retried
-RETRY_EVERY = 20.0  # seconds between two retries (a heartbeat restart takes initdead, then the start)
+RETRY_EVERY = 8.0  # seconds between two refused retries (each asks the witnesses once)
 STUCK_AFTER = 30.0  # seconds a settled heartbeat on a standby may claim resources it does not hold
 
 
@@ -49,6 +54,7 @@ class Observation(NamedTuple):
     deposition: Optional[Verdict] = None  # timeline.successor_verdict, for a running primary
     primary_elsewhere: bool = False  # another cluster host answers as a primary
     preferred_here: bool = True  # this node is haresources's preferred node (the group is its "local" one)
+    cluster_answers: bool = False  # another host of this cluster (system identifier) answers
 
     @property
     def holds(self) -> Optional[bool]:
@@ -113,6 +119,13 @@ def decide(o: Observation, m: Memory) -> Verdict:
                        f"PostgreSQL is the newest primary (timeline {local.timeline}) but heartbeat says this "
                        f"host holds no resources ({o.rscstatus or 'no flag, no VIP'}): asking for them (hb_takeover)")
         return act("none", "primary", "")
+    if local.state == "stopped-primary" and not o.flag and not o.vip_here:
+        if (stopped_primary_unclaimed(o) and m.unclaimed_for >= RECLAIM_AFTER and o.heartbeat_settled
+                and not o.hapostgres_running):
+            return act("reclaim", "stopped-primary-unclaimed",
+                       f"PostgreSQL is a stopped primary (timeline {local.timeline}) that no other host succeeded, "
+                       "the cluster's other hosts answer and none is a primary, but heartbeat says this host "
+                       f"holds no resources ({o.rscstatus or 'no flag, no VIP'}): asking for them (hb_takeover)")
     if local.state == "standby" and not o.flag and not o.vip_here:
         if (m.peer_dead_for >= RETRY_AFTER and not o.hapostgres_running and not o.primary_elsewhere
                 and (m.since_retry is None or m.since_retry >= RETRY_EVERY)):
@@ -126,6 +139,14 @@ def decide(o: Observation, m: Memory) -> Verdict:
     return act("none", local.state, "")
 
 
+def stopped_primary_unclaimed(o: Observation) -> bool:
+    """A stopped primary without the resources that may have them: other hosts of the cluster
+    answer, none is a primary, none knows a successor timeline (o.deposition says keep)."""
+    return (o.local.state == "stopped-primary" and not o.flag and not o.vip_here and o.holds is not True
+            and o.cluster_answers and not o.primary_elsewhere
+            and o.deposition is not None and o.deposition.decision == "keep")
+
+
 def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Memory:
     """The memory for the next check, `elapsed` seconds later."""
     local = o.local
@@ -133,8 +154,9 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     down_for = ((m.down_for or 0.0) + elapsed) if down and m.down_for is not None else (0.0 if down else None)
     restarted = (m.restarted or verdict.decision == "restart-postgres") and down and verdict.decision != "hand-over"
     # heartbeat's word when it has one ("transition": it is moving them, wait); else the flag and the VIP.
-    unclaimed = local.state == "primary" and (o.holds is False
-                                              or (o.rscstatus == "" and not o.flag and not o.vip_here))
+    unclaimed = (local.state == "primary" and (o.holds is False
+                                               or (o.rscstatus == "" and not o.flag and not o.vip_here))
+                 or stopped_primary_unclaimed(o))
     unclaimed_for = 0.0 if verdict.decision == "reclaim" else (m.unclaimed_for + elapsed if unclaimed else 0.0)
     stray = m.stray_vip_seen + 1 if (o.vip_here and not o.flag and verdict.decision != "remove-vip") else 0
     waiting = (local.state == "standby" and not o.flag and not o.vip_here and o.peer_status == "dead"

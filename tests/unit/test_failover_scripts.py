@@ -17,7 +17,8 @@ import pytest
 
 from planner import settings
 from planner.render import render
-from tests.unit.test_templates import three, write_executable
+from tests.unit.executables import write_executable
+from tests.unit.topologies import three
 
 SYSID = "7312345678901234567"
 

@@ -51,7 +51,7 @@ def test_controldata():
 def stub_bin(tmp_path, sysid="7312345678901234567", tli="3", running=False):
     import textwrap
 
-    from tests.unit.test_templates import write_executable
+    from tests.unit.executables import write_executable
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)

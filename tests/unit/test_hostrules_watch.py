@@ -41,6 +41,22 @@ CASES = [
     ("hapostgres is starting it", obs(DOWN, unit="inactive", hapostgres_running=True), Memory(), "none", "starting"),
     ("a stopped primary without the flag is left alone (the boot guard kept it down)",
      obs(DOWN, flag=False, vip=False, rsc="none"), Memory(), "none", "stopped-primary"),
+    ("the cold-booted master, first up: a stopped primary once the others answer, for long",
+     obs(DOWN, flag=False, vip=False, rsc="none", cluster_answers=True), Memory(unclaimed_for=watch.RECLAIM_AFTER),
+     "reclaim", "stopped-primary-unclaimed"),
+    ("... not before they answer", obs(DOWN, flag=False, vip=False, rsc="none"),
+     Memory(unclaimed_for=watch.RECLAIM_AFTER), "none", "stopped-primary"),
+    ("... not when a standby succeeded it", obs(DOWN, flag=False, vip=False, rsc="none", cluster_answers=True,
+                                                deposition=FENCE), Memory(unclaimed_for=99), "none", "stopped-primary"),
+    ("... not while another host is a primary", obs(DOWN, flag=False, vip=False, rsc="none", cluster_answers=True,
+                                                    primary_elsewhere=True), Memory(unclaimed_for=99), "none",
+     "stopped-primary"),
+    ("... not while hapostgres runs", obs(DOWN, flag=False, vip=False, rsc="none", cluster_answers=True,
+                                          hapostgres_running=True), Memory(unclaimed_for=99), "none", "stopped-primary"),
+    ("... not while heartbeat settles", obs(DOWN, flag=False, vip=False, rsc="none", cluster_answers=True,
+                                            heartbeat_settled=False), Memory(unclaimed_for=99), "none", "stopped-primary"),
+    ("... not while heartbeat says it holds them", obs(DOWN, flag=False, vip=False, rsc="all", cluster_answers=True),
+     Memory(unclaimed_for=99), "none", "stopped-primary"),
     ("a former primary", obs(deposition=FENCE), Memory(), "fence", "successor-timeline"),
     ("the newest primary without resources, not long", obs(flag=False, vip=False, rsc="none"),
      Memory(unclaimed_for=3), "none", "primary"),
@@ -169,3 +185,12 @@ def test_can_fail_over_status_line():
     bad = canfailover.evaluate("pg2", "pg1", STANDBY, False, "active", "all", "active", {"pg3": STANDBY}, None, "x",
                                holds=True)
     assert "claims the resources" in canfailover.status_line([good, bad], ["pg1", "pg2"])
+
+
+def test_a_stopped_primary_counts_unclaimed_time_only_once_the_cluster_answers():
+    alone = obs(DOWN, flag=False, vip=False, rsc="none")
+    assert watch.remember(alone, Memory(), Verdict("none", "stopped-primary"), 5).unclaimed_for == 0
+    answered = alone._replace(cluster_answers=True)
+    m = watch.remember(answered, Memory(unclaimed_for=4), Verdict("none", "stopped-primary"), 5)
+    assert m.unclaimed_for == 9
+    assert watch.remember(answered, m, Verdict("reclaim", "stopped-primary-unclaimed"), 1).unclaimed_for == 0

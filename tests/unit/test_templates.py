@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import textwrap
 
@@ -18,6 +17,7 @@ from planner.failover_cascade import without_cascade
 from planner.model import AppHost, Cluster, Topology
 from planner.render import RESERVED_NAMES, TEMPLATE_DIR, render, template_path
 from planner.roles import with_master
+from tests.unit.executables import write_executable
 from tests.unit.topologies import VIP, node, three
 
 PASSWORD = "pa:ss\\word's"
@@ -389,15 +389,9 @@ exec bash -c "$*"
 SEGMENT = "000000010000000000000001"
 
 
-def write_executable(path, text):
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-
-
 @pytest.fixture
 def archive_lab(tmp_path):
-    if shutil.which("rsync") is None:
-        pytest.skip("rsync is not installed (apt-get install -y rsync)")
+    assert shutil.which("rsync"), "rsync is not installed on this machine: `make setup` installs it"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     write_executable(bin_dir / "ssh", FAKE_SSH)
