@@ -296,6 +296,10 @@ class SignalEntry:
         return f"signal {self.path}"
 
     def check(self, observed: Mapping | None, live: Live) -> list[tuple[str, str, str, str]]:
+        if self.present and observed is None and live.primary:
+            # A running primary the inventory calls a standby was promoted (a failover): its role
+            # is reported, and recreating the file would demote it at its next restart.
+            return []
         if self.present and observed is None:
             return [("present (a standby)", "absent", f"recreate {self.path} (read at start only)", NOTHING)]
         if not self.present and observed is not None:

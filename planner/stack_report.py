@@ -85,15 +85,38 @@ def archiving_view(topology: Topology, managed: Mapping[str, Mapping | None]) ->
     return result
 
 
+def live_primary(topology: Topology, facts: Mapping[str, Mapping | None]):
+    """The node that takes writes now: the inventory's master while it is a running primary, else
+    the running primary on the newest timeline (after a failover); None when there is none."""
+    if server_state(facts.get(topology.master.name)) == "primary":
+        return topology.master
+    running = [n for n in topology.nodes if server_state(facts.get(n.name)) == "primary"]
+    return max(running, key=lambda n: (facts[n.name] or {}).get("timeline") or 0, default=None)
+
+
+def failed_over(topology: Topology, facts: Mapping[str, Mapping | None]) -> dict | None:
+    """After a failover: who took over, and what the DBA runs to get the inventory's tree back."""
+    now = live_primary(topology, facts)
+    if now is None or now.name == topology.master.name:
+        return None
+    old = topology.master.name
+    return {"primary": now.name, "timeline": (facts[now.name] or {}).get("timeline"),
+            "line": (f"failed over: {now.name} is the primary (timeline {(facts[now.name] or {}).get('timeline')}), "
+                     f"not {old}: once {old} is back (its PostgreSQL stays stopped), run "
+                     f"`pyinfra INVENTORY tasks/rejoin.py` to make it a standby of {now.name}, then "
+                     f"`pyinfra INVENTORY tasks/switchover.py` to return to the inventory's roles")}
+
+
 def synchronous_guarantee(topology: Topology, facts: Mapping[str, Mapping | None],
                           managed: Mapping[str, Mapping | None]) -> dict:
     """{"on": bool|None, "reason": str}: does a commit on the master wait for a standby now?"""
-    cluster, master = topology.cluster, topology.master
+    cluster = topology.cluster
     if not cluster.synchronous:
         return {"on": False, "reason": "off in the inventory (pg_synchronous: False)"}
+    master = live_primary(topology, facts)
+    if master is None:
+        return {"on": None, "reason": "unknown: no running primary"}
     fact = facts.get(master.name)
-    if server_state(fact) != "primary":
-        return {"on": None, "reason": f"unknown: {master.name} is not a running primary"}
     postgres = (managed.get(master.name) or {}).get("postgres") or {}
     live = postgres.get("settings") or {}
     names = (live.get("synchronous_standby_names") or {}).get("setting")
@@ -186,6 +209,7 @@ def stack_view(topology: Topology, registries: Mapping[str, registry.HostRegistr
         "services": monitors_view(registries, managed),
         "archiving": archiving_view(topology, managed),
         "synchronous_guarantee": synchronous_guarantee(topology, facts, managed),
+        "failed_over": failed_over(topology, facts),
         "drift": [d.as_dict() for d in found],
         # The master side's "can fail over" verdict (ha-watch's views); where the cascade's
         # archive backlog figures plug in (None until they are read).
@@ -195,7 +219,7 @@ def stack_view(topology: Topology, registries: Mapping[str, registry.HostRegistr
 
 
 def stack_problems(view: Mapping) -> list[str]:
-    problems = []
+    problems = [view["failed_over"]["line"]] if view.get("failed_over") else []
     for name, node in view["heartbeat"]["nodes"].items():
         if node["running"] is False:
             problems.append(f"{name}: heartbeat is not running (start it: systemctl start heartbeat)")

@@ -131,3 +131,37 @@ def test_heartbeat_config_state_parses():
     assert state == {"running": True, "started": 1000.0, "reread": 1100.0, "mtimes": {"/etc/ha.d/ha.cf": 1050.5},
                      "holds_vip": True, "sha256": {"/etc/ha.d/haresources": "ab"},
                      "started_sha256": {"/etc/ha.d/haresources": "cd"}}
+
+
+def failed_over_facts() -> dict:
+    """pg1 (the inventory's master) is down; pg2 was promoted to timeline 2 with pg3 its sync standby."""
+    facts = {n: pg_state(n) for n in REGISTRIES}
+    facts["pg1"] = None
+    facts["pg2"] = {**pg_state("pg1"), "timeline": 2, "standby_signal": False,
+                    "replication": [{"application_name": "standby_2", "sync_state": "sync", "state": "streaming"}]}
+    facts["pg3"]["timeline"] = 2
+    return facts
+
+
+def test_after_a_failover_the_promoted_primary_says_what_to_run():
+    managed = {n: healthy(n) for n in REGISTRIES}
+    managed["pg1"] = None
+    signal = next(e.path for e in REGISTRIES["pg2"].signals)
+    managed["pg2"]["paths"].pop(signal, None)  # a promoted standby has no standby.signal
+    v = view(managed, failed_over_facts())
+    assert v["failed_over"]["primary"] == "pg2" and v["failed_over"]["timeline"] == 2
+    problems = stack_report.stack_problems(v)
+    assert problems[0] == v["failed_over"]["line"] and "tasks/rejoin.py" in problems[0]
+    # Not drift: recreating standby.signal on the running primary would demote it at its next restart.
+    assert not [d for d in v["drift"] if d["category"] == "signal"]
+    # The guarantee is the live primary's: pg3 is pg2's synchronous standby.
+    assert v["synchronous_guarantee"] == {"on": True, "reason": "standby_2 synchronous on pg2"}
+
+
+def test_a_standby_without_standby_signal_is_drift():
+    managed = {n: healthy(n) for n in REGISTRIES}
+    signal = next(e.path for e in REGISTRIES["pg3"].signals)
+    managed["pg3"]["paths"].pop(signal, None)
+    v = view(managed)
+    assert [d["key"] for d in v["drift"] if d["category"] == "signal"] == [f"signal {signal}"]
+    assert v["failed_over"] is None
