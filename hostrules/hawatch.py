@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from typing import Dict, List, Optional
 
-from hostrules import canfailover, config as configlib, hostio, maypromote, timeline, watch
+from hostrules import canfailover, hostio, maypromote, timeline, watch
+from hostrules import config as configlib
 from hostrules.nodestate import NodeState, read_local
 
 HB_STANDBY = "/usr/share/heartbeat/hb_standby"

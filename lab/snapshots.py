@@ -11,7 +11,6 @@ difference.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import shutil
 import time

@@ -18,10 +18,9 @@ import time
 
 import pytest
 
-from tests.conftest import Lab, boot_deployed, holds_resources, wait_until
-from tests.lab.test_failover_master import (ROLE, assert_acknowledged_rows_on, assert_one_writer_at_a_time, journal,
-                                            workload)
 from lab.workload import TABLE, client_inventory, install_sql
+from tests.conftest import Lab, boot_deployed, holds_resources, wait_until
+from tests.lab.test_failover_master import ROLE, assert_acknowledged_rows_on, assert_one_writer_at_a_time, journal, workload
 
 pytestmark = pytest.mark.lab
 

@@ -18,10 +18,16 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, Lab, boot_deployed, has_vip, holds_resources, wait_until
-from tests.lab.test_failover_master import (ROLE, assert_acknowledged_rows_on, assert_one_writer_at_a_time, journal,
-                                            unit_state, workload)
 from lab.workload import client_inventory, install_sql
+from tests.conftest import ROOT, Lab, boot_deployed, has_vip, holds_resources, wait_until
+from tests.lab.test_failover_master import (
+    ROLE,
+    assert_acknowledged_rows_on,
+    assert_one_writer_at_a_time,
+    journal,
+    unit_state,
+    workload,
+)
 
 pytestmark = pytest.mark.lab
 
