@@ -197,8 +197,9 @@ def _copy_upper(lab: str, host: str, target: Path) -> None:
     run(["cp", "-a", "--no-preserve=context", str(host_dir(lab, host) / "upper"), str(target)])
 
 
-def snapshot(lab: str, snap: str) -> dict:
-    """Power the lab's hosts off in an order that causes no failover, and save their disks."""
+def snapshot(lab: str, snap: str, key: dict | None = None) -> dict:
+    """Power the lab's hosts off in an order that causes no failover, and save their disks.
+    key: what the hosts were deployed with (default: the files as they are now)."""
     labs.check_name(lab)
     check_name(snap)
     desc = labs.load(lab)
@@ -218,7 +219,7 @@ def snapshot(lab: str, snap: str) -> dict:
         with ThreadPoolExecutor(max_workers=len(group)) as pool:
             list(pool.map(lambda host: machines.shutdown(lab, host, seconds=60), group))
     clusters = _check_clean_shutdown(lab, desc)
-    key = current_key(len(desc["hosts"]))
+    key = key or current_key(len(desc["hosts"]))
     final = snapshot_dir(snap)
     tmp = final.with_name(final.name + ".tmp")
     SNAPSHOT_ROOT.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from lab.deployed import ensure_deployed_snapshot
 
 __all__ = ["ROOT", "Lab", "boot_deployed", "deployed_lab", "has_vip", "holds_resources", "lab_cli", "test_lab_name", "wait_until"]
 
-BOOT_DEADLINE = 120  # seconds from a snapshot's boot to a healthy cluster (seen: about 15 s)
+BOOT_DEADLINE = 300  # seconds from a snapshot's boot to a healthy cluster (seen: 15 s idle, over 120 s at load 48)
 
 
 def boot_deployed(name: str, hosts: int = 3) -> Lab:
