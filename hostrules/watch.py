@@ -40,7 +40,7 @@ from hostrules.verdict import Verdict
 RESTART_DEADLINE = 6.0  # seconds a restarted primary has to answer before the resources are handed over
 RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources before asking for them
 RETRY_AFTER = 4.0  # seconds the peer is dead without a primary anywhere before the promotion is retried
-RETRY_EVERY = 20.0  # seconds between two retries (a heartbeat restart takes initdead, then the start)
+RETRY_EVERY = 8.0  # seconds between two refused retries (each asks the witnesses once)
 STUCK_AFTER = 30.0  # seconds a settled heartbeat on a standby may claim resources it does not hold
 
 
