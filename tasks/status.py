@@ -17,6 +17,7 @@ from gevent import monkey
 monkey.patch_all()  # as pyinfra's CLI does: ssh sessions to the hosts run concurrently
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
@@ -32,8 +33,6 @@ from pyinfra.api.facts import get_fact  # noqa: E402
 from pyinfra.api.inventory import Inventory  # noqa: E402
 from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state  # noqa: E402
 from pyinfra_cli.inventory import make_inventory  # noqa: E402
-
-import json  # noqa: E402
 
 from deploys.context import inventory_hosts  # noqa: E402
 from facts.managed import ManagedState  # noqa: E402

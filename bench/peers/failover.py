@@ -7,7 +7,8 @@ the first write acknowledged through the VIP by another server (lab/workload.py,
 workers committing synchronously). pgcascade: a fresh cluster per run (lab 'pgc', booted from
 the snapshot of a deployed cluster, lab/deployed.py), the fault on pg1. Patroni: one cluster
 (lab 'peers'), the fault on whichever member leads, the member repaired (booted again,
-reconnected, thawed) and the cluster healthy again before the next run; first with Patroni's default timing, then with the fastest timing current Patroni accepts
+reconnected, thawed) and the cluster healthy again before the next run; first with Patroni's
+default timing, then with the fastest timing current Patroni accepts
 (bench/peers/patroni_files.py). Also for Patroni: the leader frozen 2 s (a GC-like stall), how
 many of those ended in a failover.
 
@@ -175,7 +176,7 @@ def patroni_stalls(lab: Lab, peer: Peer, runs: int, timing: dict) -> dict:
         finally:
             machines.thaw(lab.name, leader["name"])
 
-        def settled():
+        def settled(before=before):
             key = peer.leader_key()
             return key if key["modifiedIndex"] > before else None
         key = wait_until(settled, timing["ttl"] + timing["loop_wait"] + 30, "the leader key renewed after the stall")

@@ -20,8 +20,15 @@ import pytest
 
 from lab.workload import client_inventory, install_sql
 from tests.conftest import Lab, deployed_lab, has_vip, holds_resources, wait_until
-from tests.lab.test_failover_master import (FAILOVER_DEADLINE, ROLE, assert_acknowledged_rows_on,
-                                            assert_one_writer_at_a_time, journal, unit_state, workload)
+from tests.lab.test_failover_master import (
+    FAILOVER_DEADLINE,
+    ROLE,
+    assert_acknowledged_rows_on,
+    assert_one_writer_at_a_time,
+    journal,
+    unit_state,
+    workload,
+)
 
 pytestmark = pytest.mark.lab
 

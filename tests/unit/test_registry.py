@@ -8,8 +8,17 @@ import pytest
 
 from deploys.hostrules_package import package_contents, package_digest
 from planner import registry
-from planner.registry import (NOTHING, RELOAD_HEARTBEAT, RELOAD_POSTGRES, RESTART_PRIMARY, RESTART_STANDBY, Live,
-                              diff_host, entries, sha256)
+from planner.registry import (
+    NOTHING,
+    RELOAD_HEARTBEAT,
+    RELOAD_POSTGRES,
+    RESTART_PRIMARY,
+    RESTART_STANDBY,
+    Live,
+    diff_host,
+    entries,
+    sha256,
+)
 from planner.secrets import HEARTBEAT_KEY, REPLICATION_PASSWORD
 from tests.unit.topologies import three
 
