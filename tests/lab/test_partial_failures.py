@@ -38,8 +38,9 @@ BOUND = 10  # seconds: a dead or frozen PostgreSQL, writes back through the VIP
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """One deployed cluster (booted from the snapshot) for the whole module, the workload admitted."""
-    with deployed_lab(LAB) as lab:
+    """One deployed cluster (booted from the snapshot; PGCASCADE_TEST_FRESH=1: deployed onto bare
+    hosts) for the whole module, the workload admitted."""
+    with deployed_lab(LAB, fresh=os.environ.get("PGCASCADE_TEST_FRESH") == "1") as lab:
         lab.inventory = client_inventory(lab.desc, tmp_path_factory.mktemp("inv"), ROLE)
         proc = lab.pyinfra("-y", lab.inventory, "deploy.py")
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
