@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import ROOT, Lab, deployed_lab, has_vip, wait_until
 from tests.lab.pyinfra_output import changes
-from tests.lab.workload import Workload, client_inventory, install_sql
+from lab.workload import Workload, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 ROLE, PASSWORD = "workload", "workload-" + os.urandom(6).hex()
@@ -126,10 +126,8 @@ class Matrix:
 
     def writes_during(self, started: float, ended: float) -> tuple[float, set[str]]:
         """(the longest time without an acknowledged commit, the nodes that acknowledged)."""
-        acks = sorted(a.acked for a in self.load.acks_after(started) if a.acked <= ended)
         nodes = {a.node for a in self.load.acks_after(started) if a.acked <= ended}
-        points = [started, *acks, ended]
-        return max(b - a for a, b in zip(points, points[1:])), nodes
+        return self.load.longest_pause(started, ended), nodes
 
 
 @pytest.fixture(scope="module")
