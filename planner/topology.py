@@ -16,6 +16,7 @@ from typing import Any
 from .checks import SAFE_PATH
 from .model import ROLES, AppHost, Cluster, HeartbeatTimings, Node, Topology, Vip
 from .paths import SUPPORTED_VERSIONS
+
 # synchronous_standby_names takes bare names: keep them valid unquoted SQL identifiers.
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 MAX_IDENTIFIER_LENGTH = 63  # NAMEDATALEN - 1
