@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from . import labs, snapshots
 from .client import LAB_INVENTORY, Lab, holds_resources, lab_cli, wait_until
+from .paths import lab_file
 from .shell import LabError, log
 
 
@@ -49,6 +50,8 @@ def ensure_deployed_snapshot(hosts: int = 3, prefix: str | None = None, deadline
     prefix = os.environ.get("PGCASCADE_TEST_LAB_PREFIX", "") if prefix is None else prefix
     snap = snapshot_name(hosts, prefix)
     with _build_lock(snap):
+        if lab_file(builder_name(hosts, prefix)).exists():  # a build was interrupted: its lab holds the subnet
+            lab_cli(builder_name(hosts, prefix), "down", check=False)
         why = _usable(snap)
         if why is None:
             return snap
