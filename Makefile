@@ -1,12 +1,14 @@
 # The README's two commands: `make demo` (the main job, on the lab) and `make test`.
+# `make unit` (no lab, seconds) and `make lab-test` (lab hosts) run one half of the suite each.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 LAB ?= demo
 # What the main machine needs to build and run lab hosts (Debian 12).
-HOST_PACKAGES := debootstrap systemd-container apt-utils dpkg-dev zstd iproute2 iputils-ping openssh-client
+# rsync: unit tests run the archive script's rsync calls against local directories.
+HOST_PACKAGES := debootstrap systemd-container apt-utils dpkg-dev zstd iproute2 iputils-ping openssh-client rsync
 
-.PHONY: setup host-packages demo status test bench down gc
+.PHONY: setup host-packages demo status verify lint test unit lab-test bench down gc
 
 setup: host-packages $(VENV)/.installed
 
@@ -29,8 +31,24 @@ demo: setup
 status:
 	PGCASCADE_LAB=$(LAB) $(PY) -m tasks.status inventories/lab.py
 
-test: setup
-	$(PY) -m pytest
+# The host-state spec (tests/spec, testinfra, read-only) against an inventory:
+# `make verify` (the lab LAB) or `make verify INVENTORY=inventories/prod.py`.
+INVENTORY ?= inventories/lab.py
+verify:
+	PGCASCADE_LAB=$(LAB) PGCASCADE_SPEC_INVENTORY=$(INVENTORY) $(PY) -m pytest tests/spec -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+# Lint, then the whole suite, timed: its duration and slowest tests go to bench/results/suite.json.
+test: setup lint
+	$(PY) bench/suite.py
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit -q
+
+lab-test: setup
+	$(PY) -m pytest tests/lab
 
 bench: setup
 	$(PY) bench/lab.py

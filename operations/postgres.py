@@ -1,9 +1,9 @@
 """PostgreSQL server operations: the replication role, applying configuration, running state."""
 from __future__ import annotations
 
-import shlex
-
+import math
 import os
+import shlex
 
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
@@ -12,6 +12,7 @@ from facts.config_state import PgConfigState
 from facts.replication import PgState
 from operations.private_files import ensure_private_file
 from planner.apply_config import config_action
+from planner.registry import primary_restart_pending
 from planner.scram import scram_matches, scram_verifier
 
 AS_POSTGRES = {"_sudo": True, "_sudo_user": "postgres"}
@@ -29,10 +30,13 @@ def unit(version: int, cluster: str) -> str:
 def poll_until(condition: str, seconds: float, failure: str, interval: float = 0.2,
                required: bool = True) -> StringCommand:
     """A deadline, never a bare sleep: the shell `condition` every `interval` s until it holds;
-    after `seconds`, `failure` on stderr and exit 1 (exit 0 when not `required`: go on anyway).
-    One level of quoting in `condition`: pyinfra quotes the whole command for the remote shell."""
-    tries = max(1, round(seconds / interval))
-    return StringCommand(f"cd / && for i in $(seq {tries}); do {condition} && exit 0; sleep {interval}; done; "
+    once `seconds` of wall-clock time have passed, `failure` on stderr and exit 1 (exit 0 when
+    not `required`: go on anyway). The deadline is the clock's, not a count of tries: a slow
+    condition does not stretch it. One level of quoting in `condition`: pyinfra quotes the whole
+    command for the remote shell."""
+    limit = max(1, math.ceil(seconds))
+    return StringCommand(f"cd / && end=$(($(date +%s) + {limit})); while :; do {condition} && exit 0; "
+                         f"[ \"$(date +%s)\" -ge \"$end\" ] && break; sleep {interval}; done; "
                          f"echo {shlex.quote(failure)} >&2; exit {1 if required else 0}")
 
 
@@ -85,6 +89,17 @@ def ensure_config_applied(version: int, cluster: str, port: int, files: list[str
     if action == "nothing":
         host.noop(reason)
         return
+    if action == "restart":
+        needs = sorted(set(state["unapplied"]) | set(state["pending_restart"]))
+        pending = primary_restart_pending(state.get("in_recovery"), needs)
+        if pending and host.get_fact(PgState, version=version, cluster=cluster, port=port,
+                                     **AS_POSTGRES).get("pristine"):
+            pending = primary_restart_pending(state.get("in_recovery"), needs, pristine=True)
+        if pending:  # never an implicit outage: the run's last step fails naming it
+            host.noop(f"PENDING: {pending}")
+            if state["files_mtime"] > (state["conf_load_time"] or 0):
+                yield StringCommand("systemctl", "reload", unit(version, cluster))  # the rest applies now
+            return
     host.noop(f"{action}: {reason}")  # says why, in the output, before acting
     yield StringCommand("systemctl", action, unit(version, cluster))
     if action == "restart":

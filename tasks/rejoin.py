@@ -13,11 +13,12 @@ from pyinfra import host
 
 from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
+from deploys.hostrules import record_synchronous_set
 from deploys.managed_files import put_managed_files
-from deploys.postgres_config import CONFIG_TEMPLATES
 from deploys.preflight import cluster_facts
 from operations.postgres import ensure_config_applied
 from operations.rejoin import checkpoint_new_master, rewind_former_master, start_standby_streaming
+from planner import registry as managed_registry
 from planner import settings
 from planner.rejoin import current_topology
 
@@ -38,10 +39,12 @@ if ctx.node is not None:
                          node_name=ctx.node.name, target=target, force=force,
                          method=str(host.data.get("method", "rewind")))
     # Every host's files as the cluster now is (the live primary as master): written now, applied below.
-    put_managed_files(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)), CONFIG_TEMPLATES)
+    put_managed_files(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)), managed_registry.POSTGRES)
     start_standby_streaming(name=f"{target} streams from {now.node(now.node(target).upstream).name}", topology=now,
                             node_name=ctx.node.name, target=target)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
                           cluster=c.name, port=c.port, files=settings.config_file_paths(c))
+    # Whom the new master waits for, recorded on every host (may-promote reads it).
+    record_synchronous_set(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))
     # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
     configure_cascade_failover(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))

@@ -3,11 +3,12 @@ with the same workload and the same faults; one results file with both and their
 
 For each fault (the master's machine crashes; its network is cut; it hangs, frozen, until the
 other side took over) the figure is the same as bench/failover_master.py's: from the fault to
-the first write acknowledged through the VIP by another server (tests/lab/workload.py, two
+the first write acknowledged through the VIP by another server (lab/workload.py, two
 workers committing synchronously). pgcascade: a fresh cluster per run (lab 'pgc', booted from
 the snapshot of a deployed cluster, lab/deployed.py), the fault on pg1. Patroni: one cluster
 (lab 'peers'), the fault on whichever member leads, the member repaired (booted again,
-reconnected, thawed) and the cluster healthy again before the next run; first with Patroni's default timing, then with the fastest timing current Patroni accepts
+reconnected, thawed) and the cluster healthy again before the next run; first with Patroni's
+default timing, then with the fastest timing current Patroni accepts
 (bench/peers/patroni_files.py). Also for Patroni: the leader frozen 2 s (a GC-like stall), how
 many of those ended in a failover.
 
@@ -39,7 +40,7 @@ from bench.peers.cluster import Peer  # noqa: E402
 from lab import labs, machines, network  # noqa: E402
 from lab.client import Lab, holds_resources, wait_until  # noqa: E402
 from lab.deployed import ensure_deployed_snapshot  # noqa: E402
-from tests.lab.workload import Workload, client_inventory, install_sql  # noqa: E402
+from lab.workload import Workload, client_inventory, install_sql  # noqa: E402
 
 RESULTS = ROOT / "bench/results/peers.json"
 ROLE = "pgcascade_workload"
@@ -179,7 +180,7 @@ def patroni_stalls(lab: Lab, peer: Peer, runs: int, timing: dict) -> dict:
         finally:
             machines.thaw(lab.name, leader)
 
-        def settled():
+        def settled(before=before):
             key = peer.leader_key()
             return key if key["modifiedIndex"] > before["modifiedIndex"] else None
         key = wait_until(settled, timing["ttl"] + timing["loop_wait"] + 30, "the leader key renewed after the stall")
