@@ -272,16 +272,18 @@ def up_from(lab: str, snap: str, only: list[str] | None = None) -> dict:
         if current.get("snapshot") != snap:
             raise LabError(f"lab {lab!r} is already up (not from snapshot {snap!r}): "
                            f"`python -m lab down --name {lab}` first")
-    for other, subnet in labs.taken_subnets(lab).items():
-        if subnet == meta["subnet"]:
-            raise LabError(f"snapshot {snap!r} needs subnet {meta['subnet']} (its hosts' configuration holds "
-                           f"their addresses), and lab {other!r} uses it: `python -m lab down --name {other}` first")
-    net = network.choose_subnet(lab, meta["subnet"], [])
+    ldir = lab_dir(lab)
+    with labs.subnet_lock():
+        for other, subnet in labs.taken_subnets(lab).items():
+            if subnet == meta["subnet"]:
+                raise LabError(f"snapshot {snap!r} needs subnet {meta['subnet']} (its hosts' configuration holds "
+                               f"their addresses), and lab {other!r} uses it: `python -m lab down --name {other}` first")
+        net = network.choose_subnet(lab, meta["subnet"], [])
+        ldir.mkdir(parents=True, exist_ok=True)
+        (ldir / labs.RESERVED_SUBNET).write_text(f"{net}\n")
     addressing = network.Addressing(net)
     base = image.ensure_base()
     repo = image.ensure_repo(base)
-    ldir = lab_dir(lab)
-    ldir.mkdir(parents=True, exist_ok=True)
     sdir = snapshot_dir(snap)
     for name in LAB_FILES:
         if not (ldir / name).exists():
