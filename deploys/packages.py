@@ -1,4 +1,4 @@
-"""Packages: the apt repository (optional), PostgreSQL, rsync, heartbeat; /etc/hosts entries."""
+"""Packages: the apt repository (optional), PostgreSQL, rsync, python3, heartbeat; /etc/hosts entries."""
 from __future__ import annotations
 
 from io import StringIO
@@ -27,7 +27,7 @@ def _repository(repo: dict) -> None:
 
 
 def package_list(ctx: Context) -> list[str]:
-    packages = [f"postgresql-{ctx.cluster.version}", "rsync"]
+    packages = [f"postgresql-{ctx.cluster.version}", "rsync", "python3"]  # python3: hostrules
     if ctx.node in ctx.topology.vip_holders and ctx.cluster.vip:
         packages.append("heartbeat")
     return packages

@@ -44,6 +44,9 @@ KNOWN_HOSTS_PATH = f"{POSTGRES_HOME}/.ssh/known_hosts"
 ARCHIVE_SSH_CONTROL_PATH = f"{POSTGRES_HOME}/.ssh/archive-%C"
 SOCKET_DIRECTORY = "/var/run/postgresql"
 LIB_DIRECTORY = "/usr/local/lib/pgcascade"
+# The shared decision rules (the hostrules package), run as `python3 -m hostrules.NAME` with
+# PYTHONPATH=LIB_DIRECTORY.
+HOSTRULES_DIRECTORY = f"{LIB_DIRECTORY}/hostrules"
 ARCHIVE_WAL_PATH = f"{LIB_DIRECTORY}/archive-wal"
 MAY_PROMOTE_PATH = f"{LIB_DIRECTORY}/may-promote"
 HA_LIB_PATH = f"{LIB_DIRECTORY}/ha-lib"
@@ -863,9 +866,8 @@ CASCADE_FAILED_PATH = f"{LIB_DIRECTORY}/cascade-failed"
 CASCADE_MONITOR_PATH = f"{LIB_DIRECTORY}/cascade-monitor"
 CASCADE_MONITOR_UNIT = "pgcascade-cascade-monitor.service"
 CASCADE_MONITOR_UNIT_PATH = f"/etc/systemd/system/{CASCADE_MONITOR_UNIT}"
-CASCADE_MONITOR_INTERVAL = 1  # seconds between two probes of the cascade
-CASCADE_MONITOR_FAILURES = 3  # consecutive probes without an answer: the cascade is down
-CASCADE_PROBE_TIMEOUT = 1  # seconds ping and pg_isready wait for the cascade
+CASCADE_MONITOR_INTERVAL = 1  # seconds between two looks at the cascade
+CASCADE_PROBE_TIMEOUT = 1  # seconds the monitor waits for the cascade's own answer
 CONFIG_RELOAD_TIMEOUT = 10  # seconds cascade-failed waits for the server to read its new file
 
 
@@ -923,14 +925,13 @@ def cascade_monitor_vars(topology: Topology, node_name: str) -> dict:
         "master_name": shell_quote(master.name),
         "master_address": shell_quote(master.address),
         "master_conninfo": shell_quote(" ".join(f"{k}={conninfo_value(v)}" for k, v in conninfo)),
-        # pg_isready as the replication role on a replication connection: the cascade's pg_hba
-        # admits this host for it, so the server asks for the password, pg_isready (no password:
-        # passfile /dev/null) hangs up, and nothing is logged (as another user the server would
-        # log a rejected connection every second).
-        "cascade_ping_conninfo": shell_quote(" ".join(f"{k}={conninfo_value(v)}" for k, v in [
-            ("host", cascade.address), ("port", str(cluster.port)), ("user", cluster.replication_user),
-            ("dbname", "replication"), ("replication", "true"), ("passfile", "/dev/null"),
-            ("application_name", "pgcascade-cascade-monitor")])),
+        # The cascade itself, asked whether it answers and is still in recovery.
+        "cascade_conninfo": shell_quote(" ".join(f"{k}={conninfo_value(v)}" for k, v in [
+            ("host", _check_address(cascade.address, cascade.name)), ("port", str(cluster.port)),
+            ("user", cluster.replication_user), ("dbname", "postgres"), ("passfile", PGPASS_PATH),
+            ("connect_timeout", str(CONNECT_TIMEOUT)), ("application_name", "pgcascade-cascade-monitor")])),
+        "cascade_application_name": shell_quote(_application_name(cascade)),
+        "hostrules_directory": shell_quote(LIB_DIRECTORY),
         "pg_port": shell_quote(cluster.port),
         "pg_bin_directory": shell_quote(cluster.bin_directory),
         "socket_directory": shell_quote(SOCKET_DIRECTORY),
@@ -941,7 +942,6 @@ def cascade_monitor_vars(topology: Topology, node_name: str) -> dict:
         "ssh_connect_timeout": SSH_CONNECT_TIMEOUT,
         "connect_timeout": CONNECT_TIMEOUT,
         "interval": CASCADE_MONITOR_INTERVAL,
-        "failures_needed": CASCADE_MONITOR_FAILURES,
         "probe_timeout": CASCADE_PROBE_TIMEOUT,
     }
 
