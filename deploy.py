@@ -9,6 +9,7 @@ from pyinfra import host
 from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
 from deploys.heartbeat import configure_heartbeat
+from deploys.held_failover import hold_failovers
 from deploys.hostrules import install_hostrules
 from deploys.packages import install_packages
 from deploys.postgres_config import configure_master, configure_postgres
@@ -20,6 +21,7 @@ ctx = load_context()  # the inventory, secrets and reachability: stops here on b
 
 if ctx.node is not None:  # application hosts only appear in pg_hba
     check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
+    ctx = hold_failovers(ctx)  # a failed-over cascade comes back only once it has caught up
     install_packages(ctx)
     configure_ssh_trust(ctx)
     install_hostrules(ctx)  # the decision rules the on-host scripts share with the planner

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyinfra import host, inventory, state
@@ -27,6 +27,9 @@ class Context:
     topology: Topology
     secrets: dict
     node: Node | None  # this host's node; None for an application host
+    # {cascade: why}: failovers from a cascade that has not caught up, kept by this run
+    # (planner.held_failover; set by deploys.held_failover.hold_failovers)
+    held_failovers: dict = field(default_factory=dict)
 
     @property
     def cluster(self):

@@ -11,14 +11,22 @@ from pyinfra.operations import files
 from deploys.context import Context
 from operations.private_files import ensure_private_file
 from planner import settings
+from planner.held_failover import include_topology
 from planner.render import render, template_path
 from planner.secrets import HEARTBEAT_KEY, REPLICATION_PASSWORD
+
+
+def _pgconf_vars(ctx: Context) -> dict:
+    """The include file's variables: the cluster's, or the failover variant's while a failover
+    from a cascade that has not caught up is kept (planner.held_failover)."""
+    topology, variant = include_topology(ctx.topology, ctx.node.name, ctx.held_failovers)
+    return settings.render_vars_pgconf(topology, ctx.node.name, variant_without=variant)
 
 
 def template_vars(ctx: Context, template: str) -> dict:
     topology, node = ctx.topology, ctx.node.name
     builders = {
-        "pgcascade.conf.j2": lambda: settings.render_vars_pgconf(topology, node),
+        "pgcascade.conf.j2": lambda: _pgconf_vars(ctx),
         "pg_hba.conf.j2": lambda: settings.render_vars_hba(topology, node),
         "pgpass.j2": lambda: settings.render_vars_pgpass(topology, node, ctx.secrets[REPLICATION_PASSWORD]),
         "archive-wal.sh.j2": settings.archive_wal_vars,

@@ -184,6 +184,12 @@ class Workload:
             spans[ack.node] = (first, ack.acked)
         return spans
 
+    def longest_pause(self, start: float, end: float) -> float:
+        """The longest time in [start, end] without an acknowledged commit (the write
+        unavailability of a fault at `start`, seen by the clients)."""
+        times = [start] + sorted(a.acked for a in self.acks if start < a.acked < end) + [end]
+        return max(b - a for a, b in zip(times, times[1:]))
+
     def overlaps(self) -> list[str]:
         """Pairs of nodes whose acknowledgement periods overlap (a split brain), in words."""
         found = []

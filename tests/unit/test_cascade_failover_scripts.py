@@ -154,7 +154,7 @@ def test_a_cascade_that_takes_wal_is_left_alone(lab, tmp_path):
 def test_a_cascade_that_takes_no_wal_is_failed_over_here_then_on_the_master(lab, master, cascade, what):
     lab.set("master", master)
     lab.set("cascade", cascade)
-    result = lab.monitor(rounds=8)
+    result = lab.monitor(rounds=14)
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert lab.switched
