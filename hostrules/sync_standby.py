@@ -14,6 +14,7 @@ None when it has none.
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -45,3 +46,30 @@ def caught_up(row: Mapping | None, max_lag_bytes: int = MAX_LAG_BYTES) -> Verdic
     if lag > max_lag_bytes:
         return Verdict(False, LAGGING, f"streaming, but {lag} bytes behind (at most {max_lag_bytes})")
     return Verdict(True, CAUGHT_UP, f"streaming and caught up ({lag} bytes behind)")
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def parse_row(text: str) -> dict | None:
+    """psql's 'STATE|FLUSH_LAG_BYTES' (an empty lag: no confirmed position); '' -> None."""
+    text = text.strip()
+    if not text:
+        return None
+    state, _, lag = text.partition("|")
+    return {"state": state, "flush_lag_bytes": int(lag) if lag.strip().lstrip("-").isdigit() else None}
+
+
+def main(argv: list[str]) -> int:
+    """python3 -m hostrules.sync_standby 'STATE|FLUSH_LAG_BYTES' [MAX_LAG_BYTES]: exit 0 when
+    caught up, 1 when not (the reason on stdout), 2 on bad usage."""
+    if not 1 <= len(argv) <= 2:
+        print("usage: python3 -m hostrules.sync_standby 'STATE|FLUSH_LAG_BYTES' [MAX_LAG_BYTES]", file=sys.stderr)
+        return 2
+    verdict = caught_up(parse_row(argv[0]), int(argv[1]) if len(argv) == 2 else MAX_LAG_BYTES)
+    print(f"{verdict.reason}: {verdict.message}")
+    return 0 if verdict.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import Lab, holds_resources, wait_until
 from tests.lab.test_failover_master import assert_acknowledged_rows_on
-from tests.lab.workload import Workload, client_inventory, install_sql
+from tests.lab.workload import TABLE, Workload, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 
@@ -62,7 +62,8 @@ def streaming_from(lab: Lab, host: str) -> str:
 def run_fault(lab: Lab, fault) -> tuple[Workload, float]:
     """The workload through the VIP, the fault once it commits, OBSERVE seconds more; returns the
     workload and the longest pause in acknowledgements after the fault."""
-    with Workload(lab.desc["vip"], 5432, ROLE, lab.password) as load:
+    first = int(lab.psql("pg1", f"select coalesce(max(n), 0) + 1 from {TABLE}"))
+    with Workload(lab.desc["vip"], 5432, ROLE, lab.password, first_number=first) as load:
         load.wait_for_acks(20, 30)
         at = time.monotonic()
         fault()

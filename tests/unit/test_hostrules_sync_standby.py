@@ -25,3 +25,18 @@ def test_caught_up(row, ok, reason):
 
 def test_the_bound_is_a_parameter():
     assert not ss.caught_up({"state": "streaming", "flush_lag_bytes": 100}, max_lag_bytes=99).ok
+
+
+@pytest.mark.parametrize("text, code", [
+    ("streaming|0", 0),
+    ("streaming|", 1),
+    ("catchup|0", 1),
+    ("", 1),
+    (f"streaming|{ss.MAX_LAG_BYTES + 1}", 1),
+])
+def test_the_command_line(text, code):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "hostrules.sync_standby", text], capture_output=True, text=True)
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout.strip()
