@@ -29,7 +29,7 @@ def template_vars(ctx: Context, template: str) -> dict:
         "pgcascade.conf.j2": lambda: _pgconf_vars(ctx),
         "pg_hba.conf.j2": lambda: settings.render_vars_hba(topology, node),
         "pgpass.j2": lambda: settings.render_vars_pgpass(topology, node, ctx.secrets[REPLICATION_PASSWORD]),
-        "archive-wal.sh.j2": settings.archive_wal_vars,
+        "archive-wal.sh.j2": lambda: settings.archive_wal_vars(topology.cluster),
         "replication-status.sh.j2": lambda: settings.replication_status_vars(topology),
         "ha.cf.j2": lambda: settings.heartbeat_vars(topology, node),
         "haresources.j2": lambda: settings.heartbeat_vars(topology, node),

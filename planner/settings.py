@@ -40,6 +40,8 @@ from planner.model import Cluster, Node, Topology
 POSTGRES_HOME = "/var/lib/postgresql"
 PGPASS_PATH = f"{POSTGRES_HOME}/.pgpass"
 KNOWN_HOSTS_PATH = f"{POSTGRES_HOME}/.ssh/known_hosts"
+# archive-wal's backlog of WAL files for children that did not take them (hostrules.wal_backlog)
+ARCHIVE_BACKLOG_DIRECTORY = f"{POSTGRES_HOME}/archive-backlog"
 # archive-wal's multiplexed ssh connections (one per child, %C: a hash of user, host and port)
 ARCHIVE_SSH_CONTROL_PATH = f"{POSTGRES_HOME}/.ssh/archive-%C"
 SOCKET_DIRECTORY = "/var/run/postgresql"
@@ -759,9 +761,13 @@ def ha_watch_unit_vars() -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def archive_wal_vars() -> dict:
+def archive_wal_vars(cluster: Cluster | None = None) -> dict:
     """Variables of templates/archive-wal.sh.j2 (shell-quoted)."""
+    cluster = cluster or Cluster()
     return {
+        "backlog_directory": shell_quote(ARCHIVE_BACKLOG_DIRECTORY),
+        "backlog_max_bytes": cluster.archive_backlog_mb * 1024 * 1024,
+        "hostrules_directory": shell_quote(LIB_DIRECTORY),
         "archive_remote_user": shell_quote("postgres"),
         "ssh_known_hosts_file": KNOWN_HOSTS_PATH,  # no spaces: it goes into rsync -e too
         "ssh_control_path": ARCHIVE_SSH_CONTROL_PATH,  # the same
@@ -867,7 +873,7 @@ CASCADE_MONITOR_PATH = f"{LIB_DIRECTORY}/cascade-monitor"
 CASCADE_MONITOR_UNIT = "pgcascade-cascade-monitor.service"
 CASCADE_MONITOR_UNIT_PATH = f"/etc/systemd/system/{CASCADE_MONITOR_UNIT}"
 CASCADE_MONITOR_INTERVAL = 1  # seconds between two looks at the cascade
-CASCADE_PROBE_TIMEOUT = 1  # seconds the monitor waits for the cascade's own answer
+CASCADE_PROBE_TIMEOUT = 0.8  # seconds the monitor waits for the cascade's own answer (within a look)
 CONFIG_RELOAD_TIMEOUT = 10  # seconds cascade-failed waits for the server to read its new file
 
 

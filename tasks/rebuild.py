@@ -15,7 +15,7 @@ from deploys.context import ClusterConfigError, load_context
 from deploys.preflight import check_cluster_state, cluster_facts
 from operations.failover_cascade import ensure_failover_include, ensure_streaming_from_master
 from operations.postgres import ensure_config_applied
-from operations.standby import rebuild_standby
+from operations.standby import forget_archive_backlog, rebuild_standby
 from operations.sync_standby import wait_caught_up
 from planner.failover_cascade import without_cascade
 from planner.rebuild import not_a_standby, plan_rebuild, plan_sync_handover
@@ -67,3 +67,5 @@ if ctx.node is not None:
             hand_over_synchronous_commit(ctx, target)
     rebuild_standby(name=f"rebuild {target} from its upstream", topology=ctx.topology, node_name=ctx.node.name,
                     target=target, force=force)
+    forget_archive_backlog(name=f"{target}'s archive backlog on its upstream", topology=ctx.topology,
+                           node_name=ctx.node.name, target=target, _if=lambda: rebuild.action == "clone")

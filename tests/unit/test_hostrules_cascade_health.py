@@ -46,12 +46,12 @@ def replies(start: int, count: int, **changes) -> list[tuple[float, Observation]
     # a busy one flushes: the flush position moves while the master is ahead
     ([(float(t), seen(master_lsn=100 * t + 50, cascade_flush_lsn=100 * t)) for t in range(10)],
      (HEALTHY, ch.WAL_FLOWS)),
-    # hung (paused): its row stays, nothing moves; 5 s later, fail over
-    (replies(0, 3) + [(float(t), HUNG) for t in range(3, 7)], (WAIT, ch.GRACE)),
-    (replies(0, 3) + [(float(t), HUNG) for t in range(3, 9)], (FAIL_OVER, ch.CASCADE_STALLED)),
+    # hung (paused): its row stays, nothing moves; 4 s later, fail over
+    (replies(0, 3) + [(float(t), HUNG) for t in range(3, 6)], (WAIT, ch.GRACE)),
+    (replies(0, 3) + [(float(t), HUNG) for t in range(3, 7)], (FAIL_OVER, ch.CASCADE_STALLED)),
     # its PostgreSQL killed on a live host: the row disappears
-    (replies(0, 3) + [(float(t), GONE) for t in range(3, 7)], (WAIT, ch.GRACE)),
-    (replies(0, 3) + [(float(t), GONE) for t in range(3, 9)], (FAIL_OVER, ch.CASCADE_DISCONNECTED)),
+    (replies(0, 3) + [(float(t), GONE) for t in range(3, 6)], (WAIT, ch.GRACE)),
+    (replies(0, 3) + [(float(t), GONE) for t in range(3, 7)], (FAIL_OVER, ch.CASCADE_DISCONNECTED)),
     # a restart of its PostgreSQL: 3 s without a row, then streaming again: no failover
     (replies(0, 3) + [(float(t), GONE) for t in range(3, 6)] + replies(6, 3), (HEALTHY, ch.WAL_FLOWS)),
     # a link blip: replies stop for 3 s, then catch up
@@ -61,17 +61,17 @@ def replies(start: int, count: int, **changes) -> list[tuple[float, Observation]
     ([(float(t), seen(master_lsn=5000, cascade_flush_lsn=1000, cascade_reply=f"r{t}")) for t in range(9)],
      (FAIL_OVER, ch.CASCADE_STALLED)),
     # the monitor starts while the cascade is already gone: the grace counts from the first look
-    ([(float(t), GONE) for t in range(5)], (WAIT, ch.GRACE)),
-    ([(float(t), GONE) for t in range(7)], (FAIL_OVER, ch.CASCADE_DISCONNECTED)),
+    ([(float(t), GONE) for t in range(4)], (WAIT, ch.GRACE)),
+    ([(float(t), GONE) for t in range(5)], (FAIL_OVER, ch.CASCADE_DISCONNECTED)),
 ])
 def test_flow_over_time(story, last):
     assert run(story)[-1] == last
 
 
-def test_a_hung_cascade_is_failed_over_5_s_after_its_last_progress_never_earlier():
+def test_a_hung_cascade_is_failed_over_4_s_after_its_last_progress_never_earlier():
     verdicts = run(replies(0, 3) + [(2 + t / 2, HUNG) for t in range(1, 14)])
     first = next(i for i, (verdict, _) in enumerate(verdicts) if verdict == FAIL_OVER)
-    assert first == 3 + 9  # t = 7.0: 5 s after the last reply at t = 2
+    assert first == 3 + 7  # t = 6.0: 4 s after the last reply at t = 2
     assert all(verdict != FAIL_OVER for verdict, _ in verdicts[:first])
 
 
