@@ -10,7 +10,7 @@ from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
 from deploys.heartbeat import configure_heartbeat
 from deploys.held_failover import hold_failovers
-from deploys.hostrules import install_hostrules
+from deploys.hostrules import install_hostrules, record_synchronous_set
 from deploys.packages import install_packages
 from deploys.postgres_config import configure_master, configure_postgres
 from deploys.preflight import check_cluster_state
@@ -24,11 +24,12 @@ if ctx.node is not None:  # application hosts only appear in pg_hba
     ctx = hold_failovers(ctx)  # a failed-over cascade comes back only once it has caught up
     install_packages(ctx)
     configure_ssh_trust(ctx)
-    install_hostrules(ctx)  # the decision rules the on-host scripts share with the planner
+    install_hostrules(ctx)  # the on-host decision rules, before any script that uses them
     configure_postgres(ctx)
     if ctx.node.role == "master":
         configure_master(ctx)
     for tier in host.loop(range(1, len(ctx.topology.tiers()))):
         configure_standby_tier(ctx, tier)
+    record_synchronous_set(ctx)  # whom the master waits for, on every host (may-promote reads it)
     configure_heartbeat(ctx)
     configure_cascade_failover(ctx)  # the cascade's standbys fail over by themselves when it dies

@@ -1,27 +1,35 @@
-"""The shared decision rules (the stdlib-only `hostrules` package) on every PostgreSQL host, where
-the on-host scripts run them with python3 (planner.settings.HOSTRULES_DIRECTORY)."""
+"""The on-host decision rules on every PostgreSQL host: the hostrules package (stdlib-only python3,
+the same code the planner imports) in /usr/local/lib/pgcascade/hostrules, where this host stands
+for it (/etc/pgcascade/hostrules.json), and, on the master, the synchronous-set record."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from deploys.context import Context
-from planner.settings import HOSTRULES_DIRECTORY
-
-SOURCE = Path(__file__).resolve().parents[1] / "hostrules"
-
-
-def hostrules_modules() -> list[str]:
-    """The package's module files, sorted (what the hosts get)."""
-    return sorted(path.name for path in SOURCE.glob("*.py"))
+from deploys.hostrules_package import package_files
+from deploys.managed_files import put_managed_files
+from operations.syncset import ensure_syncset_record
+from planner import settings
+from planner.held_failover import include_topology
 
 
-@deploy("Shared decision rules")
+@deploy("On-host decision rules")
 def install_hostrules(ctx: Context) -> None:
-    files.directory(name=HOSTRULES_DIRECTORY, path=HOSTRULES_DIRECTORY, user="root", group="root", mode="755")
-    for module in host.loop(hostrules_modules()):
-        files.put(name=f"{HOSTRULES_DIRECTORY}/{module}", src=str(SOURCE / module),
-                  dest=f"{HOSTRULES_DIRECTORY}/{module}", user="root", group="root", mode="644")
+    files.directory(name="hostrules package directory", path=settings.HOSTRULES_DIRECTORY, mode="755")
+    for path in package_files():
+        files.put(name=f"{settings.HOSTRULES_DIRECTORY}/{path.name}", src=str(path),
+                  dest=f"{settings.HOSTRULES_DIRECTORY}/{path.name}", mode="644")
+    put_managed_files(ctx, ("hostrules.json.j2",))
+
+
+@deploy("Synchronous-set record")
+def record_synchronous_set(ctx: Context) -> None:
+    """On the master, once its standbys exist: the record of whom it waits for, on every host
+    (while a cascade failover is kept, the cluster without that cascade's: planner.held_failover)."""
+    topology, _ = include_topology(ctx.topology, ctx.node.name, ctx.held_failovers)
+    ensure_syncset_record(name="the master's synchronous set recorded on every host",
+                          is_master=ctx.node.role == "master",
+                          setting=settings.synchronous_standby_names(topology, ctx.node.name),
+                          hosts=[n.name for n in ctx.topology.nodes],
+                          _sudo=True, _sudo_user="postgres")

@@ -1,4 +1,22 @@
-"""Decision rules the hosts apply on their own, shared with the planner: pure functions of
-observed state, returning a verdict and a stable reason code. Standard library only: the deploy
-ships this package to the hosts (/usr/local/lib/pgcascade/hostrules), where thin entry points
-(the bash scripts systemd and heartbeat call) run `python3 -m hostrules.<module>`."""
+"""pgcascade's on-host decision rules: a stdlib-only package shipped by the deploy to every
+PostgreSQL host (/usr/local/lib/pgcascade/hostrules) and imported by the planner.
+
+Decisions are pure functions of observed state that return a Verdict (a decision and a stable
+reason code, plus a sentence for the journal); reading state and acting on it live in separate
+modules (nodestate reads a node, hostio talks to the other hosts, the entry points act):
+
+    nodestate   the one SQL query for a node's state, parsed into a NodeState
+    timeline    timeline histories: is a newer timeline this primary's successor or a branch?
+    syncset     the generation-numbered record of the synchronous set, and its writer
+    promotion   may this standby be promoted?
+    watch       what ha-watch does on this heartbeat node, check by check
+    canfailover the standing "can the cluster fail over?" check
+    cascade_health  the cascade monitor's verdict: does WAL flow to the cascade, fail over?
+    sync_standby    may a standby become synchronous? only once it has caught up
+    wal_backlog     archive-wal's bounded backlog of a child that does not take its WAL
+
+Entry points (run with PYTHONPATH=/usr/local/lib/pgcascade): python3 -m hostrules.nodestate,
+python3 -m hostrules.syncset, python3 -m hostrules.maypromote, python3 -m hostrules.hawatch,
+python3 -m hostrules.cascade_health, python3 -m hostrules.sync_standby, python3 -m hostrules.wal_backlog.
+Python 3.7+, nothing outside the standard library.
+"""

@@ -17,9 +17,10 @@ from operations.failover_cascade import ensure_failover_include, ensure_streamin
 from operations.postgres import ensure_config_applied
 from operations.standby import forget_archive_backlog, rebuild_standby
 from operations.sync_standby import wait_caught_up
+from operations.syncset import ensure_syncset_record
 from planner.failover_cascade import without_cascade
 from planner.rebuild import not_a_standby, plan_rebuild, plan_sync_handover
-from planner.settings import config_file_paths
+from planner.settings import config_file_paths, synchronous_standby_names
 
 ctx = load_context()
 target = host.data.get("target")
@@ -48,6 +49,11 @@ def hand_over_synchronous_commit(ctx, target: str) -> None:
                             step="master", failed=target)
     ensure_config_applied(name="master: PostgreSQL reloads it (synchronous commit moves)", version=c.version,
                           cluster=c.name, port=c.port, files=config_file_paths(c))
+    # Whom the master now waits for, recorded on every host (may-promote reads it).
+    ensure_syncset_record(name="the master's synchronous set recorded on every host",
+                          is_master=ctx.node.role == "master",
+                          setting=synchronous_standby_names(after, after.master.name),
+                          hosts=[n.name for n in ctx.topology.nodes], _sudo=True, _sudo_user="postgres")
 
 
 if ctx.node is not None:

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import Lab, holds_resources, wait_until
+from lab.workload import Workload, client_inventory, install_sql
+from tests.conftest import deployed_lab, holds_resources, wait_until
 from tests.lab.test_failover_master import assert_acknowledged_rows_on
-from tests.lab.workload import Workload, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 
@@ -25,16 +25,14 @@ WRITE_BOUND = 10
 
 @pytest.fixture
 def cluster(tmp_path):
-    lab = Lab("cc", 3)
-    try:
+    """The deployed cluster (booted from the snapshot), the workload admitted."""
+    with deployed_lab("cc") as lab:
         proc = lab.pyinfra("-y", client_inventory(lab.desc, tmp_path, ROLE), "deploy.py")
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
         lab.password = secrets.token_urlsafe(24)
         lab.psql("pg1", install_sql(ROLE, lab.password, os.urandom(16)))
         yield lab
-    finally:
-        lab.down()
 
 
 def test_cascade_postgresql_dies_then_the_master_crashes(cluster):

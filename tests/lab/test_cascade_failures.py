@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Lab, holds_resources, wait_until
+from lab.workload import TABLE, Workload, install_sql
+from tests.conftest import ROOT, Lab, deployed_lab, holds_resources, wait_until
 from tests.lab.test_failover_master import assert_acknowledged_rows_on
-from tests.lab.workload import TABLE, Workload, install_sql
 
 pytestmark = pytest.mark.lab
 
@@ -60,8 +60,8 @@ def inventory(lab: Lab, directory: Path) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    lab = Lab("cf", 3)
-    try:
+    """The deployed cluster (booted from the snapshot), then this module's inventory applied."""
+    with deployed_lab("cf") as lab:
         lab.inventory = inventory(lab, tmp_path_factory.mktemp("inventory"))
         deploy(lab)
         wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
@@ -69,8 +69,6 @@ def cluster(tmp_path_factory):
         lab.psql("pg1", install_sql(ROLE, lab.password, os.urandom(16)))
         lab.psql("pg1", "create table t_wal (x text)")
         yield lab
-    finally:
-        lab.down()
 
 
 # ---- acting ---------------------------------------------------------------------------------------
@@ -97,7 +95,7 @@ def make_wal(lab: Lab, files: int) -> str:
             insert into t_wal select repeat('x', 1000) from generate_series(1, 100);
             perform pg_switch_wal();
         end loop; end $$;
-        select pg_walfile_name(pg_current_wal_lsn() - 1);""")
+        select pg_walfile_name(pg_switch_wal());""")  # the transaction's commit went into one more
     return last.splitlines()[-1]
 
 

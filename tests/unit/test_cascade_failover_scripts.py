@@ -97,14 +97,14 @@ def lab(tmp_path):
             else:
                 path.write_text(value + "\n")
 
-        def run(self, script, *args, rounds=None):
+        def run(self, script, *args, rounds=None, fail_over_after=0.35):
             argv = [str(script), *args] + (["--rounds", str(rounds), "--interval", "0.1",
-                                            "--fail-over-after", "0.35"] if rounds else [])
+                                            "--fail-over-after", str(fail_over_after)] if rounds else [])
             env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB": str(stub)}
             return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
 
-        def monitor(self, rounds=4):
-            return self.run(monitor, rounds=rounds)
+        def monitor(self, rounds=4, fail_over_after=0.35):
+            return self.run(monitor, rounds=rounds, fail_over_after=fail_over_after)
 
         def switch(self, *args):
             return self.run(switch, *args)
@@ -200,8 +200,8 @@ def test_a_deploy_restoring_the_tree_makes_it_watch_again(lab):
     lab.set("cascade", "t")
     lab.include.write_text(lab.variant.read_text())
     assert lab.monitor(rounds=1).returncode == 0
-    lab.include.write_text(lab.original)
-    assert not lab.switched and lab.monitor(rounds=2).returncode == 0 and not lab.switched
+    lab.include.write_text(lab.original)  # (a healthy cascade: no failover within the rounds)
+    assert not lab.switched and lab.monitor(rounds=2, fail_over_after=60).returncode == 0 and not lab.switched
 
 
 def test_cascade_failed_installs_the_variant_once_and_reloads(lab):

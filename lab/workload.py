@@ -57,7 +57,7 @@ def install_sql(role: str, password: str, salt: bytes) -> str:
 def client_inventory(lab_desc: dict, directory: Path, role: str) -> str:
     """An inventory file in `directory`: the lab's, with the main machine (the lab bridge's
     address, where the workload connects from) as an application host for `role`."""
-    lab_inventory = Path(__file__).resolve().parents[2] / "inventories/lab.py"
+    lab_inventory = Path(__file__).resolve().parents[1] / "inventories/lab.py"
     path = Path(directory) / "inventory.py"
     path.write_text(textwrap.dedent(f"""\
         import runpy
@@ -185,9 +185,8 @@ class Workload:
         return spans
 
     def longest_pause(self, start: float, end: float) -> float:
-        """The longest time in [start, end] without an acknowledged commit (the write
-        unavailability of a fault at `start`, seen by the clients)."""
-        times = [start] + sorted(a.acked for a in self.acks if start < a.acked < end) + [end]
+        """The longest time without an acknowledged write between start and end (time.monotonic())."""
+        times = sorted([start] + [a.acked for a in self.acks if start <= a.acked <= end] + [end])
         return max(b - a for a, b in zip(times, times[1:]))
 
     def overlaps(self) -> list[str]:
