@@ -14,7 +14,8 @@ wal_receiver_status_interval, 1 s here).
 
 Verdicts:
 - healthy: WAL flowed within STALL_AFTER seconds.
-- wait: no flow, but do not fail over (yet), with the reason: within FAIL_OVER_AFTER (a restart
+- wait: no flow, but do not fail over (yet), with the reason: within START_GRACE of the
+  monitor's start (a cold boot), within FAIL_OVER_AFTER (a restart
   of the cascade's PostgreSQL or a link blip of a few seconds resumes by itself: a failover
   would cut the cascade out for nothing), or the view cannot be trusted (this host's PostgreSQL
   or the master does not answer, the master is no longer the primary, the cascade was promoted).
@@ -34,7 +35,8 @@ NOW: this host's clock (epoch seconds); PROGRESS, PROGRESS_AT: the previous call
 the first time). Observations (missing keys count as unknown): local_sysid, local_tli,
 master_error, master_in_recovery (t/f), master_sysid, master_tli, master_lsn, cascade_row (t/f),
 cascade_flush_lsn, cascade_reply (opaque text), cascade_in_recovery (t/f, '' no answer); and
-cascade=NAME, master=NAME for the words, fail_over_after=SECONDS (tests).
+cascade=NAME, master=NAME for the words, started=EPOCH (when the monitor started),
+fail_over_after=SECONDS and start_grace=SECONDS (tests).
 Prints five lines: verdict, reason code, PROGRESS, PROGRESS_AT, message.
 """
 from __future__ import annotations
@@ -48,9 +50,14 @@ FAIL_OVER_AFTER = 4.0  # seconds without WAL flow before the cascade is failed o
 # monitor says so once), though not failed over before FAIL_OVER_AFTER.
 STALL_AFTER = 2.5
 
+# A monitor that just started (a cold boot of the cluster, where the cascade may come up after
+# this host) gives the cascade this long before it fails over.
+START_GRACE = 30.0
+
 # Stable reason codes.
 WAL_FLOWS = "wal-flows"
 GRACE = "no-flow-within-grace"
+STARTING = "monitor-starting"
 LOCAL_DOWN = "local-postgresql-down"
 MASTER_UNREACHABLE = "master-unreachable"
 MASTER_IN_RECOVERY = "master-in-recovery"
@@ -135,7 +142,8 @@ def master_problem(seen: Observation, master: str) -> tuple[str, str] | None:
 
 
 def judge(seen: Observation, memory: Memory, now: float, cascade: str = "the cascade",
-          master: str = "the master", fail_over_after: float = FAIL_OVER_AFTER) -> Judgement:
+          master: str = "the master", fail_over_after: float = FAIL_OVER_AFTER,
+          started: float | None = None, start_grace: float = START_GRACE) -> Judgement:
     token = progress_token(seen)
     if progressed(seen, memory.progress):
         since = now
@@ -150,6 +158,10 @@ def judge(seen: Observation, memory: Memory, now: float, cascade: str = "the cas
     if seen.cascade_in_recovery == "f":
         return Judgement(WAIT, CASCADE_PROMOTED, f"{cascade} was promoted: this is a failover of the "
                          "master, not a failed cascade", remembered)
+    if started is not None and now - started < start_grace:
+        return Judgement(WAIT, STARTING, f"{cascade} is not streaming from {master} yet; the monitor started "
+                         f"{now - started:.0f} s ago (fails over {start_grace:g} s after its start at the "
+                         "earliest)", remembered)
     if silent < fail_over_after:
         if token:
             what = f"no WAL flowed from {master} to {cascade} for {silent:.1f} s"
@@ -208,7 +220,9 @@ def main(argv: list[str]) -> int:
     raw = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
     memory = Memory("" if progress == "-" else progress, None if progress_at == "-" else float(progress_at))
     result = judge(parse_observation(pairs), memory, float(now), raw.get("cascade", "the cascade"),
-                   raw.get("master", "the master"), float(raw.get("fail_over_after", FAIL_OVER_AFTER)))
+                   raw.get("master", "the master"), float(raw.get("fail_over_after", FAIL_OVER_AFTER)),
+                   float(raw["started"]) if raw.get("started") else None,
+                   float(raw.get("start_grace", START_GRACE)))
     print(result.verdict, result.reason, result.memory.progress or "-",
           "-" if result.memory.progress_at is None else f"{result.memory.progress_at:.3f}",
           result.message.replace("\n", " "), sep="\n")

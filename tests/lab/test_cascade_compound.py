@@ -25,8 +25,8 @@ WRITE_BOUND = 10
 
 @pytest.fixture
 def cluster(tmp_path):
-    """The deployed cluster (booted from the snapshot), the workload admitted."""
-    with deployed_lab("cc") as lab:
+    """A cluster deployed onto bare hosts, the workload admitted."""
+    with deployed_lab("cc", inventory="inventories/lab.py", fresh=True) as lab:
         proc = lab.pyinfra("-y", client_inventory(lab.desc, tmp_path, ROLE), "deploy.py")
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")

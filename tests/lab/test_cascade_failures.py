@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from lab.workload import TABLE, Workload, install_sql
-from tests.conftest import ROOT, Lab, deployed_lab, holds_resources, wait_until
+from tests.conftest import ROOT, Lab, holds_resources, wait_until
 from tests.lab.test_failover_master import assert_acknowledged_rows_on
 
 pytestmark = pytest.mark.lab
@@ -60,8 +60,9 @@ def inventory(lab: Lab, directory: Path) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """The deployed cluster (booted from the snapshot), then this module's inventory applied."""
-    with deployed_lab("cf") as lab:
+    """A cluster deployed with this module's inventory onto bare hosts."""
+    lab = Lab("cf", 3)
+    try:
         lab.inventory = inventory(lab, tmp_path_factory.mktemp("inventory"))
         deploy(lab)
         wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
@@ -69,6 +70,8 @@ def cluster(tmp_path_factory):
         lab.psql("pg1", install_sql(ROLE, lab.password, os.urandom(16)))
         lab.psql("pg1", "create table t_wal (x text)")
         yield lab
+    finally:
+        lab.down()
 
 
 # ---- acting ---------------------------------------------------------------------------------------

@@ -99,7 +99,8 @@ def lab(tmp_path):
 
         def run(self, script, *args, rounds=None, fail_over_after=0.35):
             argv = [str(script), *args] + (["--rounds", str(rounds), "--interval", "0.1",
-                                            "--fail-over-after", str(fail_over_after)] if rounds else [])
+                                            "--fail-over-after", str(fail_over_after), "--start-grace", "0"]
+                                           if rounds else [])
             env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB": str(stub)}
             return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
 

@@ -124,3 +124,13 @@ def test_a_reply_without_flush_progress_while_wal_is_pending_is_no_progress():
     assert ch.progressed(seen(cascade_reply="r2"), "1000/r1") is True  # idle: a reply is progress
     assert ch.progressed(seen(), "") is True  # a row again: reconnected
     assert ch.progressed(GONE, "1000/r1") is False
+
+
+def test_a_monitor_that_just_started_gives_the_cascade_its_start_grace():
+    """A cold boot: the cascade may come up after this host; no failover within START_GRACE."""
+    early = judge(GONE, Memory(), 110.0, "pg2", "pg1", started=100.0)
+    assert (early.verdict, early.reason) == (WAIT, ch.STARTING)
+    memory = Memory("", 100.0)
+    assert judge(GONE, memory, 129.0, started=100.0).reason == ch.STARTING
+    assert judge(GONE, memory, 131.0, started=100.0).verdict == FAIL_OVER
+    assert judge(STREAMING_IDLE, Memory(), 101.0, started=100.0).verdict == HEALTHY
