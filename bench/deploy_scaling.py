@@ -25,21 +25,30 @@ from lab.client import Lab  # noqa: E402
 RESULTS = ROOT / "bench/results/deploy_scaling.json"
 
 
+class DeployFailed(Exception):
+    pass
+
+
 def timed_deploy(lab: Lab) -> float:
     started = time.monotonic()
     proc = lab.pyinfra("-y", "inventories/lab.py", "deploy.py", timeout=1800)
     elapsed = time.monotonic() - started
     if proc.returncode != 0:
-        raise AssertionError(f"deploy on lab {lab.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        errors = [line.strip() for line in (proc.stdout + proc.stderr).splitlines()
+                  if "error" in line.lower() or "fatal" in line.lower()]
+        raise DeployFailed(f"after {elapsed:.0f} s: " + " | ".join(errors[-6:]))
     return round(elapsed, 1)
 
 
 def hosts_series(count: int) -> dict:
+    """The figures, or why the deploy failed (recorded: a failure at N hosts is a result too)."""
     lab = Lab(f"pd{count}", count)
     try:
         full = timed_deploy(lab)
         load_after_full = load_average()
         noop = timed_deploy(lab)
+    except DeployFailed as failure:
+        return {"failed": str(failure), "load_average_at_failure": load_average()}
     finally:
         lab.down()
     return {"full_deploy_s": full, "noop_rerun_s": noop, "load_average_after_full": load_after_full}

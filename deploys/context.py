@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from pyinfra import host, inventory, state
@@ -37,6 +38,15 @@ class Context:
 
     def host_of(self, name: str):
         return inventory.get_host(name)
+
+    @cached_property
+    def registry(self):
+        """Everything the deploy manages on this host (planner.registry), built once per context."""
+        from deploys.hostrules_package import package_contents
+        from planner import registry
+
+        return registry.entries(self.topology, self.node.name, self.secrets, hostrules=package_contents(),
+                                held=self.held_failovers)
 
 
 def inventory_hosts(hosts: Iterable) -> dict:

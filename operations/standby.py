@@ -82,6 +82,8 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
         # Our include file already says the right thing: drop any ALTER SYSTEM override of the
         # standby settings, then reload (PostgreSQL 13+ restarts its WAL receiver on reload).
         yield psql(c.port, *(f"ALTER SYSTEM RESET {name}" for name in STANDBY_GUCS))
+        if not fact.get("standby_signal"):  # read at start only: without it a restart promotes
+            yield StringCommand("runuser", "-u", "postgres", "--", "touch", f"{c.data_directory}/standby.signal")
         yield StringCommand("systemctl", "reload", unit(c.version, c.name))
     elif plan.action == "clone":
         yield from clone_commands(topology, node_name)

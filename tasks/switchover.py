@@ -17,7 +17,7 @@ from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.hostrules import record_synchronous_set
 from deploys.managed_files import put_managed_files
-from deploys.postgres_config import CONFIG_TEMPLATES
+from planner import registry as managed_registry
 from deploys.preflight import cluster_facts
 from operations.postgres import ensure_config_applied
 from operations.rejoin import start_standby_streaming
@@ -43,7 +43,7 @@ elif ctx.node is not None:
                       node_name=me, primary=old, target=target)
     move_vip(name=f"heartbeat hands its resources to {target}", topology=plan.now, node_name=me, primary=old,
              target=target)
-    put_managed_files(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(me)), CONFIG_TEMPLATES)
+    put_managed_files(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(me)), managed_registry.POSTGRES)
     mark_standby(name=f"{old} becomes a standby", topology=plan.after, node_name=me, target=old)
     start_standby_streaming(name=f"{old} streams from {target}", topology=plan.after, node_name=me, target=old)
     # The new master waits for it (synchronous_standby_names) only once it has caught up.

@@ -140,7 +140,7 @@ def test_a_cascade_that_takes_wal_is_left_alone(lab, tmp_path):
         'cat "$STUB/master" ;;',
         f'n=$(($(cat {counter}) + 1)); echo $n >{counter}; echo "f|{SYSID}|1|1000|t|1000|$n" ;;'))
     master.write_text("x\n")
-    result = lab.monitor(rounds=8)
+    result = lab.monitor(rounds=8, fail_over_after=60)  # (rounds slower than a short grace under load)
     assert result.returncode == 0, result.stderr
     assert not lab.switched and lab.ssh_calls == []
     assert "watching the cascading standby pg2 (10.0.0.2)" in result.stdout
