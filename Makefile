@@ -8,7 +8,7 @@ LAB ?= demo
 # rsync: unit tests run the archive script's rsync calls against local directories.
 HOST_PACKAGES := debootstrap systemd-container apt-utils dpkg-dev zstd iproute2 iputils-ping openssh-client rsync
 
-.PHONY: setup host-packages demo status verify test unit lab-test bench down gc
+.PHONY: setup host-packages demo status verify lint test unit lab-test bench down gc
 
 setup: host-packages $(VENV)/.installed
 
@@ -37,8 +37,11 @@ INVENTORY ?= inventories/lab.py
 verify:
 	PGCASCADE_LAB=$(LAB) PGCASCADE_SPEC_INVENTORY=$(INVENTORY) $(PY) -m pytest tests/spec -q
 
-# The whole suite, timed: its duration and slowest tests go to bench/results/suite.json.
-test: setup
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+# Lint, then the whole suite, timed: its duration and slowest tests go to bench/results/suite.json.
+test: setup lint
 	$(PY) bench/suite.py
 
 unit: $(VENV)/.installed

@@ -116,7 +116,8 @@ class ManagedState(FactBase):
             "fi",
             f"[ -n {q(vip)} ] && ip -4 -o addr show | grep -q \" {vip}/\" && echo V",
             "echo \"T\t$(date +%s)\"",
-            f"[ -n {q(failover_view)} ] && [ -f {q(failover_view)} ] && printf 'C\\t%s\\n' \"$(tr -d '\\n' < {q(failover_view)})\"",
+            f"[ -n {q(failover_view)} ] && [ -f {q(failover_view)} ] && "
+            f"printf 'C\\t%s\\n' \"$(tr -d '\\n' < {q(failover_view)})\"",
             f"out=$({psql}) && [ -n \"$out\" ] && printf 'S\\t%s\\n' \"$out\"",
             "true",
         ])

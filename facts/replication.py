@@ -153,7 +153,8 @@ if [ -n "$data_directory" ]; then
   fi
 fi
 
-printf '{"installed":%s,"cluster_exists":%s,"data_directory":%s,"has_data":%s,"standby_signal":%s,"controldata":%s,"server":%s,"error":%s,"settings_requested":%s}\n' \
+printf '{"installed":%s,"cluster_exists":%s,"data_directory":%s,"has_data":%s,"standby_signal":%s,'\
+'"controldata":%s,"server":%s,"error":%s,"settings_requested":%s}\n' \
   "$installed" "$cluster_exists" "$(json_str "$data_directory")" "$has_data" "$standby_signal" \
   "$controldata" "$server" "$(json_str "$error")" "$PG_SETTINGS_JSON"
 exit 0

@@ -48,7 +48,7 @@ def ensure_setting_sources(version: int, cluster: str, port: int, include_file: 
     + include_file: our include file
     + main_config_file: the cluster's postgresql.conf
     + managed: the names our include file manages
-    + guarded: names no other source may weaken (synchronous_commit)
+    + guarded: names read too: no other source may weaken them on the primary (synchronous_commit)
     + role: the replication role (for the fact)
     """
     state = host.get_fact(ManagedState, paths=[], units=[], setting_names=sorted(set(managed) | set(guarded)),
@@ -59,16 +59,11 @@ def ensure_setting_sources(version: int, cluster: str, port: int, include_file: 
         return
     sources = registry.setting_sources(postgres, include_file, main_config_file)
     statements, edits, found = [], [], []
-    for name in sorted(sources):
-        if name not in managed and name not in guarded:
-            continue
-        for other in sources[name]["other_sources"]:
-            if name in guarded and name not in managed and other.get("setting") in registry.SYNCHRONOUS_COMMIT_STRONG:
-                continue
-            found.append(f"{name} {registry._source_words(other)}")
-            statements += source_repair_commands(name, other, bool(postgres.get("in_recovery")))
-            if other.get("kind") == "file":
-                edits.append((other["sourcefile"], int(other["sourceline"]), name))
+    for name, other in registry.offending_sources(sources, managed, primary=not postgres.get("in_recovery")):
+        found.append(f"{name} {registry.source_words(other)}")
+        statements += source_repair_commands(name, other, bool(postgres.get("in_recovery")))
+        if other.get("kind") == "file":
+            edits.append((other["sourcefile"], int(other["sourceline"]), name))
     if not found:
         host.noop("every managed setting comes from the include file")
         return

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import math
-import shlex
-
 import os
+import shlex
 
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation

@@ -9,8 +9,8 @@ from facts.replication import PgState
 from operations.plans import go_ahead
 from operations.postgres import AS_POSTGRES, psql, unit, wait_ready
 from planner.model import Topology
-from planner.settings import ARCHIVE_BACKLOG_DIRECTORY, PGPASS_PATH, STANDBY_GUCS, primary_conninfo
 from planner.rebuild import plan_rebuild
+from planner.settings import ARCHIVE_BACKLOG_DIRECTORY, PGPASS_PATH, STANDBY_GUCS, primary_conninfo
 from planner.standby_plan import plan_standby
 
 

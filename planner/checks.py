@@ -21,7 +21,8 @@ _GUC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 # (An integer with an optional unit, a decimal without unit, or a word: 10, 512MB, -1, 0.9, on.)
 _BARE_VALUE = re.compile(r"^(-?[0-9]+[A-Za-z]*|-?[0-9]+\.[0-9]+|[A-Za-z][A-Za-z0-9_]*)$")
 _SAFE_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_-]*$")
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+-]*$")
+SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+-]*$")  # also planner.topology's rule for pg_archive_dir
+_SAFE_PATH = SAFE_PATH
 _SAFE_ROLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SAFE_HBA_WORD = re.compile(r"^[A-Za-z0-9_.+-]+$")
 _SAFE_CONNINFO_VALUE = re.compile(r"^[A-Za-z0-9_.:/@+-]+$")

@@ -5,6 +5,16 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from planner.checks import (
+    _SAFE_HA_KEY,
+    _SAFE_HBA_WORD,
+    _application_name,
+    _check_address,
+    _check_cluster,
+    _host_address_spec,
+    _is_ip,
+    _node,
+)
 from planner.model import Cluster, Node, Topology
 from planner.paths import (
     ARCHIVE_BACKLOG_DIRECTORY,
@@ -31,16 +41,6 @@ from planner.paths import (
     SSH_CONNECT_TIMEOUT,
     SYNCSET_PATH,
     WATCH_INTERVAL,
-)
-from planner.checks import (
-    _SAFE_HA_KEY,
-    _SAFE_HBA_WORD,
-    _application_name,
-    _check_address,
-    _check_cluster,
-    _host_address_spec,
-    _is_ip,
-    _node,
 )
 from planner.quoting import conninfo_value, pgpass_escape, shell_quote
 

@@ -2,13 +2,6 @@
 Topology (and the inventory's pg_settings)."""
 from __future__ import annotations
 
-from planner.model import Cluster, Node, Topology
-from planner.paths import (
-    ARCHIVE_NOWHERE,
-    ARCHIVE_WAL_PATH,
-    INCLUDE_FILE_NAME,
-    PGPASS_PATH,
-)
 from planner.checks import (
     _CONF_DIRECTIVES,
     _GUC_NAME,
@@ -16,6 +9,13 @@ from planner.checks import (
     _check_address,
     _check_cluster,
     _node,
+)
+from planner.model import Cluster, Node, Topology
+from planner.paths import (
+    ARCHIVE_NOWHERE,
+    ARCHIVE_WAL_PATH,
+    INCLUDE_FILE_NAME,
+    PGPASS_PATH,
 )
 from planner.quoting import (
     _percent_escape,

@@ -238,8 +238,8 @@ class SettingEntry:
         expected_source = f"{self.value!r} from {self.include_file}" if self.in_file else "unset"
         problems = []
         for other in observed.get("other_sources") or []:
-            what = _source_words(other)
-            problems.append((expected_source, f"{other.get('setting')!r} {what}", _source_repair(self.name, other),
+            what = source_words(other)
+            problems.append((expected_source, f"{other.get('setting')!r} {what}", source_repair(self.name, other),
                              disturbance))
         if not problems:
             source = observed.get("sourcefile")
@@ -256,7 +256,7 @@ class SettingEntry:
         return problems
 
 
-def _source_words(other: Mapping) -> str:
+def source_words(other: Mapping) -> str:
     kind = other.get("kind")
     if kind == "alter_system":
         return "by ALTER SYSTEM (postgresql.auto.conf)"
@@ -269,7 +269,7 @@ def _source_words(other: Mapping) -> str:
     return f"from {kind}"
 
 
-def _source_repair(name: str, other: Mapping) -> str:
+def source_repair(name: str, other: Mapping) -> str:
     kind = other.get("kind")
     if kind == "alter_system":
         return f"ALTER SYSTEM RESET {name}"
@@ -658,6 +658,26 @@ def setting_sources(postgres: Mapping, include_file: str, main_config_file: str)
     return result
 
 
+def weakens_synchronous_commit(value: str | None) -> bool:
+    return value not in SYNCHRONOUS_COMMIT_STRONG
+
+
+def offending_sources(sources: Mapping[str, Mapping], managed: Sequence[str], primary: bool) -> list[tuple[str, dict]]:
+    """[(name, other source)] the deploy removes: any other source of a managed setting, and on the
+    primary a per-role/per-database/file/ALTER SYSTEM synchronous_commit weaker than on (the
+    sources of `setting_sources`). Role and database values replicate: only the primary changes them."""
+    found = []
+    for name in sorted(sources):
+        for other in sources[name].get("other_sources") or []:
+            if other.get("kind") in ("role", "database") and not primary:
+                continue
+            if name in managed:
+                found.append((name, other))
+            elif name in GUARDED_ROLE_SETTINGS and primary and weakens_synchronous_commit(other.get("setting")):
+                found.append((name, other))
+    return found
+
+
 def _guarantee_drifts(host: str, observed_settings: Mapping, live: Live) -> list[Drift]:
     """synchronous_commit weakened anywhere on the primary (a conf file, ALTER SYSTEM, a role or
     a database): commits no longer wait for the synchronous standby."""
@@ -666,10 +686,10 @@ def _guarantee_drifts(host: str, observed_settings: Mapping, live: Live) -> list
     drifts = []
     sc = observed_settings.get("synchronous_commit") or {}
     for other in sc.get("other_sources") or []:
-        if other.get("setting") not in SYNCHRONOUS_COMMIT_STRONG:
+        if weakens_synchronous_commit(other.get("setting")):
             drifts.append(Drift(host, "setting synchronous_commit", "setting",
-                                "on (the default) everywhere", f"{other.get('setting')!r} {_source_words(other)}",
-                                _source_repair("synchronous_commit", other), RELOAD_POSTGRES))
+                                "on (the default) everywhere", f"{other.get('setting')!r} {source_words(other)}",
+                                source_repair("synchronous_commit", other), RELOAD_POSTGRES))
     return drifts
 
 

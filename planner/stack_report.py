@@ -125,9 +125,9 @@ def synchronous_guarantee(topology: Topology, facts: Mapping[str, Mapping | None
                                        "wait for any standby"}
     sources = registry.setting_sources(postgres, "", "") if postgres else {}
     weak = [o for o in (sources.get("synchronous_commit") or {}).get("other_sources", [])
-            if o.get("setting") not in registry.SYNCHRONOUS_COMMIT_STRONG]
+            if registry.weakens_synchronous_commit(o.get("setting"))]
     if weak:
-        words = "; ".join(f"{o.get('setting')!r} {registry._source_words(o)}" for o in weak)
+        words = "; ".join(f"{o.get('setting')!r} {registry.source_words(o)}" for o in weak)
         return {"on": False, "reason": f"synchronous_commit weakened on {master.name}: {words}"}
     rows = [r for r in (fact.get("replication") or []) if r.get("sync_state") in SYNCHRONOUS_STATES]
     if not rows:

@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from .checks import SAFE_PATH
 from .model import ROLES, AppHost, Cluster, HeartbeatTimings, Node, Topology, Vip
+from .paths import SUPPORTED_VERSIONS
 
-SUPPORTED_VERSIONS = range(13, 18)
 # synchronous_standby_names takes bare names: keep them valid unquoted SQL identifiers.
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 MAX_IDENTIFIER_LENGTH = 63  # NAMEDATALEN - 1
@@ -74,9 +75,10 @@ def _check_role_name(value: Any) -> str | None:
 
 
 def _check_absolute_path(value: Any) -> str | None:
-    if isinstance(value, str) and value.startswith("/") and not re.search(r"\s", value):
+    # The rule the files that carry it (archive-wal, restore_command) are rendered with.
+    if isinstance(value, str) and SAFE_PATH.match(value):
         return None
-    return f"is {value!r} (use an absolute path without spaces)"
+    return f"is {value!r} (use an absolute path of letters, digits and ._/+-)"
 
 
 def _check_optional_path(value: Any) -> str | None:

@@ -15,11 +15,11 @@ from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.hostrules import record_synchronous_set
 from deploys.managed_files import put_managed_files
-from planner import registry as managed_registry
 from deploys.preflight import cluster_facts
 from operations.postgres import ensure_config_applied
 from operations.rejoin import checkpoint_new_master, rewind_former_master, start_standby_streaming
 from operations.sync_standby import wait_caught_up
+from planner import registry as managed_registry
 from planner import settings
 from planner.rejoin import current_topology
 

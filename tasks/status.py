@@ -17,6 +17,7 @@ from gevent import monkey
 monkey.patch_all()  # as pyinfra's CLI does: ssh sessions to the hosts run concurrently
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
@@ -33,9 +34,8 @@ from pyinfra.api.inventory import Inventory  # noqa: E402
 from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state  # noqa: E402
 from pyinfra_cli.inventory import make_inventory  # noqa: E402
 
-import json  # noqa: E402
-
 from deploys.context import inventory_hosts  # noqa: E402
+from deploys.hostrules_package import package_contents  # noqa: E402
 from facts.managed import ManagedState  # noqa: E402
 from facts.replication import PgState  # noqa: E402
 from planner import registry, stack_report  # noqa: E402
@@ -242,7 +242,8 @@ def status(inventory_path: str, timeout: float = DEFAULT_TIMEOUT, verbose: bool 
             return EXIT_BAD_INPUT
         names = [node.name for node in topology.nodes]
         collector.names = set(names)
-        registries = {n: registry.entries(topology, n, _secrets(inventory)) for n in names}
+        secrets, package = _secrets(inventory), package_contents()  # the files the deploy ships
+        registries = {n: registry.entries(topology, n, secrets, hostrules=package) for n in names}
         facts, managed, reasons = read_facts(state, config, inventory, names, _fact_kwargs(topology, timeout),
                                              timeout, collector,
                                              {n: managed_kwargs(topology, registries[n], timeout) for n in names})

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from lab.workload import Workload, client_inventory, install_sql
 from tests.conftest import ROOT, Lab, deployed_lab, has_vip, wait_until
 from tests.lab.pyinfra_output import changes
-from tests.lab.workload import Workload, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 ROLE, PASSWORD = "workload", "workload-" + os.urandom(6).hex()

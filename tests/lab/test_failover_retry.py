@@ -19,8 +19,14 @@ import pytest
 
 from lab.workload import client_inventory, install_sql
 from tests.conftest import Lab, deployed_lab, holds_resources, wait_until
-from tests.lab.test_failover_master import (FAILOVER_DEADLINE, ROLE, assert_acknowledged_rows_on,
-                                            assert_one_writer_at_a_time, journal, workload)
+from tests.lab.test_failover_master import (
+    FAILOVER_DEADLINE,
+    ROLE,
+    assert_acknowledged_rows_on,
+    assert_one_writer_at_a_time,
+    journal,
+    workload,
+)
 
 pytestmark = pytest.mark.lab
 

@@ -10,6 +10,7 @@ from pyinfra.context import ctx_config, ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from deploys.context import inventory_hosts
+from deploys.hostrules_package import package_contents
 from planner import registry
 from planner.model import Topology
 from planner.secrets import ALL_SECRETS, SecretsError, parse_secrets_file, resolve_secrets
@@ -58,5 +59,6 @@ def load_spec_cluster(path: str) -> SpecCluster:
     secrets = _secrets(hosts)
     names = [n.name for n in topology.nodes]
     return SpecCluster(topology=topology,
-                       registries={n: registry.entries(topology, n, secrets) for n in names},
+                       registries={n: registry.entries(topology, n, secrets, hostrules=package_contents())
+                                   for n in names},
                        ssh={n: hosts[n]["data"] for n in names})

@@ -8,8 +8,17 @@ import pytest
 
 from deploys.hostrules_package import package_contents, package_digest
 from planner import registry
-from planner.registry import (NOTHING, RELOAD_HEARTBEAT, RELOAD_POSTGRES, RESTART_PRIMARY, RESTART_STANDBY, Live,
-                              diff_host, entries, sha256)
+from planner.registry import (
+    NOTHING,
+    RELOAD_HEARTBEAT,
+    RELOAD_POSTGRES,
+    RESTART_PRIMARY,
+    RESTART_STANDBY,
+    Live,
+    diff_host,
+    entries,
+    sha256,
+)
 from planner.secrets import HEARTBEAT_KEY, REPLICATION_PASSWORD
 from tests.unit.topologies import three
 
@@ -274,3 +283,20 @@ def test_every_file_of_the_deploy_is_an_entry_with_a_concern():
 def test_the_package_digest_is_the_deploys():
     assert registry.package_digest(HOSTRULES) == package_digest()
     assert registry.package_digest({**HOSTRULES, "new.py": ""}) != package_digest()
+
+
+def test_the_deploy_removes_exactly_the_sources_the_diff_names():
+    observed = healthy("pg1")
+    postgres = observed["postgres"]
+    postgres["file_settings"].append({"name": "wal_keep_size", "setting": "0", "sourcefile": "/etc/x/zz.conf",
+                                      "sourceline": 2})
+    postgres["role_settings"] += [{"role": "app", "database": None, "config": ["synchronous_commit=off"]},
+                                  {"role": "ok", "database": None, "config": ["synchronous_commit=on"]}]
+    sources = registry.setting_sources(postgres, INCLUDE, MAIN_CONF)
+    managed = [s.name for s in entries(TOPOLOGY, "pg1").settings]
+    removed = registry.offending_sources(sources, managed, primary=True)
+    assert [(n, o.get("role") or o.get("sourcefile")) for n, o in removed] == [
+        ("synchronous_commit", "app"), ("wal_keep_size", "/etc/x/zz.conf")]
+    assert {d.key for d in diff("pg1", observed)} == {"setting synchronous_commit", "setting wal_keep_size"}
+    # on a standby the role's value (replicated from the primary) is the primary's to remove
+    assert registry.offending_sources(sources, managed, primary=False) == [removed[1]]

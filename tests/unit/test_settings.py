@@ -10,7 +10,6 @@ from planner.model import AppHost, Cluster, HeartbeatTimings, Topology
 from tests.unit.topologies import VIP, node, three
 
 
-
 def fan() -> Topology:
     """1 + 1 + 3: the cascade has three downstreams."""
     return Topology(

@@ -1,8 +1,6 @@
 """The whole-stack part of tasks.status (planner/stack_report.py) and the ManagedState parser."""
 from __future__ import annotations
 
-
-
 from facts.managed import HeartbeatConfigState, parse_managed_state
 from planner import registry, stack_report
 from tests.unit.test_registry import SECRETS, TOPOLOGY, healthy

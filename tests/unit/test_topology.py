@@ -301,6 +301,8 @@ PROBLEM_CASES = [
      "vip_interface is 'eth 0'"),
     ("vip-is-a-host-address", seed_three, _everywhere(vip_address="192.168.1.12", vip_prefix=24, vip_interface="eth0"),
      "cascade: its address is the vip_address '192.168.1.12'"),
+    ("archive-dir-with-a-shell-character", seed_three, _everywhere(pg_archive_dir="/var/lib/wal$(x)"),
+     "pg_archive_dir is '/var/lib/wal$(x)' (use an absolute path of letters, digits and ._/+-)"),
     ("vip-alias-interface", seed_three, _everywhere(vip_address="192.168.1.15", vip_prefix=24, vip_interface="eth0:1"),
      "vip_interface is 'eth0:1' (use a network interface name such as 'eth0', not an alias label)"),
     ("vip-outside-the-subnet", seed_three, _everywhere(vip_address="192.168.2.15", vip_prefix=24, vip_interface="eth0"),
