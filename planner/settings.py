@@ -111,8 +111,8 @@ from planner.gucs import (  # noqa: F401
 
 # Split by concern; everything stays importable from here.
 from planner.paths import (  # noqa: F401
-    ARCHIVE_NOWHERE,
     ARCHIVE_BACKLOG_DIRECTORY,
+    ARCHIVE_NOWHERE,
     ARCHIVE_SSH_CONTROL_PATH,
     ARCHIVE_WAL_PATH,
     BOOT_GUARD_PATH,

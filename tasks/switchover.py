@@ -20,8 +20,8 @@ from deploys.managed_files import put_managed_files
 from deploys.preflight import cluster_facts
 from operations.postgres import ensure_config_applied
 from operations.rejoin import start_standby_streaming
-from operations.sync_standby import wait_caught_up
 from operations.switchover import mark_standby, move_vip, promote_caught_up, stop_primary
+from operations.sync_standby import wait_caught_up
 from planner import registry as managed_registry
 from planner import settings
 from planner.switchover import DEFAULT_MAX_LAG_BYTES, plan_switchover

@@ -12,10 +12,10 @@ import textwrap
 import pytest
 
 from planner import settings
-from tests.conftest import ROOT
 from planner.failover_cascade import without_cascade
 from planner.model import Cluster, Node, Topology
 from planner.render import render
+from tests.conftest import ROOT
 
 SYSID = "7300000000000000001"
 

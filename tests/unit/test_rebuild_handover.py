@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.model import Cluster, Node, Topology
+from planner.model import Cluster, Topology
 from planner.rebuild import plan_sync_handover
 from tests.unit.topologies import node, three
 
