@@ -41,14 +41,17 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 # Lint, then the whole suite, timed: its duration and slowest tests go to bench/results/suite.json.
+# Two pytest workers, a test module each at a time (--dist loadfile): a lab module mostly waits on
+# its hosts, and each worker's labs and snapshot carry its own letter and subnet.
+PYTEST_PARALLEL := -n 2 --dist loadfile
 test: setup lint
-	$(PY) bench/suite.py
+	$(PY) bench/suite.py $(PYTEST_PARALLEL)
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q
 
 lab-test: setup
-	$(PY) -m pytest tests/lab
+	$(PY) -m pytest $(PYTEST_PARALLEL) tests/lab
 
 bench: setup
 	$(PY) bench/lab.py
