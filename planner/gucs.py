@@ -197,6 +197,14 @@ def _extra_settings(cluster: Cluster) -> dict[str, str]:
     return extras
 
 
+def wal_senders_needed(topology: Topology) -> int:
+    """max_wal_senders, the same on every host (a hot standby needs at least its primary's): each
+    child streams with one sender, and a base backup of a child (the deploy clones the children of a
+    host at once) takes two more. At least 10, PostgreSQL's default."""
+    children = max((sum(1 for n in topology.nodes if n.upstream == p.name) for p in topology.nodes), default=0)
+    return max(int(TUNABLE_DEFAULTS["max_wal_senders"]), 3 * children + 2)
+
+
 def desired_values(topology: Topology, node_name: str) -> dict[str, str]:
     """Every GUC of the node's include file, unquoted, sorted by name.
 
@@ -210,6 +218,7 @@ def desired_values(topology: Topology, node_name: str) -> dict[str, str]:
     values: dict[str, str] = {
         name: extras.get(name, default) for name, default in TUNABLE_DEFAULTS.items()
     }
+    values["max_wal_senders"] = extras.get("max_wal_senders", str(wal_senders_needed(topology)))
     values.update(
         {
             "archive_command": archive_command(topology, node_name),
