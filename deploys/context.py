@@ -33,9 +33,6 @@ class Context:
     def cluster(self):
         return self.topology.cluster
 
-    def host_of(self, name: str):
-        return inventory.get_host(name)
-
     @cached_property
     def registry(self):
         """Everything the deploy manages on this host (planner.registry), built once per context."""

@@ -56,23 +56,6 @@ def psql(port: int, *statements: str) -> StringCommand:
 
 
 @operation()
-def ensure_running(version: int, cluster: str, port: int):
-    """
-    The cluster runs (started through its systemd unit).
-
-    + version: PostgreSQL major version
-    + cluster: cluster name
-    + port: its port
-    """
-    state = host.get_fact(PgConfigState, port=port, files=[], **AS_POSTGRES)
-    if state["running"]:
-        host.noop(f"{unit(version, cluster)} is running")
-        return
-    yield StringCommand("systemctl", "start", unit(version, cluster))
-    yield wait_ready(port)
-
-
-@operation()
 def ensure_config_applied(version: int, cluster: str, port: int, files: list[str]):
     """
     The running server uses what its files say: reload or restart, decided from the facts.

@@ -102,18 +102,12 @@ def app_hba_entries(topology: Topology) -> list[HbaEntry]:
     return entries
 
 
-def hba_entries(topology: Topology, node_name: str) -> list[HbaEntry]:
-    """The network entries of the node's pg_hba.conf: cluster hosts, then application hosts.
+def render_vars_hba(topology: Topology, node_name: str) -> dict:
+    """Variables of templates/pg_hba.conf.j2: the network entries, cluster hosts then application hosts.
 
     Debian's local entries come first in the file; the template writes them as they are.
     The VIP is no client: it never appears. Every method is scram-sha-256.
     """
-    _node(topology, node_name)
-    return cluster_hba_entries(topology) + app_hba_entries(topology)
-
-
-def render_vars_hba(topology: Topology, node_name: str) -> dict:
-    """Variables of templates/pg_hba.conf.j2."""
     _node(topology, node_name)
     return {
         "node_name": node_name,
@@ -550,8 +544,3 @@ def cascade_monitor_unit_vars(topology: Topology, node_name: str) -> dict:
         "monitor_path": CASCADE_MONITOR_PATH,
         "postgresql_unit": f"postgresql@{cluster.version}-{cluster.name}.service",
     }
-
-
-# The templates of the cascade failover automation (deploys/cascade_failover.py), outside
-# managed_files(): which hosts get them depends on planner.failover_cascade.
-CASCADE_FAILOVER_TEMPLATES = ("cascade-failed.sh.j2", "cascade-monitor.service.j2", "cascade-monitor.sh.j2")

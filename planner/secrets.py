@@ -137,9 +137,3 @@ def resolve_secrets(
         raise SecretsError(problems)
     return resolved
 
-
-def pgpass_escape(value: str) -> str:
-    """A field for a .pgpass line: `\\` and `:` are escaped with a backslash (libpq's rule)."""
-    if "\n" in value or "\r" in value:
-        raise ValueError("a .pgpass field cannot contain a newline")
-    return value.replace("\\", "\\\\").replace(":", "\\:")

@@ -46,7 +46,6 @@ from planner.checks import (  # noqa: F401
 from planner.file_vars import (  # noqa: F401
     CASCADE_FAILED_DIRECTORY,
     CASCADE_FAILED_PATH,
-    CASCADE_FAILOVER_TEMPLATES,
     CASCADE_MONITOR_FAILURES,
     CASCADE_MONITOR_INTERVAL,
     CASCADE_MONITOR_PATH,
@@ -76,7 +75,6 @@ from planner.file_vars import (  # noqa: F401
     ha_lib_vars,
     ha_script_vars,
     ha_watch_unit_vars,
-    hba_entries,
     heartbeat_dropin_vars,
     heartbeat_vars,
     hostrules_config,
