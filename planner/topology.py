@@ -16,6 +16,7 @@ from typing import Any
 from .checks import SAFE_PATH
 from .model import ROLES, AppHost, Cluster, HeartbeatTimings, Node, Topology, Vip
 from .paths import SUPPORTED_VERSIONS
+from .problems import ProblemsError
 
 # synchronous_standby_names takes bare names: keep them valid unquoted SQL identifiers.
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -31,15 +32,8 @@ OWN_PREFIXES = ("pg_", "vip_", "ha_")
 VIP_KEYS = ("vip_address", "vip_prefix", "vip_interface")
 
 
-class InventoryError(Exception):
+class InventoryError(ProblemsError):
     """The inventory does not describe a valid cluster; `problems` lists every reason."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-    def __str__(self) -> str:
-        return "\n".join(self.problems)
 
 
 # ---------------------------------------------------------------- value checks
