@@ -1,4 +1,4 @@
-"""Issue 4, case 2, timed: the cascading standby crashes (power cut) and the cascade monitor on the
+"""Timed: the cascading standby crashes (power cut) and the cascade monitor on the
 downstream repairs. Per run, from the crash:
 
 - unblocked: to the first synchronous commit on the master that started after the crash and was

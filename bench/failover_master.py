@@ -1,4 +1,4 @@
-"""Issue 4, case 1, timed: the master crashes while a workload commits through the VIP.
+"""Timed: the master crashes while a workload commits through the VIP.
 
 The figure: from the crash (the instant before `lab crash pg1` kills the machine) to the first
 write acknowledged through the VIP by the promoted cascade (target: median 6 s or less). The

@@ -1,4 +1,4 @@
-"""Issue 8, scenario 1, timed: the master's PostgreSQL is SIGKILLed on a live host (heartbeat up)
+"""Timed: the master's PostgreSQL is SIGKILLed on a live host (heartbeat up)
 while a workload commits through the VIP. ha-watch starts it again in place.
 
 The figure: write-unavailability, the longest time without an acknowledged write through the VIP

@@ -1,4 +1,4 @@
-"""Issue 4, rejoin and switchover, timed on a database of at least 1 GB (pgbench -i -s 70).
+"""Rejoin and switchover, timed on a database of at least 1 GB (pgbench -i -s 70).
 
 One cluster on the lab 'sw', a workload committing through the VIP the whole time. Per cycle:
 the master (pg1) crashes, heartbeat promotes pg2, pg1 is restarted (its boot guard keeps its

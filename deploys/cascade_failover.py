@@ -1,5 +1,5 @@
-"""The cascade's failure, prepared (the seed's postgresql.cascade / recovery.cascade copies and
-its ping monitor): on the master and on each standby of a cascade, the include file of the
+"""The cascade's failure, prepared (a configuration without the cascade, ready to switch to, and
+a monitor that switches when the cascade is down): on the master and on each standby of a cascade, the include file of the
 cluster without that cascade and the `cascade-failed` script that switches to it (as postgres,
 reload only); on each standby of a cascade, the monitor service that runs it when the cascade
 is really down and the master really the primary. pg_cascade_monitor = False removes them all.

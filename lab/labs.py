@@ -201,7 +201,8 @@ def down(lab: str) -> None:
 
 
 def _clean_nspawn_leftovers() -> None:
-    """nspawn leaves empty lock and propagate directories behind (lab-notes A12)."""
+    """nspawn leaves empty lock and propagate directories behind in /run/systemd/nspawn: removed
+    once no nspawn runs."""
     if ok(["pgrep", "-x", "systemd-nspawn"]):
         return
     for sub in ("locks", "propagate"):

@@ -1,4 +1,4 @@
-"""Cluster administration (the seed's "Cluster Database Administration" and its `clean` reset).
+"""Cluster administration: list, create, start, stop and drop clusters, and the `clean` reset.
 
 Ad-hoc operations on the Debian clusters of a host (pg_lsclusters, pg_createcluster,
 pg_ctlcluster, pg_dropcluster), run with the pyinfra CLI::
@@ -180,7 +180,7 @@ def _refuse_if_feeding_standbys(found: dict, action: str, force: bool) -> None:
 
 
 def _report_fresh(state, host, version: int, cluster: str, port: int, was_standby: bool) -> bool:  # noqa: ARG001
-    """After clean (a step at execute): the new cluster's identity; the seed ends with pg_lsclusters."""
+    """After clean (a step at execute): the new cluster's identity, in the host's log."""
     fact = host.get_fact(PgState, version=version, cluster=cluster, port=port, **AS_POSTGRES)
     recovery = "in recovery" if fact["in_recovery"] else "not in recovery"
     host.log(f"{version}/{cluster} is a fresh, empty cluster on port {port}: "
@@ -322,7 +322,7 @@ def drop_cluster(version: int, cluster: str, confirm: str | None = None, force: 
 def clean(version: int, cluster: str, confirm: str | None = None, force: bool = False,
           locale: str = DEFAULT_LOCALE):
     """
-    The seed's `clean`: a fresh, empty cluster in place of this one, on the same port.
+    A fresh, empty cluster in place of this one, on the same port.
 
     stop -m immediate, pg_dropcluster, pg_createcluster, start, then the new cluster's identity
     is printed. Needs confirm=<cluster>. Refused while standbys stream from it, unless force=true.

@@ -1,6 +1,6 @@
 """When the cascading standby fails: the cluster without it, and whether to repair (pure).
 
-The seed's "The Cascading Standby fails": the master waits for its synchronous standby, the
+The master waits for its synchronous standby, the
 cascade, so every commit hangs once the cascade is gone, and the downstreams stop receiving WAL.
 The repair re-points the cascade's standbys (its children) to the master, makes the master ship
 its WAL into their archives and wait for one of them instead, and reloads (no restart).

@@ -159,7 +159,7 @@ def synchronous_standby_names(topology: Topology, node_name: str) -> str:
     With pg_synchronous, the master waits for its first direct standby (FIRST 1 over its
     children's application names, in topology order), and the cascade lists its own children:
     PostgreSQL ignores the setting while the cascade is in recovery, and it takes effect the
-    moment the cascade is promoted (the seed's "standby_2 is now the synchronous standby").
+    moment the cascade is promoted (its first child becomes the synchronous standby).
     Other hosts are never promoted by heartbeat: '' (asynchronous), so a manual promotion
     cannot hang commits on a standby that may not exist.
     """

@@ -96,5 +96,5 @@ class Topology:
 
     @property
     def vip_holders(self) -> tuple[Node, ...]:
-        """The master and the cascade (heartbeat peers), as in the seed."""
+        """The master and the cascade: the heartbeat peers, between which the VIP moves."""
         return tuple(n for n in self.nodes if n.role in ("master", "cascade"))

@@ -10,7 +10,7 @@ inputs that reach a shell, a conf file and pg_hba.conf at once (addresses, the a
 directory, the replication user) are validated so that a bad inventory value fails with a clear
 message instead of rendering a broken file.
 
-Design decisions (the seed's howto gets these wrong):
+Design decisions:
 
 - One include file ``conf.d/pgcascade.conf`` with the same keys on every PostgreSQL host;
   standby keys (primary_conninfo, restore_command, ...) are set on every host that has an

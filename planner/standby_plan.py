@@ -172,7 +172,7 @@ def parse_conninfo(text: str) -> dict[str, str] | None:
 
 
 def _redacted(conninfo: str) -> str:
-    """The conninfo for a message: a password (set by hand, as in the seed) is masked."""
+    """The conninfo for a message: a password (one set by hand in primary_conninfo) is masked."""
     pairs = parse_conninfo(conninfo)
     if pairs is None:
         return "(unparsable)" if "password" in conninfo else repr(conninfo)

@@ -1,8 +1,7 @@
 """The status tree: inventory + every host's PgState -> readable text and a list of problems.
 
-Pure rendering, deterministic for identical input. Shows what the seed's monitor query and
-replication script showed (pg_stat_replication per host; receive/replay bytes behind the
-master), and compares it with what the inventory expects:
+Pure rendering, deterministic for identical input. Shows pg_stat_replication per host and the
+receive/replay bytes behind the master, and compares it with what the inventory expects:
 the master streams to its direct standbys (sync when the cluster is synchronous), a cascade
 streams to its children (async), leaves have no clients, every standby is in recovery on the
 master's timeline and receiving WAL.

@@ -1,4 +1,4 @@
-"""The master fails (issue 4, case 1), on lab hosts (lab `fm`), one fresh cluster per scenario:
+"""The master fails, on lab hosts (lab `fm`), one fresh cluster per scenario:
 a crash, a network partition, a pause longer than heartbeat's dead time, and heartbeat alone
 killed or frozen. A workload commits numbered rows through the VIP meanwhile (lab/workload.py) and
 records who acknowledged what, and when.
