@@ -27,9 +27,8 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, OperationError, OperationValueError, QuoteString, StringCommand, operation
 
 from facts.clusters import PgClusters
-from facts.replication import PgState
 from operations.plans import preparing
-from operations.postgres import AS_POSTGRES, wait_ready
+from operations.postgres import pg_state, wait_ready
 
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 LOCALE_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -161,8 +160,7 @@ def _refuse_if_feeding_standbys(found: dict, action: str, force: bool) -> None:
     if found["port"] is None:
         raise OperationError(f"{host.name}: pg_lsclusters shows no port for {found['version']}/{found['cluster']}: "
                              "cannot check for connected standbys, so it is left alone")
-    fact = host.get_fact(PgState, version=found["version"], cluster=found["cluster"], port=found["port"],
-                         **AS_POSTGRES)
+    fact = pg_state(host, found["version"], found["cluster"], found["port"])
     standbys = fact["replication"]
     if not standbys:
         return
@@ -181,7 +179,7 @@ def _refuse_if_feeding_standbys(found: dict, action: str, force: bool) -> None:
 
 def _report_fresh(state, host, version: int, cluster: str, port: int, was_standby: bool) -> bool:  # noqa: ARG001
     """After clean (a step at execute): the new cluster's identity, in the host's log."""
-    fact = host.get_fact(PgState, version=version, cluster=cluster, port=port, **AS_POSTGRES)
+    fact = pg_state(host, version, cluster, port)
     recovery = "in recovery" if fact["in_recovery"] else "not in recovery"
     host.log(f"{version}/{cluster} is a fresh, empty cluster on port {port}: "
              f"system identifier {fact['system_identifier']}, {recovery}, "

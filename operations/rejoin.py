@@ -1,28 +1,14 @@
 """Rejoin a former master as a standby of the live primary: pg_rewind, else a base backup."""
 from __future__ import annotations
 
-from pyinfra import host, inventory
+from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
-from facts.replication import PgState
 from operations.plans import go_ahead
-from operations.postgres import AS_POSTGRES, poll_until, psql, unit, wait_ready
+from operations.postgres import pg_state, pg_states, poll_until, psql, unit, wait_ready
 from planner.model import Topology
 from planner.rejoin import plan_rejoin
 from planner.settings import PGPASS_PATH
-
-
-def cluster_facts(topology: Topology) -> dict:
-    """Every host's live PgState; None for a host that cannot be read."""
-    c = topology.cluster
-    facts = {}
-    for node in topology.nodes:
-        try:
-            facts[node.name] = inventory.get_host(node.name).get_fact(
-                PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
-        except Exception:  # an unreachable host is a fact too: the planner decides what it means
-            facts[node.name] = None
-    return facts
 
 
 def _rewind_or_clone(now: Topology, target: str, method: str) -> StringCommand:
@@ -71,7 +57,7 @@ def rewind_former_master(inventory_topology: Topology, node_name: str, target: s
     if node_name != target:
         host.noop(f"not the host to rejoin ({target})")
         return
-    plan = plan_rejoin(inventory_topology, target, cluster_facts(inventory_topology), force=force)
+    plan = plan_rejoin(inventory_topology, target, pg_states(inventory_topology, unreadable_as_none=True), force=force)
     if not go_ahead(plan.action, plan.reason):
         return
     c = inventory_topology.cluster
@@ -93,7 +79,7 @@ def start_standby_streaming(topology: Topology, node_name: str, target: str, sec
         host.noop(f"not {target}")
         return
     c = topology.cluster
-    fact = host.get_fact(PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
+    fact = pg_state(host, c.version, c.name, c.port)
     upstream = topology.node(topology.node(target).upstream)
     receiver = fact.get("wal_receiver") or {}
     if fact.get("running") and receiver.get("status") == "streaming" and receiver.get("sender_host") == upstream.address:
@@ -118,7 +104,7 @@ def checkpoint_new_master(inventory_topology: Topology, node_name: str, target: 
     + target: the host to rejoin
     + force: as for rewind_former_master
     """
-    plan = plan_rejoin(inventory_topology, target, cluster_facts(inventory_topology), force=force)
+    plan = plan_rejoin(inventory_topology, target, pg_states(inventory_topology, unreadable_as_none=True), force=force)
     if plan.action != "rejoin" or node_name != plan.topology.master.name:
         host.noop("no rewind to prepare here")
         return

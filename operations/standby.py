@@ -5,28 +5,24 @@ from pyinfra import host, inventory, state
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.state import StateStage
 
-from facts.replication import PgState
 from operations.plans import go_ahead
-from operations.postgres import AS_POSTGRES, psql, unit, wait_ready
+from operations.postgres import pg_state, psql, unit, wait_ready
 from planner.model import Topology
+from planner.pgstate import PgStateDict
 from planner.rebuild import plan_rebuild
 from planner.settings import PGPASS_PATH, STANDBY_GUCS, primary_conninfo
 from planner.standby_plan import plan_standby
 
 
-def _pg_state(host_obj, topology: Topology) -> dict:
-    c = topology.cluster
-    return host_obj.get_fact(PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
-
-
-def _facts_around(topology: Topology, node_name: str) -> tuple[dict, dict, dict]:
+def _facts_around(topology: Topology, node_name: str) -> tuple[PgStateDict, PgStateDict | None, PgStateDict]:
     """This host's, its upstream's and the master's live PgState (read at execute time)."""
-    node, master = topology.node(node_name), topology.master
-    fact = _pg_state(host, topology)
+    node, master, c = topology.node(node_name), topology.master, topology.cluster
+    fact = pg_state(host, c.version, c.name, c.port)
     if node.upstream is None:  # the master: the planner refuses it
         return fact, None, fact
-    upstream_fact = _pg_state(inventory.get_host(node.upstream), topology)
-    master_fact = upstream_fact if node.upstream == master.name else _pg_state(inventory.get_host(master.name), topology)
+    upstream_fact = pg_state(inventory.get_host(node.upstream), c.version, c.name, c.port)
+    master_fact = (upstream_fact if node.upstream == master.name
+                   else pg_state(inventory.get_host(master.name), c.version, c.name, c.port))
     return fact, upstream_fact, master_fact
 
 

@@ -15,15 +15,14 @@ from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.hostrules import record_synchronous_set
 from deploys.managed_files import put_managed_files
-from deploys.preflight import cluster_facts
-from operations.postgres import ensure_config_applied
+from operations.postgres import ensure_config_applied, pg_states
 from operations.rejoin import checkpoint_new_master, rewind_former_master, start_standby_streaming
 from planner import registry as managed_registry
 from planner import settings
 from planner.rejoin import current_topology
 
 ctx = load_context()
-now, why = current_topology(ctx.topology, cluster_facts(ctx))
+now, why = current_topology(ctx.topology, pg_states(ctx.topology))
 if now is None:
     raise ClusterConfigError(f"cannot rejoin: {why}")
 target = host.data.get("target") or ctx.topology.master.name

@@ -15,10 +15,9 @@ from pyinfra import host, inventory
 from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.managed_files import put_managed_files
-from deploys.preflight import cluster_facts
 from facts.managed import HeartbeatConfigState
 from operations.managed_state import HEARTBEAT_REREAD_STAMP, check_nothing_pending, ensure_heartbeat_config_read
-from operations.postgres import ensure_config_applied
+from operations.postgres import ensure_config_applied, pg_states
 from operations.rejoin import start_standby_streaming
 from operations.rolling_restart import restart_pending_standby
 from operations.switchover import mark_standby, move_vip, promote_caught_up, stop_primary
@@ -70,7 +69,7 @@ def _switch(before: Topology, after: Topology, target: str) -> None:
     configure_cascade_failover(Context(topology=after, secrets=ctx.secrets, node=after.node(me)))
 
 
-plan = plan_rolling_restart(ctx.topology, cluster_facts(ctx), _haresources_pending(),
+plan = plan_rolling_restart(ctx.topology, pg_states(ctx.topology), _haresources_pending(),
                             force=bool(host.data.get("force", False)))
 if plan.action == "refuse":
     raise ClusterConfigError(plan.reason)

@@ -17,8 +17,7 @@ from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.hostrules import record_synchronous_set
 from deploys.managed_files import put_managed_files
-from deploys.preflight import cluster_facts
-from operations.postgres import ensure_config_applied
+from operations.postgres import ensure_config_applied, pg_states
 from operations.rejoin import start_standby_streaming
 from operations.switchover import mark_standby, move_vip, promote_caught_up, stop_primary
 from planner import registry as managed_registry
@@ -27,7 +26,7 @@ from planner.switchover import DEFAULT_MAX_LAG_BYTES, plan_switchover
 
 ctx = load_context()
 target = host.data.get("target") or ctx.topology.master.name
-plan = plan_switchover(ctx.topology, target, cluster_facts(ctx),
+plan = plan_switchover(ctx.topology, target, pg_states(ctx.topology),
                        max_lag_bytes=int(host.data.get("max_lag_bytes", DEFAULT_MAX_LAG_BYTES)),
                        force=bool(host.data.get("force", False)))
 if plan.action == "refuse":
