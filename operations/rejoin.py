@@ -1,12 +1,15 @@
 """Rejoin a former master as a standby of the live primary: pg_rewind, else a base backup."""
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
 from operations.plans import go_ahead
 from operations.postgres import pg_state, pg_states, poll_until, psql, unit, wait_ready
 from planner.model import Topology
+from planner.quoting import conninfo
 from planner.rejoin import plan_rejoin
 from planner.settings import PGPASS_PATH
 
@@ -16,8 +19,9 @@ def _rewind_or_clone(now: Topology, target: str, method: str) -> StringCommand:
     "basebackup", a fresh base backup from it."""
     c = now.cluster
     source = now.node(now.node(target).upstream)
-    conninfo = f"host={source.address} port={c.port} user={c.replication_user} dbname=postgres passfile={PGPASS_PATH}"
-    basebackup = f"host={source.address} port={c.port} user={c.replication_user} passfile={PGPASS_PATH}"
+    server = [("host", source.address), ("port", c.port), ("user", c.replication_user)]
+    rewind_source = shlex.quote(conninfo([*server, ("dbname", "postgres"), ("passfile", PGPASS_PATH)]))
+    basebackup = shlex.quote(conninfo([*server, ("passfile", PGPASS_PATH)]))
     as_postgres = "runuser -u postgres --"
     config = f"--config-file={c.config_directory}/postgresql.conf" if c.version >= 15 else ""
     rewind = "false" if method == "basebackup" else "true"
@@ -27,12 +31,12 @@ def _rewind_or_clone(now: Topology, target: str, method: str) -> StringCommand:
         "cd / && t0=$(date +%s%N) && elapsed() { awk -v a=\"$t0\" -v b=\"$(date +%s%N)\" "
         "'BEGIN { printf \"%.1f\", (b - a) / 1e9 }'; } && "
         f"if {rewind} && out=$({as_postgres} {c.bin_directory}/pg_rewind --target-pgdata={c.data_directory} "
-        f"--source-server='{conninfo}' {config} 2>&1); then "
+        f"--source-server={rewind_source} {config} 2>&1); then "
         f"logger -t pgcascade \"rejoin: {target} rewound onto {source.name} (pg_rewind, $(elapsed) s)\"; else "
         f"printf '%s\\n' \"${{out:-}}\" >&2; "
         f"echo 'no pg_rewind ({method}): taking a fresh base backup from {source.name}' >&2; "
         f"find {c.data_directory} -mindepth 1 -delete && "
-        f"{as_postgres} {c.bin_directory}/pg_basebackup --no-password -d '{basebackup}' "
+        f"{as_postgres} {c.bin_directory}/pg_basebackup --no-password -d {basebackup} "
         f"-D {c.data_directory} -X stream -c fast && "
         f"logger -t pgcascade \"rejoin: {target} re-cloned from {source.name} (base backup, $(elapsed) s; "
         f"method {method}; $(printf '%s' \"${{out:-pg_rewind not tried}}\" | tail -n 1))\"; fi && "

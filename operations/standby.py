@@ -1,6 +1,8 @@
 """A standby of its upstream: cloned only when the facts say there is nothing to lose."""
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host, inventory, state
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.state import StateStage
@@ -9,6 +11,7 @@ from operations.plans import go_ahead
 from operations.postgres import pg_state, psql, unit, wait_ready
 from planner.model import Topology
 from planner.pgstate import PgStateDict
+from planner.quoting import conninfo
 from planner.rebuild import plan_rebuild
 from planner.settings import PGPASS_PATH, STANDBY_GUCS, primary_conninfo
 from planner.standby_plan import plan_standby
@@ -31,15 +34,15 @@ def clone_commands(topology: Topology, node_name: str) -> list[StringCommand]:
     c = topology.cluster
     node = topology.node(node_name)
     upstream = topology.node(node.upstream)
-    source = (f"host={upstream.address} port={c.port} user={c.replication_user} "
-              f"passfile={PGPASS_PATH} application_name=pgcascade_clone_{node.name}")
+    source = conninfo([("host", upstream.address), ("port", c.port), ("user", c.replication_user),
+                       ("passfile", PGPASS_PATH), ("application_name", f"pgcascade_clone_{node.name}")])
     data = c.data_directory
     as_postgres = ["runuser", "-u", "postgres", "--"]
     return [
         StringCommand("systemctl", "stop", unit(c.version, c.name)),
         # The planner allowed this only for an empty or never-used data directory.
         StringCommand("find", data, "-mindepth", "1", "-delete"),
-        StringCommand(*as_postgres, f"{c.bin_directory}/pg_basebackup", "--no-password", "-d", f"'{source}'",
+        StringCommand(*as_postgres, f"{c.bin_directory}/pg_basebackup", "--no-password", "-d", shlex.quote(source),
                       "-D", data, "-X", "stream", "-c", "fast"),
         StringCommand(*as_postgres, "touch", f"{data}/standby.signal"),
         StringCommand("systemctl", "start", unit(c.version, c.name)),

@@ -40,7 +40,7 @@ from planner.paths import (
     SYNCSET_PATH,
     WATCH_INTERVAL,
 )
-from planner.quoting import conninfo_value, pgpass_escape, shell_quote
+from planner.quoting import conninfo, pgpass_escape, shell_quote
 
 # ---------------------------------------------------------------------------------------------
 # pg_hba.conf
@@ -493,28 +493,28 @@ def cascade_monitor_vars(topology: Topology, node_name: str) -> dict:
     _check_cluster(cluster)
     cascade = _node(topology, node.upstream)
     master = topology.master
-    conninfo = [
+    master_conninfo = conninfo([
         ("host", _check_address(master.address, master.name)),
-        ("port", str(cluster.port)),
+        ("port", cluster.port),
         ("user", cluster.replication_user),
         ("dbname", "postgres"),
         ("passfile", PGPASS_PATH),
         ("connect_timeout", str(CONNECT_TIMEOUT)),
         ("application_name", "pgcascade-cascade-monitor"),
-    ]
+    ])
     return {
         "node_name": node.name,
         "cascade_name": shell_quote(cascade.name),
         "cascade_address": shell_quote(_check_address(cascade.address, cascade.name)),
         "master_name": shell_quote(master.name),
         "master_address": shell_quote(master.address),
-        "master_conninfo": shell_quote(" ".join(f"{k}={conninfo_value(v)}" for k, v in conninfo)),
+        "master_conninfo": shell_quote(master_conninfo),
         # pg_isready as the replication role on a replication connection: the cascade's pg_hba
         # admits this host for it, so the server asks for the password, pg_isready (no password:
         # passfile /dev/null) hangs up, and nothing is logged (as another user the server would
         # log a rejected connection every second).
-        "cascade_ping_conninfo": shell_quote(" ".join(f"{k}={conninfo_value(v)}" for k, v in [
-            ("host", cascade.address), ("port", str(cluster.port)), ("user", cluster.replication_user),
+        "cascade_ping_conninfo": shell_quote(conninfo([
+            ("host", cascade.address), ("port", cluster.port), ("user", cluster.replication_user),
             ("dbname", "replication"), ("replication", "true"), ("passfile", "/dev/null"),
             ("application_name", "pgcascade-cascade-monitor")])),
         "pg_port": shell_quote(cluster.port),

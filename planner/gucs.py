@@ -22,7 +22,7 @@ from planner.quoting import (
     _syncrep_name,
     conf_quote,
     conf_value,
-    conninfo_value,
+    conninfo,
     shell_quote,
 )
 
@@ -143,14 +143,13 @@ def primary_conninfo(topology: Topology, node_name: str) -> str:
         return ""
     upstream = _node(topology, node.upstream)
     cluster = topology.cluster
-    parts = [
+    return conninfo([
         ("host", _check_address(upstream.address, upstream.name)),
-        ("port", str(cluster.port)),
+        ("port", cluster.port),
         ("user", cluster.replication_user),
         ("application_name", _application_name(node)),
         ("passfile", PGPASS_PATH),
-    ]
-    return " ".join(f"{key}={conninfo_value(value)}" for key, value in parts)
+    ])
 
 
 def synchronous_standby_names(topology: Topology, node_name: str) -> str:

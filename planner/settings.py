@@ -152,6 +152,7 @@ from planner.quoting import (  # noqa: F401
     _syncrep_name,
     conf_quote,
     conf_value,
+    conninfo,
     conninfo_value,
     pgpass_escape,
     shell_quote,
