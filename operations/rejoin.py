@@ -18,7 +18,7 @@ def _rewind_or_clone(now: Topology, target: str, method: str) -> StringCommand:
     """pg_rewind onto the new master (method "rewind"); if it cannot, or with method
     "basebackup", a fresh base backup from it."""
     c = now.cluster
-    source = now.node(now.node(target).upstream)
+    source = now.upstream_of(now.node(target))
     server = [("host", source.address), ("port", c.port), ("user", c.replication_user)]
     rewind_source = shlex.quote(conninfo([*server, ("dbname", "postgres"), ("passfile", PGPASS_PATH)]))
     basebackup = shlex.quote(conninfo([*server, ("passfile", PGPASS_PATH)]))
@@ -84,7 +84,7 @@ def start_standby_streaming(topology: Topology, node_name: str, target: str, sec
         return
     c = topology.cluster
     fact = pg_state(host, c.version, c.name, c.port)
-    upstream = topology.node(topology.node(target).upstream)
+    upstream = topology.upstream_of(topology.node(target))
     receiver = fact.get("wal_receiver") or {}
     if fact.get("running") and receiver.get("status") == "streaming" and receiver.get("sender_host") == upstream.address:
         host.noop(f"{target} streams from {upstream.name}")

@@ -33,7 +33,7 @@ def clone_commands(topology: Topology, node_name: str) -> list[StringCommand]:
     """Stop, empty the data directory, base backup from the upstream, standby.signal, start."""
     c = topology.cluster
     node = topology.node(node_name)
-    upstream = topology.node(node.upstream)
+    upstream = topology.upstream_of(node)
     source = conninfo([("host", upstream.address), ("port", c.port), ("user", c.replication_user),
                        ("passfile", PGPASS_PATH), ("application_name", f"pgcascade_clone_{node.name}")])
     data = c.data_directory

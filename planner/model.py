@@ -83,6 +83,11 @@ class Topology:
                 return node
         raise KeyError(name)
 
+    def upstream_of(self, node: Node) -> Node:
+        if node.upstream is None:
+            raise ValueError(f"{node.name} is the master: it has no upstream")
+        return self.node(node.upstream)
+
     @property
     def master(self) -> Node:
         return next(n for n in self.nodes if n.role == "master")

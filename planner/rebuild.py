@@ -45,7 +45,7 @@ def plan_rebuild(topology: Topology, node_name: str, fact: Mapping | None, upstr
             "really is a stale copy, stop it first, then rebuild with force=true")
     if state == "standby":
         receiver = fact.get("wal_receiver") or {}
-        upstream = topology.node(node.upstream)
+        upstream = topology.upstream_of(node)
         streaming = receiver.get("status") == "streaming" and receiver.get("sender_host") == upstream.address
         master_sysid = (master_fact or {}).get("system_identifier")
         if fact.get("running") and streaming and _same_cluster(fact, master_sysid) is not False and not force:

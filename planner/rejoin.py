@@ -48,7 +48,7 @@ def plan_rejoin(inventory: Topology, target: str, facts_by_host: Mapping[str, Ma
                                     f"{fact.get('system_identifier')}, {master.name} has "
                                     f"{master_fact.get('system_identifier')}): refusing to touch it")
     timeline, master_timeline = fact.get("timeline") or 0, master_fact.get("timeline") or 0
-    upstream = now.node(now.node(target).upstream)
+    upstream = now.upstream_of(now.node(target))
     receiver = fact.get("wal_receiver") or {}
     if (state == "standby" and fact.get("running") and receiver.get("status") == "streaming"
             and receiver.get("sender_host") == upstream.address and timeline == master_timeline):

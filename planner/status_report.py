@@ -63,7 +63,7 @@ def _behind(master_current: int | None, lsn: int | None) -> str:
 def _upstream_line(topology: Topology, node: Node, fact: Mapping) -> str:
     if node.upstream is None:
         return "none (the master)"
-    upstream = topology.node(node.upstream)
+    upstream = topology.upstream_of(node)
     expected = f"{upstream.name} ({upstream.address}:{topology.cluster.port})"
     receiver = fact.get("wal_receiver")
     if not receiver:

@@ -39,7 +39,7 @@ if ctx.node is not None:
                          method=str(host.data.get("method", "rewind")))
     # Every host's files as the cluster now is (the live primary as master): written now, applied below.
     put_managed_files(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)), managed_registry.POSTGRES)
-    start_standby_streaming(name=f"{target} streams from {now.node(now.node(target).upstream).name}", topology=now,
+    start_standby_streaming(name=f"{target} streams from {now.upstream_of(now.node(target)).name}", topology=now,
                             node_name=ctx.node.name, target=target)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
                           cluster=c.name, port=c.port, files=settings.config_file_paths(c))
