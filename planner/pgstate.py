@@ -80,3 +80,9 @@ class PgStateDict(TypedDict):
 
 # What a host holds, in one word (planner.standby_plan.server_state).
 ServerState = Literal["unreachable", "absent", "unreadable", "standby", "primary"]
+
+
+def streams_from(fact: PgStateDict | None, address: str) -> bool:
+    """Its WAL receiver streams from `address` (whether the server runs is the caller's to check)."""
+    receiver = fact["wal_receiver"] if fact else None
+    return bool(receiver and receiver["status"] == "streaming" and receiver["sender_host"] == address)
