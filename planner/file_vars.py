@@ -251,6 +251,8 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
     cluster = topology.cluster
     _check_cluster(cluster)
     vip = cluster.vip  # validated once, by planner.topology
+    if vip is None:  # _ha_peer refused it already
+        raise ValueError("vip_address is not set: the failover scripts need the virtual IP")
 
     def ha_host(other: Node) -> HaHost:
         return HaHost(shell_quote(other.name), shell_quote(_check_address(other.address, other.name)))

@@ -86,3 +86,8 @@ def streams_from(fact: PgStateDict | None, address: str) -> bool:
     """Its WAL receiver streams from `address` (whether the server runs is the caller's to check)."""
     receiver = fact["wal_receiver"] if fact else None
     return bool(receiver and receiver["status"] == "streaming" and receiver["sender_host"] == address)
+
+
+def timeline_or_zero(fact: PgStateDict | None) -> int:
+    """The fact's timeline; 0 when unknown (no fact, or a cluster whose timeline could not be read)."""
+    return (fact["timeline"] or 0) if fact else 0

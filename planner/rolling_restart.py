@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from planner.model import Topology
+from planner.pgstate import PgStateDict
 from planner.standby_plan import check_cluster_roles
 from planner.switchover import DEFAULT_MAX_LAG_BYTES, plan_switchover
 
@@ -27,11 +28,11 @@ class RollingPlan:
     away: Topology | None = None  # the cluster while `via` is the master
 
 
-def _pending_settings(fact: Mapping | None) -> list[str]:
-    return sorted((fact or {}).get("pending_restart") or [])
+def _pending_settings(fact: PgStateDict | None) -> list[str]:
+    return sorted(fact["pending_restart"]) if fact else []
 
 
-def plan_rolling_restart(topology: Topology, facts_by_host: Mapping[str, Mapping | None],
+def plan_rolling_restart(topology: Topology, facts_by_host: Mapping[str, PgStateDict | None],
                          haresources_pending: Mapping[str, bool], force: bool = False,
                          max_lag_bytes: int = DEFAULT_MAX_LAG_BYTES) -> RollingPlan:
     """haresources_pending: per heartbeat node, its haresources changed since heartbeat started."""

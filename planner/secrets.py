@@ -27,7 +27,8 @@ def _unquote(raw: str, where: str) -> str:
     raw = raw.strip()
     if not raw or raw[0] not in "'\"":
         return raw
-    quote, chars, index = raw[0], [], 1
+    quote, index = raw[0], 1
+    chars: list[str] = []
     while index < len(raw):
         char = raw[index]
         if char == quote:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from .model import Cluster, Node, Topology
-from .pgstate import PgStateDict, ServerState
+from .pgstate import PgStateDict, ServerState, timeline_or_zero
 
 StandbyAction = Literal["nothing", "start", "repoint", "clone", "refuse"]
 PrimaryAction = Literal["nothing", "start", "create", "refuse"]
@@ -125,11 +125,6 @@ def _pristine(fact: PgStateDict, is_pristine: bool) -> bool:
         and not fact["in_recovery"]
         and (timeline is None or timeline == 1)
     )
-
-
-def _timeline(fact: PgStateDict | None) -> int:
-    """The fact's timeline, 0 when unknown."""
-    return (fact["timeline"] or 0) if fact else 0
 
 
 def _drop_hint(cluster: Cluster) -> str:
@@ -530,7 +525,7 @@ def _newer_timelines(
             continue
         if _same_cluster(other_fact, system_identifier) is False:
             continue
-        if _timeline(other_fact) > timeline:
+        if timeline_or_zero(other_fact) > timeline:
             newer.append(other.name)
     return newer
 
@@ -579,7 +574,7 @@ def plan_primary(
         candidates = [
             name
             for name in others
-            if _timeline(facts_by_host[name]) >= _timeline(fact)
+            if timeline_or_zero(facts_by_host[name]) >= timeline_or_zero(fact)
         ]
         if candidates:
             found = "; ".join(f"{n} is {describe(facts_by_host[n], cluster)}" for n in candidates)
