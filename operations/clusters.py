@@ -29,6 +29,7 @@ from pyinfra.api import FunctionCommand, OperationError, OperationValueError, Qu
 from facts.clusters import PgClusters
 from operations.plans import preparing
 from operations.postgres import pg_state, wait_ready
+from planner.pgstate import ReplicationRow
 
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 LOCALE_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -52,7 +53,7 @@ def format_clusters(clusters: list[dict]) -> list[str]:
     return [" ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
 
 
-def describe_standbys(rows: list[dict]) -> str:
+def describe_standbys(rows: list[ReplicationRow]) -> str:
     """pg_stat_replication rows (PgState["replication"]) in a DBA's words."""
     return ", ".join(
         f"{r['application_name'] or '?'} ({r['client_addr'] or 'local'}, {r['state']}, {r['sync_state']})"
@@ -144,10 +145,15 @@ def refusals_fail_the_host(func):
 # -- facts -------------------------------------------------------------------------------------
 
 
-def _existing(version: int, cluster: str, must_exist: bool) -> dict | None:
+def _existing(version: int, cluster: str) -> dict | None:
+    return find_cluster(host.get_fact(PgClusters), version, cluster)
+
+
+def _required(version: int, cluster: str) -> dict:
+    """The cluster's pg_lsclusters row; refuses when there is none."""
     clusters = host.get_fact(PgClusters)
     found = find_cluster(clusters, version, cluster)
-    if found is None and must_exist:
+    if found is None:
         listed = ", ".join(f"{c['version']}/{c['cluster']}" for c in clusters) or "none"
         raise OperationError(f"{host.name}: there is no cluster {version}/{cluster} (pg_lsclusters lists: {listed})")
     return found
@@ -255,7 +261,7 @@ def start_cluster(version: int, cluster: str):
     + cluster: cluster name
     """
     check_arguments(version, cluster)
-    found = _existing(version, cluster, must_exist=True)
+    found = _required(version, cluster)
     name = f"{version}/{cluster}"
     if found["running"]:
         _nothing(f"{name} is already running (port {found['port']}, {found['status']})")
@@ -279,7 +285,7 @@ def stop_cluster(version: int, cluster: str, mode: str | None = None):
     check_arguments(version, cluster)
     if mode is not None and mode not in STOP_MODES:
         raise OperationValueError(f"mode must be one of {', '.join(STOP_MODES)}, not {mode!r}")
-    found = _existing(version, cluster, must_exist=True)
+    found = _required(version, cluster)
     name = f"{version}/{cluster}"
     if not found["running"]:
         _nothing(f"{name} is already stopped ({found['status']})")
@@ -303,7 +309,7 @@ def drop_cluster(version: int, cluster: str, confirm: str | None = None, force: 
     """
     check_arguments(version, cluster, force=force)
     _require_confirm("drop_cluster", version, cluster, confirm)
-    found = _existing(version, cluster, must_exist=False)
+    found = _existing(version, cluster)
     name = f"{version}/{cluster}"
     if found is None:
         _nothing(f"{name} does not exist: nothing to drop")
@@ -334,7 +340,7 @@ def clean(version: int, cluster: str, confirm: str | None = None, force: bool = 
     check_arguments(version, cluster, force=force)
     _require_confirm("clean", version, cluster, confirm)
     check_locale(locale)
-    found = _existing(version, cluster, must_exist=True)
+    found = _required(version, cluster)
     name = f"{version}/{cluster}"
     port = found["port"]
     if port is None:

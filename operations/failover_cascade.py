@@ -17,7 +17,7 @@ from operations.postgres import pg_state, pg_states, poll_until
 from planner import settings
 from planner.failover_cascade import MASTER_SETTINGS, describe_changes, plan_failover_cascade
 from planner.model import Topology
-from planner.pgstate import PgStateDict
+from planner.pgstate import PgStateDict, streams_from
 from planner.render import template_path
 
 CONNECT_TIMEOUT = 15  # seconds to reach the failed cascade's host (a hung one never answers)
@@ -103,11 +103,6 @@ def ensure_failover_include(topology_after: Topology, node_name: str, step: str,
         mode="0644", **settings.render_vars_pgconf(topology_after, node_name, variant_without=failed))
 
 
-def _streams_from(fact: dict, address: str) -> bool:
-    receiver = fact.get("wal_receiver") or {}
-    return receiver.get("status") == "streaming" and receiver.get("sender_host") == address
-
-
 @operation()
 def ensure_streaming_from_master(topology_after: Topology, node_name: str, repointed: list[str]):
     """
@@ -123,7 +118,7 @@ def ensure_streaming_from_master(topology_after: Topology, node_name: str, repoi
     c = topology_after.cluster
     master = topology_after.master
     fact = pg_state(host, c.version, c.name, c.port)
-    if _streams_from(fact, master.address):
+    if streams_from(fact, master.address):
         host.noop(f"{node_name} streams from {master.name}")
         return
     query = ("select count(*) from pg_stat_wal_receiver where status = 'streaming' "

@@ -9,6 +9,7 @@ from pyinfra.api import OperationError, StringCommand, operation
 from operations.plans import go_ahead
 from operations.postgres import pg_state, pg_states, poll_until, psql, unit, wait_ready
 from planner.model import Topology
+from planner.pgstate import streams_from
 from planner.quoting import conninfo
 from planner.rejoin import plan_rejoin
 from planner.settings import PGPASS_PATH
@@ -19,7 +20,7 @@ def _rewind_or_clone(now: Topology, target: str, method: str) -> StringCommand:
     "basebackup", a fresh base backup from it."""
     c = now.cluster
     source = now.upstream_of(now.node(target))
-    server = [("host", source.address), ("port", c.port), ("user", c.replication_user)]
+    server: list[tuple[str, str | int]] = [("host", source.address), ("port", c.port), ("user", c.replication_user)]
     rewind_source = shlex.quote(conninfo([*server, ("dbname", "postgres"), ("passfile", PGPASS_PATH)]))
     basebackup = shlex.quote(conninfo([*server, ("passfile", PGPASS_PATH)]))
     as_postgres = "runuser -u postgres --"
@@ -62,7 +63,7 @@ def rewind_former_master(inventory_topology: Topology, node_name: str, target: s
         host.noop(f"not the host to rejoin ({target})")
         return
     plan = plan_rejoin(inventory_topology, target, pg_states(inventory_topology, unreadable_as_none=True), force=force)
-    if not go_ahead(plan.action, plan.reason):
+    if not go_ahead(plan.action, plan.reason) or plan.topology is None:  # a rejoin plan has its topology
         return
     c = inventory_topology.cluster
     yield StringCommand("systemctl", "stop", unit(c.version, c.name))
@@ -85,8 +86,7 @@ def start_standby_streaming(topology: Topology, node_name: str, target: str, sec
     c = topology.cluster
     fact = pg_state(host, c.version, c.name, c.port)
     upstream = topology.upstream_of(topology.node(target))
-    receiver = fact.get("wal_receiver") or {}
-    if fact.get("running") and receiver.get("status") == "streaming" and receiver.get("sender_host") == upstream.address:
+    if fact["running"] and streams_from(fact, upstream.address):
         host.noop(f"{target} streams from {upstream.name}")
         return
     yield StringCommand("systemctl", "start", unit(c.version, c.name))
@@ -109,7 +109,7 @@ def checkpoint_new_master(inventory_topology: Topology, node_name: str, target: 
     + force: as for rewind_former_master
     """
     plan = plan_rejoin(inventory_topology, target, pg_states(inventory_topology, unreadable_as_none=True), force=force)
-    if plan.action != "rejoin" or node_name != plan.topology.master.name:
+    if plan.action != "rejoin" or plan.topology is None or node_name != plan.topology.master.name:
         host.noop("no rewind to prepare here")
         return
     yield psql(inventory_topology.cluster.port, "CHECKPOINT")

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
 from . import settings
 from .model import Node, Topology
 from .pgstate import PgStateDict
 from .standby_plan import describe, server_state, standby_differences
 
-FAILOVER_ACTIONS = ("nothing", "act", "refuse")
+FailoverAction = Literal["nothing", "act", "refuse"]
+FAILOVER_ACTIONS: tuple[FailoverAction, ...] = get_args(FailoverAction)
 # What the facts must report for the "already done" check (PgState(settings=...)).
 MASTER_SETTINGS = ("archive_command", "synchronous_standby_names")
 
@@ -36,7 +38,7 @@ class CascadeFailoverPlan:
     changes: (host, what changes there) for every host whose settings change, for the preview.
     """
 
-    action: str
+    action: FailoverAction
     reason: str
     changes: tuple[tuple[str, str], ...] = ()
 

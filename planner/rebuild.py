@@ -7,6 +7,7 @@ but cannot follow (broken, or behind what its upstream still has), when asked wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from planner.model import Topology
 from planner.pgstate import PgStateDict, streams_from
@@ -15,7 +16,7 @@ from planner.standby_plan import _same_cluster, describe, server_state, upstream
 
 @dataclass(frozen=True)
 class RebuildPlan:
-    action: str  # "nothing" | "clone" | "refuse"
+    action: Literal["nothing", "clone", "refuse"]
     reason: str
 
 

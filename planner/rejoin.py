@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from planner.model import Topology
 from planner.pgstate import PgStateDict, streams_from
@@ -14,7 +15,7 @@ from planner.standby_plan import describe, server_state
 
 @dataclass(frozen=True)
 class RejoinPlan:
-    action: str  # "nothing" | "rejoin" | "refuse"
+    action: Literal["nothing", "rejoin", "refuse"]
     reason: str
     topology: Topology | None = None  # the cluster as it is now (the live primary as master)
 

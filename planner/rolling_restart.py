@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from planner.model import Topology
 from planner.pgstate import PgStateDict
@@ -20,7 +21,7 @@ from planner.switchover import DEFAULT_MAX_LAG_BYTES, plan_switchover
 
 @dataclass(frozen=True)
 class RollingPlan:
-    action: str  # "nothing" | "rolling" | "refuse"
+    action: Literal["nothing", "rolling", "refuse"]
     reason: str
     standbys: tuple[str, ...] = ()  # standbys to restart, in order (leaves first)
     primary_pending: tuple[str, ...] = ()  # what the primary waits for, in words

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from planner.model import Topology
 from planner.pgstate import PgStateDict, streams_from
@@ -14,7 +15,7 @@ DEFAULT_MAX_LAG_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class SwitchoverPlan:
-    action: str  # "nothing" | "switchover" | "refuse"
+    action: Literal["nothing", "switchover", "refuse"]
     reason: str
     now: Topology | None = None  # the cluster as it is (the live primary as master)
     after: Topology | None = None  # the cluster once the target is the master
