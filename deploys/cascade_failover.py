@@ -18,7 +18,7 @@ from planner.failover_cascade import watched_cascade
 
 @deploy("Cascade failover automation")
 def configure_cascade_failover(ctx: Context) -> None:
-    watched = watched_cascade(ctx.topology, ctx.node.name)
+    watched = watched_cascade(ctx.topology, ctx.this_node.name)
     if not watched:  # stopped before its unit file goes
         systemd.service(name="no cascade monitor", service=settings.CASCADE_MONITOR_UNIT, running=False,
                         enabled=False)
@@ -27,6 +27,7 @@ def configure_cascade_failover(ctx: Context) -> None:
     if monitor is not None:  # the monitor's script and unit (present or removed)
         systemd.daemon_reload(name="systemd reads the monitor's unit", _if=monitor.did_change)
     if watched:
+        assert monitor is not None  # a watched cascade's monitor has its files in the registry
         # Restart first (only when running), so a first run starts it once.
         systemd.service(name="cascade monitor restarted for its new script", service=settings.CASCADE_MONITOR_UNIT,
                         restarted=True, _if=monitor.did_change)

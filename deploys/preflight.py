@@ -12,10 +12,10 @@ from planner.standby_plan import check_cluster_roles
 
 
 def check_cluster_state(ctx: Context) -> None:
-    if ctx.node.role != "master":
+    if ctx.this_node.role != "master":
         return
     facts = pg_states(ctx.topology)
-    pristine = [name for name, fact in facts.items() if fact.get("pristine")]
+    pristine = [name for name, fact in facts.items() if fact and fact["pristine"]]
     problems = check_cluster_roles(ctx.topology, facts, pristine_hosts=pristine, include_drift=False)
     if problems:
         raise ClusterConfigError(

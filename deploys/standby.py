@@ -11,4 +11,4 @@ from operations.standby import ensure_standby
 @deploy("Standby tier")
 def configure_standby_tier(ctx: Context, tier: int) -> None:
     ensure_standby(name=f"tier {tier}: streaming standby of its upstream", topology=ctx.topology,
-                   node_name=ctx.node.name, tier=tier)
+                   node_name=ctx.this_node.name, tier=tier)

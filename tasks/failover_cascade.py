@@ -18,4 +18,4 @@ ctx, failed, force = load_repair_context()
 
 if ctx.node is not None and ctx.node.name != failed:  # application hosts take no part
     check_before_repair(ctx, failed, force)
-    repair_cascade_failure(ctx, failed, force)
+    repair_cascade_failure(ctx=ctx, failed=failed, force=force)

@@ -44,6 +44,6 @@ if ctx.node is not None:
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
                           cluster=c.name, port=c.port, files=settings.config_file_paths(c))
     # Whom the new master waits for, recorded on every host (may-promote reads it).
-    record_synchronous_set(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))
+    record_synchronous_set(ctx=Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))
     # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
-    configure_cascade_failover(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))
+    configure_cascade_failover(ctx=Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))

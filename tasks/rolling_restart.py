@@ -54,7 +54,7 @@ def _heartbeat(name: str) -> None:
 
 def _switch(before: Topology, after: Topology, target: str) -> None:
     """The switchover steps of tasks/switchover.py, from `before` to `after` (target the master)."""
-    old, me, c = before.master.name, ctx.node.name, ctx.cluster
+    old, me, c = before.master.name, ctx.this_node.name, ctx.cluster
     stop_primary(name=f"stop {old} cleanly", topology=before, node_name=me, primary=old)
     promote_caught_up(name=f"promote {target} once it has {old}'s last WAL, and give it the VIP", topology=before,
                       node_name=me, primary=old, target=target)
@@ -66,7 +66,7 @@ def _switch(before: Topology, after: Topology, target: str) -> None:
                             node_name=me, target=old)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload, or restart of a standby)",
                           version=c.version, cluster=c.name, port=c.port, files=settings.config_file_paths(c))
-    configure_cascade_failover(Context(topology=after, secrets=ctx.secrets, node=after.node(me)))
+    configure_cascade_failover(ctx=Context(topology=after, secrets=ctx.secrets, node=after.node(me)))
 
 
 plan = plan_rolling_restart(ctx.topology, pg_states(ctx.topology), _haresources_pending(),
@@ -77,6 +77,7 @@ if plan.action == "refuse":
 if ctx.node is not None and plan.action == "nothing":
     host.noop(plan.reason)
 elif ctx.node is not None:
+    assert plan.away is not None and plan.via is not None  # a rolling plan has its switchover
     if ctx.node.name == ctx.topology.master.name:
         host.log(f"rolling restart: {plan.reason}")
     for tier in host.loop(range(len(ctx.topology.tiers()) - 1, 0, -1)):

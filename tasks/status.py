@@ -40,6 +40,7 @@ from facts.managed import ManagedState  # noqa: E402
 from facts.replication import PgState  # noqa: E402
 from planner import registry, stack_report  # noqa: E402
 from planner.model import Topology  # noqa: E402
+from planner.pgstate import PgStateDict  # noqa: E402
 from planner.secrets import ALL_SECRETS, SecretsError, parse_secrets_file, resolve_secrets  # noqa: E402
 from planner.settings import POSTGRES_HOME, RUNTIME_DIRECTORY  # noqa: E402
 from planner.status_report import render_status  # noqa: E402
@@ -162,7 +163,8 @@ def read_facts(state: State, config: Config, inventory: Inventory, names: list[s
         greenlets = {state.pool.spawn(_read_host, state, host, kwargs, managed_kwargs.get(host.name)): host
                      for host in hosts}
         gevent.joinall(list(greenlets), timeout=timeout)
-        facts, reasons = {}, {}
+        facts: dict[str, PgStateDict | None] = {}
+        reasons: dict[str, str] = {}
         for greenlet, host in greenlets.items():
             if not greenlet.ready():
                 greenlet.kill(block=False)

@@ -35,6 +35,7 @@ if plan.action == "refuse":
 if ctx.node is not None and plan.action == "nothing":
     host.noop(plan.reason)
 elif ctx.node is not None:
+    assert plan.now is not None and plan.after is not None  # a switchover plan has both topologies
     old, me, c = plan.now.master.name, ctx.node.name, ctx.cluster
     stop_primary(name=f"stop {old} cleanly", topology=plan.now, node_name=me, primary=old)
     promote_caught_up(name=f"promote {target} once it has {old}'s last WAL, and give it the VIP", topology=plan.now,
@@ -47,6 +48,6 @@ elif ctx.node is not None:
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
                           cluster=c.name, port=c.port, files=settings.config_file_paths(c))
     # Whom the new master waits for, recorded on every host (may-promote reads it).
-    record_synchronous_set(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))
+    record_synchronous_set(ctx=Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))
     # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
-    configure_cascade_failover(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))
+    configure_cascade_failover(ctx=Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))
