@@ -90,7 +90,7 @@ class Watcher:
     def observe(self) -> watch.Observation:
         c = self.c
         local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory)
-        peer_status = cl_status("nodestatus", c.ha_peer)
+        peer_status = cl_status("nodestatus", c.peer().name)
         deposition = None
         if local.state in ("primary", "stopped-primary"):
             deposition = timeline.successor_verdict(local, self.others, {h.name: h.address for h in c.hosts})
@@ -174,10 +174,10 @@ class Watcher:
 
     def write_view(self, o: watch.Observation) -> None:
         c = self.c
-        peer = c.host(c.ha_peer)
+        peer = c.peer()
         witnesses = {h.name: self.others.get(h.name, NodeState("unreachable")) for h in c.witnesses()}
-        view = canfailover.evaluate(c.self_name, c.ha_peer, o.local, o.flag, o.heartbeat_state, o.rscstatus,
-                                    o.peer_status, witnesses, self.others.get(c.ha_peer), peer.address, o.holds)
+        view = canfailover.evaluate(c.self_name, peer.name, o.local, o.flag, o.heartbeat_state, o.rscstatus,
+                                    o.peer_status, witnesses, self.others.get(peer.name), peer.address, o.holds)
         view["checked_at"] = time.time()
         path = os.path.join(c.runtime_directory, "can-fail-over.json")
         tmp = path + ".new"

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
 from hostrules.config import Config
-from hostrules.nodestate import as_postgres
+from hostrules.nodestate import NodeState, as_postgres, unreachable
 
 LIB_DIRECTORY = "/usr/local/lib/pgcascade"
 T = TypeVar("T")
@@ -105,10 +105,8 @@ def ensure_ssh_directory(config: Config) -> None:
         os.makedirs(config.runtime_directory, exist_ok=True)
 
 
-def states_of(config: Config, names: Sequence[str]) -> Dict[str, "object"]:
+def states_of(config: Config, names: Sequence[str]) -> Dict[str, NodeState]:
     """{name: NodeState} of other cluster hosts, read in parallel (unreachable when ssh fails)."""
-    from hostrules.nodestate import NodeState, unreachable  # noqa: F811
-
     def one(name: str):
         host = config.host(name)
         data = remote_json(config, host.address, "nodestate", "--json") if host else None

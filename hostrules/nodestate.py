@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from hostrules import lsn as lsnlib
 
@@ -113,8 +113,8 @@ def parse_query_row(row: str) -> dict:
     data = json.loads(row)
     standby = bool(data["in_recovery"])
     receiver = data.get("wal_receiver") or {}
-    received = [lsnlib.parse(data.get("receive_lsn")), lsnlib.parse(data.get("replay_lsn"))]
-    received = [x for x in received if x is not None]
+    received = [x for x in (lsnlib.parse(data.get("receive_lsn")), lsnlib.parse(data.get("replay_lsn")))
+                if x is not None]
     return {
         "state": "standby" if standby else "primary",
         "timeline": int(data["timeline"] or 0),
@@ -159,7 +159,7 @@ def parse_controldata(text: str) -> dict:
 
 def history_files(data_directory: str) -> dict:
     """{timeline: path} of the history files in pg_wal."""
-    found = {}
+    found: Dict[int, str] = {}
     try:
         names = os.listdir(os.path.join(data_directory, "pg_wal"))
     except OSError:
