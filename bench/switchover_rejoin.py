@@ -147,7 +147,7 @@ def main() -> None:
             acked = {a.n for a in load.acks}
             present = set(map(int, lab.psql("pg1", f"select n from {TABLE}").split()))
             lost = sorted(acked - present)
-            turns = []
+            turns: list[str] = []
             for ack in sorted(load.acks, key=lambda a: a.acked):
                 if not turns or turns[-1] != ack.node:
                     turns.append(ack.node)

@@ -136,7 +136,7 @@ def up(lab: str, count: int, subnet: str | None = None) -> dict:
         # A lab chosen a subnet automatically keeps off the snapshots' (a lab booted from one needs it).
         taken = [*taken_subnets(lab).values(), *subnets_in_use()]
         last = subnet == "last"
-        net = (ipaddress.ip_network(existing["subnet"]) if existing
+        net = (ipaddress.IPv4Network(existing["subnet"]) if existing
                else network.choose_subnet(lab, None if last else subnet, taken, last=last))
         ldir.mkdir(parents=True, exist_ok=True)
         (ldir / RESERVED_SUBNET).write_text(f"{net}\n")

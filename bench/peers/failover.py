@@ -124,7 +124,7 @@ def pgcascade_series(faults: list[str], runs: int) -> dict:
     snapshot = ensure_deployed_snapshot(3)
     out: dict = {"boot_failures": []}
     for fault in faults:
-        results = []
+        results: list[dict] = []
         while len(results) < runs:
             try:
                 results.append(pgcascade_run(fault, snapshot))
@@ -153,7 +153,10 @@ def patroni_lab() -> tuple[Lab, Peer, str]:
     peer = Peer(lab.desc)
     peer.wait_healthy(120)
     password = secrets.token_urlsafe(24)
-    lab.psql(peer.leader(), install_sql(ROLE, password, os.urandom(16)))
+    leader = peer.leader()
+    if leader is None:  # wait_healthy saw one
+        raise AssertionError("Patroni has no leader after its deploy")
+    lab.psql(leader, install_sql(ROLE, password, os.urandom(16)))
     return lab, peer, password
 
 
