@@ -1,7 +1,6 @@
 """A lab: its bridge, its hosts, its apt repository server, its keys; up, down, status, gc."""
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import json
 import os
@@ -11,12 +10,12 @@ import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from . import image, machines, network
 from .paths import STATE_ROOT, lab_dir, lab_file
-from .shell import LabError, log, ok, run
+from .shell import LabError, file_lock, log, ok, run
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 SNAP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -71,13 +70,9 @@ def taken_subnets(lab: str) -> dict[str, str]:
     return taken
 
 
-@contextmanager
-def subnet_lock():
+def subnet_lock() -> AbstractContextManager[None]:
     """Two labs starting at once must not choose the same subnet."""
-    STATE_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(STATE_ROOT / ".subnet.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    return file_lock(STATE_ROOT / ".subnet.lock")
 
 
 def _ensure_keys(ldir: Path) -> str:
