@@ -66,7 +66,7 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
     fact, upstream_fact, master_fact = _facts_around(topology, node_name)
     plan = plan_standby(topology, node, fact, upstream_fact,
                         desired_conninfo=primary_conninfo(topology, node_name),
-                        is_pristine=bool(fact.get("pristine")), master_fact=master_fact)
+                        is_pristine=bool(fact["pristine"]), master_fact=master_fact)
     if plan.action == "refuse" and plan.waits_for and state.current_stage < StateStage.Execute:
         # Preparing: the upstream is set up by an earlier step of this same run.
         host.noop(f"decided when this step runs: {plan.reason}")
@@ -81,7 +81,7 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
         # Our include file already says the right thing: drop any ALTER SYSTEM override of the
         # standby settings, then reload (PostgreSQL 13+ restarts its WAL receiver on reload).
         yield psql(c.port, *(f"ALTER SYSTEM RESET {name}" for name in STANDBY_GUCS))
-        if not fact.get("standby_signal"):  # read at start only: without it a restart promotes
+        if not fact["standby_signal"]:  # read at start only: without it a restart promotes
             yield StringCommand("runuser", "-u", "postgres", "--", "touch", f"{c.data_directory}/standby.signal")
         yield StringCommand("systemctl", "reload", unit(c.version, c.name))
     elif plan.action == "clone":
