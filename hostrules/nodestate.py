@@ -16,12 +16,14 @@ import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Literal, Optional, Tuple, get_args
 
 from hostrules import lsn as lsnlib
 
-RUNNING_STATES = ("primary", "standby")
-KNOWN_STATES = ("primary", "standby", "starting", "stopped-primary", "stopped-standby", "absent", "unreachable")
+# What a node is, in one word (the first word of `nodestate`'s line, which the shell scripts read).
+State = Literal["primary", "standby", "starting", "stopped-primary", "stopped-standby", "absent", "unreachable"]
+KNOWN_STATES: Tuple[State, ...] = get_args(State)
+RUNNING_STATES: Tuple[State, ...] = ("primary", "standby")
 
 # The one query: role, timeline, identity, positions, upstream and downstreams, in one round trip.
 QUERY = """
@@ -60,7 +62,7 @@ class Downstream:
 
 @dataclass
 class NodeState:
-    state: str
+    state: State
     timeline: int = 0  # the newest timeline the node knows (its own, or a newer one it has a history file of)
     system_identifier: Optional[str] = None
     lsn: Optional[int] = None  # a primary's current LSN; a standby's received (or replayed) LSN

@@ -5,8 +5,10 @@ Pure data: built by planner.topology.build_topology(), read by every other layer
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-ROLES = ("master", "cascade", "downstream")
+Role = Literal["master", "cascade", "downstream"]
+ROLES: tuple[Role, ...] = get_args(Role)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class Cluster:
 @dataclass(frozen=True)
 class Node:
     name: str  # inventory name; also the hostname (uname -n) heartbeat uses
-    role: str  # one of ROLES
+    role: Role
     address: str  # what the other cluster hosts use to reach it
     upstream: str | None  # inventory name of its upstream; None on the master
     application_name: str | None  # None on the master

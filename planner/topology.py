@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .checks import SAFE_PATH
-from .model import ROLES, AppHost, Cluster, HeartbeatTimings, Node, Topology, Vip
+from .model import ROLES, AppHost, Cluster, HeartbeatTimings, Node, Role, Topology, Vip
 from .paths import SUPPORTED_VERSIONS
 from .problems import ProblemsError
 
@@ -210,7 +210,7 @@ def _same_value(a: Any, b: Any) -> bool:
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
-def _role_groups(groups: Any) -> list[str]:
+def _role_groups(groups: Any) -> list[Role]:
     return [role for role in ROLES if role in (groups or ())]
 
 
@@ -236,7 +236,7 @@ def _check_unknown_keys(name: str, data: Mapping) -> list[str]:
     return problems
 
 
-def _check_roles(roles: Mapping[str, str], multi_role: Mapping[str, list[str]]) -> list[str]:
+def _check_roles(roles: Mapping[str, str], multi_role: Mapping[str, list[Role]]) -> list[str]:
     problems = [
         f"{name}: in groups {' and '.join(groups)} (a host has exactly one role: keep one group)"
         for name, groups in sorted(multi_role.items())
@@ -286,7 +286,7 @@ def _check_host_keys(
     pg_hosts: Mapping[str, Mapping],
     roles: Mapping[str, str],
     inventory: set[str],
-    multi_role: Mapping[str, list[str]],
+    multi_role: Mapping[str, list[Role]],
 ) -> list[str]:
     problems = []
     pg_names = sorted(pg_hosts)
@@ -553,8 +553,8 @@ def _cluster(data: Mapping) -> Cluster:
 
 def build_topology(hosts: Mapping[str, Mapping]) -> Topology:
     """The validated Topology; raises InventoryError listing every problem found."""
-    roles: dict[str, str] = {}
-    multi_role: dict[str, list[str]] = {}
+    roles: dict[str, Role] = {}
+    multi_role: dict[str, list[Role]] = {}
     pg_hosts: dict[str, Mapping] = {}
     for name, entry in hosts.items():
         role_groups = _role_groups(entry.get("groups"))
