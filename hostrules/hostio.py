@@ -7,6 +7,8 @@ import json
 import os
 import shlex
 import subprocess
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
@@ -113,6 +115,47 @@ def states_of(config: Config, names: Sequence[str]) -> Dict[str, NodeState]:
         return NodeState.from_dict(data) if data else unreachable()
 
     return dict(zip(names, parallel(list(names), one)))
+
+
+class NodeStream:
+    """Another host's node state, kept current by one long-lived ssh session that runs
+    `nodestate --stream` there (one psql kept open): no new ssh, python and psql every second.
+    state() is the newest line when it is at most `max_age` seconds old, else unreachable (a
+    frozen or cut-off host: ssh's keep-alives end the session within about 3 s and a new one is
+    started every `interval`)."""
+
+    def __init__(self, config: Config, address: str, interval: float, max_age: float):
+        self.config, self.address, self.interval, self.max_age = config, address, interval, max_age
+        self.latest: Optional[dict] = None
+        self.at = 0.0
+        threading.Thread(target=self._follow, daemon=True, name=f"stream {address}").start()
+
+    def _follow(self) -> None:
+        command = module_command("nodestate", "--json", "--stream", str(self.interval))
+        while True:
+            started = time.monotonic()
+            try:
+                proc = subprocess.Popen(ssh_argv(self.config, self.address, command), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/")
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    try:
+                        self.latest, self.at = json.loads(line), time.monotonic()
+                    except ValueError:
+                        continue
+                proc.wait()
+            except (OSError, AssertionError):
+                pass
+            time.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def state(self) -> NodeState:
+        latest = self.latest
+        if latest is None or time.monotonic() - self.at > self.max_age:
+            return unreachable()
+        try:
+            return NodeState.from_dict(latest)
+        except TypeError:
+            return unreachable()
 
 
 def log(script: str, message: str) -> None:
