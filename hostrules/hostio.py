@@ -135,15 +135,14 @@ class NodeStream:
         while True:
             started = time.monotonic()
             try:
-                proc = subprocess.Popen(ssh_argv(self.config, self.address, command), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/")
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    try:
-                        self.latest, self.at = json.loads(line), time.monotonic()
-                    except ValueError:
-                        continue
-                proc.wait()
+                with subprocess.Popen(ssh_argv(self.config, self.address, command), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/") as proc:
+                    assert proc.stdout is not None
+                    for line in proc.stdout:
+                        try:
+                            self.latest, self.at = json.loads(line), time.monotonic()
+                        except ValueError:
+                            continue
             except (OSError, AssertionError):
                 pass
             time.sleep(max(0.0, self.interval - (time.monotonic() - started)))

@@ -211,7 +211,9 @@ class Session:
     def query(self, timeout: float) -> Optional[str]:
         deadline = time.monotonic() + timeout
         try:
-            if self.proc is None or self.proc.poll() is not None:
+            if self.proc is not None and self.proc.poll() is not None:
+                self.close()  # psql ended (its server restarted)
+            if self.proc is None:
                 self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"}, cwd="/")
             assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -238,6 +240,9 @@ class Session:
                 self.proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 pass
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                if pipe is not None:
+                    pipe.close()
             self.proc = None
 
 
