@@ -132,7 +132,8 @@ class Watcher:
             heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
             hapostgres_running=hapostgres_running(), deposition=deposition, primary_elsewhere=primary_elsewhere,
             preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
-            relaxed=load_relaxed(c))
+            relaxed=load_relaxed(c), hosts_total=len(c.hosts),
+            hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"))
 
     def act(self, verdict, o: watch.Observation) -> None:
         c, d = self.c, verdict.decision

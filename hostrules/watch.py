@@ -24,10 +24,11 @@ no longer fails over. ha-watch observes, and this module decides, one action per
   retry-promotion   a standby whose heartbeat peer is dead while no primary answers anywhere, for a
                     while, and no hapostgres is running: ask may-promote again and, if it agrees,
                     restart heartbeat here (with its peer dead it then takes every resource);
-  relax-sync        a running primary none of whose synchronous standbys (synchronous_standby_names)
-                    has streamed for SYNC_RELAX_AFTER seconds (the standby died, or can no longer
-                    follow: promoted by hand, away too long) while nothing else switches them (the
-                    cascade failover acts sooner): every commit would wait for ever, so the
+  relax-sync        a running primary that reaches a majority of the cluster hosts but none of whose
+                    synchronous standbys (synchronous_standby_names) has streamed for
+                    SYNC_RELAX_AFTER seconds (the standby died, or can no longer follow: promoted
+                    by hand, away too long) while nothing else switches them (the cascade
+                    failover acts sooner): every commit would wait for ever, so the
                     setting is emptied (ALTER SYSTEM, remembered in a state file, recorded in the
                     synchronous-set record: nobody is then guaranteed to hold every commit);
   restore-sync      ... and one of those standbys streams again, caught up: the setting is reset to
@@ -71,6 +72,8 @@ class Observation(NamedTuple):
     preferred_here: bool = True  # this node is haresources's preferred node (the group is its "local" one)
     cluster_answers: bool = False  # another host of this cluster (system identifier) answers
     relaxed: Optional[dict] = None  # {"setting": ...} while ha-watch holds synchronous commit off (relax-sync)
+    hosts_reached: int = 0  # cluster hosts this node reaches (itself included)
+    hosts_total: int = 1
 
     @property
     def holds(self) -> Optional[bool]:
@@ -135,7 +138,9 @@ def decide(o: Observation, m: Memory) -> Verdict:
             return act("reclaim", "newest-primary-unclaimed",
                        f"PostgreSQL is the newest primary (timeline {local.timeline}) but heartbeat says this "
                        f"host holds no resources ({o.rscstatus or 'no flag, no VIP'}): asking for them (hb_takeover)")
-        if o.relaxed is None and m.sync_missing_for >= SYNC_RELAX_AFTER:
+        # Only with a majority of the cluster in reach: a primary cut off from the others keeps
+        # waiting, since a standby beyond the cut may be promoted and its commits would be lost.
+        if o.relaxed is None and m.sync_missing_for >= SYNC_RELAX_AFTER and 2 * o.hosts_reached > o.hosts_total:
             return act("relax-sync", "synchronous-standby-gone",
                        f"none of the synchronous standbys ({local.synchronous_standby_names}) has streamed for "
                        f"{m.sync_missing_for:.0f} s: every commit would wait for ever; synchronous commit off "
