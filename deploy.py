@@ -2,10 +2,12 @@
 
 Order matters and is explicit: packages and ssh trust everywhere, configuration everywhere,
 the master's replication role, then one standby tier at a time (cascade, then downstream...),
-heartbeat on the VIP holders, and the monitoring script.
+heartbeat on the VIP holders, the monitoring script; the backup repository host first (its
+ssh key) and last (stanza, schedule, first backup), when the inventory has one.
 """
 from pyinfra import host
 
+from deploys.backup import configure_backups, prepare_backup_host
 from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
 from deploys.heartbeat import configure_heartbeat
@@ -17,6 +19,7 @@ from deploys.standby import configure_standby_tier
 
 ctx = load_context()  # the inventory, secrets and reachability: stops here on bad input
 
+prepare_backup_host(ctx)  # the backup repository host's pgBackRest and ssh key (every host: a barrier)
 if ctx.node is not None:  # application hosts only appear in pg_hba
     check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
     install_packages(ctx)
@@ -28,3 +31,4 @@ if ctx.node is not None:  # application hosts only appear in pg_hba
         configure_standby_tier(ctx, tier)
     configure_heartbeat(ctx)
     configure_cascade_failover(ctx)  # the cascade's standbys fail over by themselves when it dies
+configure_backups(ctx)  # pgBackRest's repository, stanza, schedule, first backup (every host)

@@ -11,6 +11,7 @@ from pyinfra.operations import files
 from deploys.context import Context
 from operations.private_files import ensure_private_file
 from planner import settings
+from planner.backup import archive_pgbackrest_vars, cluster_host_config_vars
 from planner.render import render, template_path
 from planner.secrets import HEARTBEAT_KEY, REPLICATION_PASSWORD
 
@@ -34,6 +35,9 @@ def template_vars(ctx: Context, template: str) -> dict:
         "postgresql-boot-guard.conf.j2": lambda: settings.boot_guard_dropin_vars(topology),
         "pgcascade-ha-watch.service.j2": settings.ha_watch_unit_vars,
         "heartbeat-restart.conf.j2": lambda: settings.heartbeat_dropin_vars(topology, node),
+        "archive-pgbackrest.sh.j2": lambda: archive_pgbackrest_vars(topology.cluster.backup, topology.cluster),
+        "pgbackrest-cluster-host.conf.j2": lambda: cluster_host_config_vars(topology.cluster.backup,
+                                                                            topology.cluster),
     }
     return builders[template]()
 

@@ -12,7 +12,8 @@ from planner import settings
 from planner.secrets import REPLICATION_PASSWORD
 
 CONFIG_TEMPLATES = ("pgcascade.conf.j2", "pg_hba.conf.j2", "pgpass.j2", "archive-wal.sh.j2",
-                    "replication-status.sh.j2")
+                    "replication-status.sh.j2", "pgbackrest-cluster-host.conf.j2",
+                    "archive-pgbackrest.sh.j2")
 
 
 @deploy("PostgreSQL configuration")

@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser = lambda *a, **k: _add(*a, parents=[named], **k)
     p_up = sub.add_parser("up", help="build what is missing and boot every host (idempotent)")
     p_up.add_argument("--hosts", type=int, default=3)
+    p_up.add_argument("--backup", action="store_true", help="the last host is the backup repository host (pgBackRest)")
     p_up.add_argument("--subnet", help="default 198.51.100.0/26 (demo), .64/26 (test), else the next free /27 of .128/25")
     sub.add_parser("down", help="remove the lab: nothing left running or mounted")
     sub.add_parser("status", help="each host: address and state")
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     lab = args.name
     try:
         if args.verb == "up":
-            desc = labs.up(lab, args.hosts, args.subnet)
+            desc = labs.up(lab, args.hosts, args.subnet, backup=args.backup)
             for name, ip, state in labs.status(lab):
                 print(f"{name}\t{ip}\t{state}")
             print(f"inventory: PGCASCADE_LAB={lab} pyinfra inventories/lab.py ...  (VIP {desc['vip']})")

@@ -30,7 +30,7 @@ BASE_PACKAGES = (
     "iproute2", "iputils-ping", "procps", "cron", "less", "ca-certificates", "gnupg", "curl",
 )
 # What the deploy installs; the lab serves exactly these (and their dependencies).
-REPO_PACKAGES = ("postgresql-15", "rsync", "heartbeat")
+REPO_PACKAGES = ("postgresql-15", "rsync", "heartbeat", "pgbackrest")
 IMAGE_VERSION = "3"  # bump when the build steps below change
 
 

@@ -31,6 +31,8 @@ import re
 import shlex
 from typing import NamedTuple
 
+from planner.backup import CONFIG_PATH as PGBACKREST_CONFIG_PATH
+from planner.backup import ARCHIVE_PGBACKREST_PATH, archive_push_command
 from planner.model import Cluster, Node, Topology
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +306,10 @@ def archive_targets(topology: Topology, node_name: str) -> tuple[Node, ...]:
 def archive_command(topology: Topology, node_name: str) -> str:
     """Unquoted archive_command: archive-wal with the archive dir and the child addresses baked in."""
     _check_cluster(topology.cluster)
+    return with_repository_push(topology.cluster, _children_archive_command(topology, node_name))
+
+
+def _children_archive_command(topology: Topology, node_name: str) -> str:
     targets = archive_targets(topology, node_name)
     if not targets:
         return ARCHIVE_NOWHERE
@@ -312,6 +318,16 @@ def archive_command(topology: Topology, node_name: str) -> str:
         _check_address(child.address, child.name)
         words.append(_percent_escape(shell_quote(child.address)))
     return " ".join(words)
+
+
+def with_repository_push(cluster: Cluster, command: str) -> str:
+    """archive_command with, when the cluster has a backup repository, its push after the
+    children's archives: a file counts as archived once both hold it (PostgreSQL retries both,
+    and both take a second identical copy as done)."""
+    if cluster.backup is None:
+        return command
+    push = archive_push_command(cluster.backup)
+    return push if command == ARCHIVE_NOWHERE else f"{command} && {push}"
 
 
 def restore_command(cluster: Cluster) -> str:
@@ -834,6 +850,10 @@ def managed_files(topology: Topology, node_name: str) -> tuple[ManagedFile, ...]
         ManagedFile("archive-wal.sh.j2", ARCHIVE_WAL_PATH, "root", "root", "0755", False),
         ManagedFile("replication-status.sh.j2", REPLICATION_STATUS_PATH, "root", "root", "0755", False),
     ]
+    if topology.cluster.backup is not None:
+        files += [ManagedFile("pgbackrest-cluster-host.conf.j2", PGBACKREST_CONFIG_PATH,
+                              "postgres", "postgres", "0640", False),
+                  ManagedFile("archive-pgbackrest.sh.j2", ARCHIVE_PGBACKREST_PATH, "root", "root", "0755", False)]
     if node in topology.vip_holders and topology.cluster.vip is not None:
         files += [
             ManagedFile("ha.cf.j2", f"{HA_DIRECTORY}/ha.cf", "root", "root", "0644", False),
