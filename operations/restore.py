@@ -1,0 +1,172 @@
+"""Restores from the pgBackRest repository (planner/restore.py decides, on live facts)."""
+from __future__ import annotations
+
+import json
+import shlex
+
+from pyinfra import host, inventory
+from pyinfra.api import StringCommand, operation
+from pyinfra.facts.files import FileContents
+
+from facts.backup import BackupRepositoryState
+from facts.clusters import PgClusters
+from facts.replication import PgState
+from operations.plans import go_ahead
+from operations.postgres import AS_POSTGRES, poll_until, psql, unit, wait_ready
+from operations.standby import _facts_around
+from planner import backup as bk
+from planner.model import Topology
+from planner.restore import MARKER_NAME, Target, marker_text, newest_primary, plan_pitr, plan_rebuild_from_repository
+
+RUNUSER = ["runuser", "-u", "postgres", "--"]
+RESTORE_TIMEOUT = 900  # seconds the restored server may take to reach its target or to stream
+
+
+def read_repository(topology: Topology) -> dict | None:
+    """The repository's state from its host (None when the run has no connection to it)."""
+    backup = topology.cluster.backup
+    if backup is None:
+        return None
+    repo_host = inventory.get_host(backup.host)
+    if repo_host is None or not repo_host.connected:
+        return None
+    return repo_host.get_fact(BackupRepositoryState, stanza=backup.stanza, _sudo=True, _sudo_user="postgres")
+
+
+def _cluster_facts(topology: Topology) -> dict:
+    c = topology.cluster
+    return {n.name: inventory.get_host(n.name).get_fact(PgState, version=c.version, cluster=c.name, port=c.port,
+                                                        **AS_POSTGRES)
+            for n in topology.nodes}
+
+
+def _marker(host_obj, config_directory: str) -> dict | None:
+    lines = host_obj.get_fact(FileContents, path=f"{config_directory}/{MARKER_NAME}")
+    if not lines:
+        return None
+    try:
+        return json.loads("\n".join(lines))
+    except ValueError:
+        return {"type": "unreadable", "target": "marker"}
+
+
+def pitr_plan(topology: Topology, destination: str, target: Target, cluster_name: str, port: int,
+              confirm: str | None):
+    """The plan, from live facts (every PostgreSQL host, the repository, the destination)."""
+    c = topology.cluster
+    onto = inventory.get_host(destination)
+    facts = _cluster_facts(topology)
+    primary = newest_primary(facts)
+    repository = read_repository(topology)
+    clusters = onto.get_fact(PgClusters)
+    marker = _marker(onto, f"/etc/postgresql/{c.version}/{cluster_name}")
+    return plan_pitr(topology, destination, target, repository, clusters, marker, cluster_name, port,
+                     now=(repository or {}).get("now"),
+                     newest_lsn=((primary or {}).get("lsn") or {}).get("current"),
+                     live_fact=facts.get(destination), confirm=confirm)
+
+
+@operation()
+def archive_current_wal(topology: Topology, enabled: bool, destination: str, target: Target, cluster_name: str,
+                        port: int, confirm: str | None = None):
+    """
+    Before a restore: the primary ends its current WAL file and the repository receives it
+    (pgbackrest check), so the restore can reach any time up to now.
+
+    + topology: the validated cluster
+    + enabled: this host is the repository host
+    + destination, target, cluster_name, port, confirm: the restore (nothing to do: no switch)
+    """
+    if not enabled:
+        host.noop("not the backup repository host")
+        return
+    plan = pitr_plan(topology, destination, target, cluster_name, port, confirm)
+    if plan.action != "restore":
+        host.noop(f"no restore to prepare ({plan.reason})")
+        return
+    yield StringCommand("systemctl", "start", bk.service_instance("check"))
+
+
+@operation()
+def restore_pitr(topology: Topology, node_name: str, destination: str, target: Target, cluster_name: str,
+                 port: int, confirm: str | None = None):
+    """
+    Point-in-time recovery of the stanza onto `destination` as cluster `cluster_name` (a new cluster
+    that does not archive), promoted at the target; refused per planner.restore.
+
+    + topology: the validated cluster
+    + node_name: this host's name
+    + destination: the host to restore onto
+    + target: the recovery target
+    + cluster_name: the Debian cluster to create (or the live one, with confirm)
+    + port: its port
+    + confirm: the destination's name, to restore over its live member
+    """
+    if node_name != destination:
+        host.noop(f"not the host to restore onto ({destination})")
+        return
+    plan = pitr_plan(topology, destination, target, cluster_name, port, confirm)
+    if not go_ahead(plan.action, plan.reason, "restore"):
+        return
+    c = topology.cluster
+    data = f"/var/lib/postgresql/{c.version}/{cluster_name}"
+    config = f"/etc/postgresql/{c.version}/{cluster_name}"
+    live = cluster_name == c.name
+    if live:
+        yield StringCommand("systemctl", "stop", unit(c.version, c.name))
+    else:
+        # A new cluster: its configuration (Debian's defaults, this port, no archiving), then
+        # its data directory comes from the repository.
+        yield StringCommand("pg_createcluster", str(c.version), cluster_name, "--port", str(port),
+                            "--start-conf=manual", "--", "--auth-local=peer", "--auth-host=scram-sha-256")
+        yield StringCommand("find", data, "-mindepth", "1", "-delete")
+    restore = [*RUNUSER, bk.PGBACKREST, f"--stanza={c.backup.stanza}", f"--pg1-path={data}",
+               *(shlex.quote(a) for a in plan.target.pgbackrest_args()), "--target-action=promote",
+               "--archive-mode=off", *(["--delta"] if live else []), "restore"]
+    yield StringCommand("cd", "/", "&&", *restore)
+    yield StringCommand("systemctl", "start", unit(c.version, cluster_name))
+    port_now = c.port if live else port
+    yield wait_ready(port_now, RESTORE_TIMEOUT)
+    yield poll_until(
+        f"test \"$(runuser -u postgres -- psql -XAtq -p {port_now} -d postgres -c 'select pg_is_in_recovery()')\" = f",
+        RESTORE_TIMEOUT,
+        f"{destination}: {c.version}/{cluster_name} did not reach {plan.target.describe()} within {RESTORE_TIMEOUT} s "
+        f"(a restore point that is not in the WAL? see its log in /var/log/postgresql)")
+    marker = shlex.quote(marker_text(plan.marker))
+    yield StringCommand("printf", "%s", marker, ">", f"{config}/{MARKER_NAME}")
+
+
+@operation()
+def rebuild_from_repository(topology: Topology, node_name: str, target: str, force: bool = False):
+    """
+    Rebuild the standby `target` from the repository: delta restore of the newest backup, replay
+    of the archive, then streaming from its upstream (only where planner.restore allows it).
+
+    + topology: the validated cluster
+    + node_name: this host's name
+    + target: the standby to rebuild
+    + force: rebuild a healthy standby too
+    """
+    if node_name != target:
+        host.noop(f"not the host to rebuild ({target})")
+        return
+    fact, upstream_fact, master_fact = _facts_around(topology, node_name)
+    plan = plan_rebuild_from_repository(topology, node_name, fact, upstream_fact, master_fact,
+                                        read_repository(topology), force=force)
+    if not go_ahead(plan.action, plan.reason, "rebuild from the repository"):
+        return
+    c = topology.cluster
+    upstream = topology.node(topology.node(node_name).upstream)
+    yield StringCommand("systemctl", "stop", unit(c.version, c.name))
+    # standby: standby.signal, and restore_command fetching from the repository until it streams
+    yield StringCommand("cd", "/", "&&", *RUNUSER, bk.PGBACKREST, f"--stanza={c.backup.stanza}", "--delta",
+                        "--type=standby", "restore")
+    yield StringCommand("systemctl", "start", unit(c.version, c.name))
+    yield wait_ready(c.port, RESTORE_TIMEOUT)
+    query = "select status from pg_stat_wal_receiver where sender_host = \\$\\$" + upstream.address + "\\$\\$"
+    yield poll_until(
+        f"test \"$(runuser -u postgres -- psql -XAtq -p {c.port} -d postgres -c \"{query}\")\" = streaming",
+        RESTORE_TIMEOUT, f"{target}: not streaming from {upstream.name} within {RESTORE_TIMEOUT} s after the restore")
+    # From now on the managed restore_command (this host's WAL archive) applies again.
+    yield psql(c.port, "ALTER SYSTEM RESET restore_command")
+    yield StringCommand("systemctl", "reload", unit(c.version, c.name))
