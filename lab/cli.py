@@ -1,5 +1,5 @@
-"""python -m lab up | down | status | ssh HOST | exec HOST -- CMD | crash | pause | resume |
-partition | heal | restart HOST | gc"""
+"""python -m lab up [--from SNAP] | down | status | snapshot SNAP | snapshots | ssh HOST |
+exec HOST -- CMD | crash | pause | resume | partition | heal | restart HOST | gc"""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from . import labs, machines, network
+from . import labs, machines, network, snapshots
 from .paths import DEFAULT_LAB
 from .shell import LabError
 
@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--hosts", type=int, default=3)
     p_up.add_argument("--backup", action="store_true", help="the last host is the backup repository host (pgBackRest)")
     p_up.add_argument("--subnet", help="default 198.51.100.0/26 (demo), .64/26 (test), else the next free /27 of .128/25")
+    p_up.add_argument("--from", dest="snapshot", metavar="SNAP",
+                      help="boot the hosts from a snapshot (its subnet, hosts and keys; seconds, no deploy)")
+    p_snap = sub.add_parser("snapshot", help="power the lab off without a failover and save its disks as SNAP")
+    p_snap.add_argument("snapshot", metavar="SNAP")
+    p_snap.add_argument("--remove", action="store_true", help="delete the snapshot SNAP instead")
+    sub.add_parser("snapshots", help="every snapshot: subnet, hosts, fresh or stale, labs booted from it")
     sub.add_parser("down", help="remove the lab: nothing left running or mounted")
     sub.add_parser("status", help="each host: address and state")
     sub.add_parser("describe", help="the lab's description (JSON)")
@@ -53,10 +59,27 @@ def main(argv: list[str] | None = None) -> int:
     lab = args.name
     try:
         if args.verb == "up":
-            desc = labs.up(lab, args.hosts, args.subnet, backup=args.backup)
+            if args.snapshot:
+                if args.subnet:
+                    raise LabError("--subnet with --from: a snapshot's hosts keep the snapshot's subnet")
+                desc = snapshots.up_from(lab, args.snapshot)
+            else:
+                desc = labs.up(lab, args.hosts, args.subnet, backup=args.backup)
             for name, ip, state in labs.status(lab):
                 print(f"{name}\t{ip}\t{state}")
             print(f"inventory: PGCASCADE_LAB={lab} pyinfra inventories/lab.py ...  (VIP {desc['vip']})")
+        elif args.verb == "snapshot":
+            if args.remove:
+                snapshots.remove(args.snapshot)
+            else:
+                snapshots.snapshot(lab, args.snapshot)
+        elif args.verb == "snapshots":
+            for snap in snapshots.all_snapshots():
+                meta = snapshots.load(snap)
+                stale = snapshots.stale_reasons(meta["key"], snapshots.current_key(len(meta["hosts"])))
+                print(f"{snap}\t{meta['subnet']}\t{len(meta['hosts'])} hosts\t"
+                      f"{'stale: ' + '; '.join(stale) if stale else 'fresh'}\t"
+                      f"labs: {', '.join(snapshots.users(snap)) or '-'}")
         elif args.verb == "down":
             labs.down(lab)
         elif args.verb == "gc":

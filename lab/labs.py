@@ -17,6 +17,7 @@ from .paths import STATE_ROOT, lab_dir, lab_file
 from .shell import LabError, log, ok, run
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+SNAP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 REPO_PORT = 8080
 
 
@@ -38,7 +39,7 @@ def load(lab: str) -> dict:
         raise LabError(f"lab {lab!r} is not up (no {lab_file(lab)}): run `python -m lab up --name {lab}`") from None
 
 
-def _save(lab: str, desc: dict) -> None:
+def save(lab: str, desc: dict) -> None:
     tmp = lab_file(lab).with_suffix(".tmp")
     tmp.write_text(json.dumps(desc, indent=2, sort_keys=True) + "\n")
     tmp.rename(lab_file(lab))
@@ -52,11 +53,12 @@ def host_entry(desc: dict, host: str) -> dict:
     raise LabError(f"lab {desc['name']!r} has no host {host!r} (it has: {names})")
 
 
-def _taken_subnets(lab: str) -> list[str]:
-    taken = []
+def taken_subnets(lab: str) -> dict[str, str]:
+    """{other lab: its subnet}."""
+    taken = {}
     for path in STATE_ROOT.glob("*/lab.json"):
         if path.parent.name != lab:
-            taken.append(json.loads(path.read_text())["subnet"])
+            taken[path.parent.name] = json.loads(path.read_text())["subnet"]
     return taken
 
 
@@ -81,7 +83,7 @@ def _ensure_secrets(ldir: Path) -> Path:
     return path
 
 
-def _serve_repo(lab: str, repo: Path, bridge_ip: str) -> None:
+def serve_repo(lab: str, repo: Path, bridge_ip: str) -> None:
     pid_file = lab_dir(lab) / "repo-http.pid"
     if pid_file.exists() and machines.alive(int(pid_file.read_text())):
         return
@@ -115,15 +117,21 @@ def up(lab: str, count: int, subnet: str | None = None, backup: bool = False) ->
     existing = json.loads(lab_file(lab).read_text()) if lab_file(lab).exists() else None
     if existing and subnet and subnet != existing["subnet"]:
         raise LabError(f"lab {lab!r} is up on {existing['subnet']}: `down` it before changing --subnet")
-    net = ipaddress.ip_network(existing["subnet"]) if existing else network.choose_subnet(lab, subnet, _taken_subnets(lab))
+    if existing and existing.get("snapshot"):
+        raise LabError(f"lab {lab!r} boots from snapshot {existing['snapshot']!r}: "
+                       f"`python -m lab up --name {lab} --from {existing['snapshot']}` to start it again")
+    from .snapshots import subnets_in_use  # snapshots builds on this module
+    # A lab chosen a subnet automatically keeps off the snapshots' (a lab booted from one needs it).
+    taken = [*taken_subnets(lab).values(), *subnets_in_use()]
+    net = ipaddress.ip_network(existing["subnet"]) if existing else network.choose_subnet(lab, subnet, taken)
     addressing = network.Addressing(net)
     base = image.ensure_base()
     repo = image.ensure_repo(base)
     ldir.mkdir(parents=True, exist_ok=True)
     pubkey = _ensure_keys(ldir)
-    secrets_file = _ensure_secrets(ldir)
+    _ensure_secrets(ldir)
     network.ensure_bridge(lab, addressing)
-    _serve_repo(lab, repo, addressing.bridge_ip)
+    serve_repo(lab, repo, addressing.bridge_ip)
 
     known = {h["name"]: h for h in (existing or {}).get("hosts", [])}
     hosts = []
@@ -133,27 +141,37 @@ def up(lab: str, count: int, subnet: str | None = None, backup: bool = False) ->
             entry["host_key"] = machines.create(lab, name, entry["ip"], base, pubkey)
         hosts.append(entry)
     (ldir / "known_hosts").write_text("".join(f"{h['ip']} {h['host_key']}\n" for h in hosts))
-    desc = {
-        "name": lab, "subnet": str(net), "bridge": network.bridge_name(lab), "bridge_ip": addressing.bridge_ip,
-        "vip": addressing.vip, "prefix": net.prefixlen, "interface": "eth0",
-        "repo_url": f"http://{addressing.bridge_ip}:{REPO_PORT}", "ssh_key": str(ldir / "id_ed25519"),
-        "known_hosts": str(ldir / "known_hosts"), "secrets_file": str(secrets_file), "hosts": hosts,
-    }
+    desc = describe(lab, net, addressing, hosts)
     backup_host = (existing or {}).get("backup_host") or (hosts[-1]["name"] if backup else None)
     if backup_host:
         if len(hosts) < 2:
             raise LabError("--backup: the backup repository host comes on top of the cluster's hosts (--hosts 2 or more)")
         desc["backup_host"] = backup_host
-    _save(lab, desc)
+    save(lab, desc)
+    boot_all(lab, hosts, net.prefixlen)
+    log(f"lab {lab!r} up: {len(hosts)} hosts on {net} in {time.monotonic() - started:.1f} s")
+    return desc
 
+
+def describe(lab: str, net: ipaddress.IPv4Network, addressing: network.Addressing, hosts: list[dict]) -> dict:
+    """The lab's description: what inventories/lab.py and the tests read."""
+    ldir = lab_dir(lab)
+    return {
+        "name": lab, "subnet": str(net), "bridge": network.bridge_name(lab), "bridge_ip": addressing.bridge_ip,
+        "vip": addressing.vip, "prefix": net.prefixlen, "interface": "eth0",
+        "repo_url": f"http://{addressing.bridge_ip}:{REPO_PORT}", "ssh_key": str(ldir / "id_ed25519"),
+        "known_hosts": str(ldir / "known_hosts"), "secrets_file": str(ldir / "secrets.env"), "hosts": hosts,
+    }
+
+
+def boot_all(lab: str, hosts: list[dict], prefix: int) -> None:
+    """Boot every host at once; returns when each one's sshd answers."""
     def start(entry: dict) -> None:
-        machines.boot(lab, entry["name"], entry["ip"], net.prefixlen)
+        machines.boot(lab, entry["name"], entry["ip"], prefix)
         machines.wait_ssh(entry["ip"], time.monotonic() + 60, entry["name"])
 
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
         list(pool.map(start, hosts))
-    log(f"lab {lab!r} up: {len(hosts)} hosts on {net} in {time.monotonic() - started:.1f} s")
-    return desc
 
 
 def down(lab: str) -> None:

@@ -58,7 +58,7 @@ def create(lab: str, host: str, ip: str, base: Path, authorized_key: str) -> str
     hdir = host_dir(lab, host)
     for sub in ("upper", "work", "root"):
         (hdir / sub).mkdir(parents=True, exist_ok=True)
-    (hdir / "base").write_text(str(base))
+    (hdir / "lower").write_text(str(base))
     mount_disk(lab, host)
     root = _root(lab, host)
     (root / "etc/hostname").write_text(f"{host}\n")
@@ -75,16 +75,41 @@ def create(lab: str, host: str, ip: str, base: Path, authorized_key: str) -> str
     return " ".join((root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2])
 
 
+def create_from(lab: str, host: str, layers: list[Path]) -> None:
+    """A host whose disk is read-only layers (a snapshot's upper dir over the base, first on top)
+    under a fresh, empty upper dir: nothing is copied."""
+    hdir = host_dir(lab, host)
+    for sub in ("upper", "work", "root"):
+        (hdir / sub).mkdir(parents=True, exist_ok=True)
+    (hdir / "lower").write_text(":".join(str(layer) for layer in layers))
+    mount_disk(lab, host)
+
+
 def mount_disk(lab: str, host: str) -> None:
     hdir = host_dir(lab, host)
     root = _root(lab, host)
     if is_mounted(root):
         return
-    base = (hdir / "base").read_text().strip()
-    if not Path(base, "etc/os-release").exists():
-        raise LabError(f"{host}: its base image {base} is gone; `python -m lab down` and `up` again")
+    # "base" is the file's name in labs made before snapshots existed.
+    lower = (hdir / "lower" if (hdir / "lower").exists() else hdir / "base").read_text().strip()
+    for layer in lower.split(":"):
+        if not Path(layer).is_dir():
+            raise LabError(f"{host}: its disk layer {layer} is gone; `python -m lab down` and `up` again")
     run(["mount", "-t", "overlay", f"pgl-{lab}-{host}", "-o",
-         f"lowerdir={base},upperdir={hdir/'upper'},workdir={hdir/'work'}", str(root)])
+         f"lowerdir={lower},upperdir={hdir/'upper'},workdir={hdir/'work'}", str(root)])
+
+
+# Every container's systemd takes inotify instances from the one budget of the machine's root
+# user; at the default 128 a few labs exhaust it and a booting host's PID 1 exits with "Failed
+# to allocate manager object: Too many open files".
+INOTIFY_INSTANCES = 8192
+
+
+def ensure_inotify_budget() -> None:
+    limit = Path("/proc/sys/fs/inotify/max_user_instances")
+    if int(limit.read_text()) < INOTIFY_INSTANCES:
+        log(f"raising fs.inotify.max_user_instances to {INOTIFY_INSTANCES} (lab hosts run systemd)")
+        limit.write_text(str(INOTIFY_INSTANCES))
 
 
 # ---- power -----------------------------------------------------------------------------------
@@ -93,6 +118,7 @@ def boot(lab: str, host: str, ip: str, prefix: int) -> None:
     """Start the machine (returns at once; see wait_ssh)."""
     if leader(lab, host):
         return
+    ensure_inotify_budget()
     mount_disk(lab, host)
     network.ensure_host_network(lab, host, ip, prefix)
     cgroups = []

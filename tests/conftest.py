@@ -1,115 +1,40 @@
-"""Shared fixtures: lab hosts for the integration tests, always taken down afterwards."""
+"""Shared fixtures: lab hosts for the integration tests, always taken down afterwards. The lab
+client itself (Lab, lab_cli, wait_until, ...) lives in lab/client.py."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from planner.settings import PRIMARY_FLAG_PATH
+from lab.client import ROOT, Lab, has_vip, holds_resources, lab_cli, test_lab_name, wait_until
+from lab.deployed import ensure_deployed_snapshot
 
-ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["ROOT", "Lab", "deployed_lab", "has_vip", "holds_resources", "lab_cli", "test_lab_name", "wait_until"]
 
-
-def wait_until(check, timeout: float, what: str, interval: float = 0.5):
-    """Poll check() until it returns something truthy (a deadline, never a bare sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-def lab_cli(lab: str, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    """python -m lab --name LAB ARGS..., as a DBA would run it."""
-    proc = subprocess.run([sys.executable, "-m", "lab", "--name", lab, *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"lab {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def test_lab_name(short: str) -> str:
-    """The lab a test module uses: PGCASCADE_TEST_LAB_PREFIX (one letter) lets two checkouts run
-    the suite at once without taking each other's labs down."""
-    return (os.environ.get("PGCASCADE_TEST_LAB_PREFIX", "") + short)[:6]
-
-
-class Lab:
-    """A lab that is up: its description, and helpers to reach its hosts."""
-
-    def __init__(self, name: str, hosts: int):
-        name = test_lab_name(name)
-        self.name = name
-        lab_cli(name, "down", check=False)  # bare hosts, even after an interrupted run
-        lab_cli(name, "up", "--hosts", str(hosts))
-        self.desc = json.loads(lab_cli(name, "describe").stdout)
-
-    @property
-    def env(self) -> dict:
-        return {**os.environ, "PGCASCADE_LAB": self.name}
-
-    def ip(self, host: str) -> str:
-        return next(h["ip"] for h in self.desc["hosts"] if h["name"] == host)
-
-    def ssh(self, host: str, command: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["ssh", "-i", self.desc["ssh_key"], "-o", f"UserKnownHostsFile={self.desc['known_hosts']}",
-             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
-             f"root@{self.ip(host)}", command],
-            text=True, capture_output=True, timeout=timeout, input=input)
-
-    def psql(self, host: str, sql: str, timeout: float = 60) -> str:
-        """A query as the postgres superuser on host (unaligned, tuples only); fails loudly."""
-        proc = self.ssh(host, "cd / && runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -f -",
-                        timeout=timeout, input=sql)
-        assert proc.returncode == 0, f"{host}: {sql}\n{proc.stderr}"
-        return proc.stdout.strip()
-
-    def secret(self, name: str) -> str:
-        for line in Path(self.desc["secrets_file"]).read_text().splitlines():
-            if line.startswith(name + "="):
-                return line.split("=", 1)[1]
-        raise KeyError(name)
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return lab_cli(self.name, *args, check=check)
-
-    def pyinfra(self, *args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([str(ROOT / ".venv/bin/pyinfra"), *args], cwd=ROOT, env=env or self.env, text=True,
-                              capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-    def down(self) -> None:
-        lab_cli(self.name, "down", check=False)
-
-
-def has_vip(lab: Lab, host: str) -> bool:
-    return f" {lab.desc['vip']}/" in lab.ssh(host, "ip -4 -o addr show dev eth0", timeout=20).stdout
-
-
-def holds_resources(lab: Lab, host: str) -> bool:
-    """heartbeat's resources are on host: hapostgres's primary flag and the VIP (one round trip)."""
-    proc = lab.ssh(host, f"test -e {PRIMARY_FLAG_PATH} && ip -4 -o addr show dev eth0", timeout=20)
-    return proc.returncode == 0 and f" {lab.desc['vip']}/" in proc.stdout
+BOOT_DEADLINE = 120  # seconds from a snapshot's boot to a healthy cluster (seen: about 15 s)
 
 
 @contextmanager
-def deployed_lab(name: str, hosts: int = 3, inventory: str = "inventories/lab.py"):
-    """A lab whose hosts got the deploy (the seed's cascade), removed afterwards; the deploy's
-    output is in lab.first_deploy."""
-    lab = Lab(name, hosts)
+def deployed_lab(name: str, hosts: int = 3, inventory: str = "inventories/lab.py", fresh: bool = False):
+    """A lab whose hosts got the deploy (the cascade), removed afterwards.
+
+    By default it boots from the snapshot of a deployed cluster (built when missing or stale) and
+    waits until the cluster is back as the deploy left it: the master holds heartbeat's resources
+    and the VIP, the standbys stream, tasks.status exits 0. fresh=True (or another inventory)
+    deploys onto bare hosts instead; the deploy's output is then in lab.first_deploy."""
+    if fresh or inventory != "inventories/lab.py":
+        lab = Lab(name, hosts)
+    else:
+        lab = Lab(name, hosts, snapshot=ensure_deployed_snapshot(hosts))
     try:
-        proc = lab.pyinfra("-y", inventory, "deploy.py")
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-        lab.first_deploy = proc.stdout + proc.stderr
+        if lab.desc.get("snapshot"):
+            wait_until(lambda: holds_resources(lab, lab.desc["hosts"][0]["name"]), BOOT_DEADLINE,
+                       f"heartbeat giving {lab.desc['hosts'][0]['name']} the resources after the boot")
+            lab.wait_healthy(BOOT_DEADLINE)
+        else:
+            proc = lab.pyinfra("-y", inventory, "deploy.py")
+            assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+            lab.first_deploy = proc.stdout + proc.stderr
         yield lab
     finally:
         lab.down()

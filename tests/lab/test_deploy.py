@@ -22,7 +22,7 @@ REPLICATION_ROWS = ("select application_name, state, sync_priority, sync_state f
 
 @pytest.fixture(scope="module")
 def cluster():
-    with deployed_lab("test") as lab:
+    with deployed_lab("test", fresh=True) as lab:  # the first deploy on bare hosts is what is tested
         yield lab
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, Lab, wait_until
+from tests.conftest import ROOT, Lab, deployed_lab, wait_until
 from tests.lab.pyinfra_output import changes, started_any_operation
 
 pytestmark = pytest.mark.lab
@@ -23,13 +23,9 @@ REPLICATION_ROWS = "select application_name, sync_state from pg_stat_replication
 
 @pytest.fixture(scope="module")
 def cluster():
-    lab = Lab("fc", 3)
-    try:
-        deploy(lab)
+    with deployed_lab("fc") as lab:
         lab.psql("pg1", "create table t_fc(id serial primary key, at timestamptz default now())")
         yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture(scope="module")

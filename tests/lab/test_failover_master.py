@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.conftest import Lab, has_vip, holds_resources, wait_until
+from tests.conftest import Lab, deployed_lab, has_vip, holds_resources, wait_until
 from tests.lab.workload import TABLE, Workload, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
@@ -29,16 +29,13 @@ REPLICATION_ROWS = "select application_name, state, sync_state from pg_stat_repl
 @pytest.fixture
 def cluster(tmp_path):
     """A fresh lab cluster, deployed, heartbeat holding the resources on pg1, the workload's table."""
-    lab = Lab(LAB, 3)
-    try:
+    with deployed_lab(LAB) as lab:
         proc = lab.pyinfra("-y", client_inventory(lab.desc, tmp_path, ROLE), "deploy.py")
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
         lab.password = secrets.token_urlsafe(24)
         lab.psql("pg1", install_sql(ROLE, lab.password, os.urandom(16)))
         yield lab
-    finally:
-        lab.down()
 
 
 # ---- reading the cluster ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import Lab, wait_until
+from tests.conftest import Lab, deployed_lab, wait_until
 from tests.lab.pyinfra_output import changes, started_any_operation
 from tests.lab.workload import TABLE, Workload, client_inventory, install_sql
 
@@ -51,19 +51,18 @@ def previewed_on(output: str, operation: str) -> str:
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory):
-    lab = Lab("rs", 3)
-    try:
+    with deployed_lab("rs") as lab:
         story = Story(lab, client_inventory(lab.desc, tmp_path_factory.mktemp("rs"), ROLE))
-        story.run("deploy.py")
-        wait_until(lambda: lab.desc["vip"] in lab.ssh("pg1", "ip -4 -o addr").stdout, 60, "the VIP on pg1")
-        lab.psql("pg1", install_sql(ROLE, PASSWORD, os.urandom(16)))
-        story.load = Workload(lab.desc["vip"], 5432, ROLE, PASSWORD).start()
-        story.load.wait_for_acks(20, 60)
-        yield story
-    finally:
-        if story.load:
-            story.load.stop()
-        lab.down()
+        try:
+            story.run("deploy.py")
+            wait_until(lambda: lab.desc["vip"] in lab.ssh("pg1", "ip -4 -o addr").stdout, 60, "the VIP on pg1")
+            lab.psql("pg1", install_sql(ROLE, PASSWORD, os.urandom(16)))
+            story.load = Workload(lab.desc["vip"], 5432, ROLE, PASSWORD).start()
+            story.load.wait_for_acks(20, 60)
+            yield story
+        finally:
+            if story.load:
+                story.load.stop()
 
 
 def test_master_crash_writes_resume_on_the_former_cascade(story):
