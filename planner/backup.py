@@ -47,6 +47,7 @@ KEYS = {
     "backup_check_schedule": "check_schedule",
     "backup_compress_type": "compress_type",
     "backup_process_max": "process_max",
+    "backup_max_age_hours": "max_age_hours",
 }
 HOST_KEYS = ("backup_address",)
 COMPRESS_TYPES = ("none", "gz", "bz2", "lz4", "zst")
@@ -82,6 +83,7 @@ _CHECKS = {
     "check_schedule": _matches(_CALENDAR, "use a systemd OnCalendar expression, e.g. 'hourly'"),
     "compress_type": lambda v: None if v in COMPRESS_TYPES else f"is {v!r} (use one of {', '.join(COMPRESS_TYPES)})",
     "process_max": _int_at_least(1),
+    "max_age_hours": _int_at_least(1),
 }
 
 

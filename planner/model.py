@@ -46,6 +46,7 @@ class BackupRepository:
     check_schedule: str = "hourly"
     compress_type: str = "zst"
     process_max: int = 2
+    max_age_hours: int = 48  # tasks.status: a problem when the last good backup is older
 
 
 @dataclass(frozen=True)

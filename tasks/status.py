@@ -34,7 +34,9 @@ from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state  # no
 from pyinfra_cli.inventory import make_inventory  # noqa: E402
 
 from deploys.context import inventory_hosts  # noqa: E402
+from facts.backup import BackupRepositoryState  # noqa: E402
 from facts.replication import PgState  # noqa: E402
+from planner.backup_status import render_backup_status  # noqa: E402
 from planner.model import Topology  # noqa: E402
 from planner.status_report import render_status  # noqa: E402
 from planner.topology import InventoryError, build_topology  # noqa: E402
@@ -101,8 +103,8 @@ def _fact_kwargs(topology: Topology, timeout: float) -> dict:
             **AS_POSTGRES}
 
 
-def _read_host(state: State, host, kwargs: dict):
-    """Connect and read PgState; (fact, None) or (None, reason)."""
+def _read_host(state: State, host, kwargs: dict, fact_cls=PgState):
+    """Connect and read the fact (PgState); (fact, None) or (None, reason)."""
     try:
         host.connect(show_errors=False, raise_exceptions=True)
     except ConnectError as error:
@@ -110,7 +112,7 @@ def _read_host(state: State, host, kwargs: dict):
     state.activate_host(host)
     with ctx_host.use(host):
         try:
-            fact = get_fact(state, host, PgState, kwargs=kwargs)
+            fact = get_fact(state, host, fact_cls, kwargs=kwargs)
         except PyinfraError as error:  # "No hosts remaining!" when every host failed
             if host not in state.failed_hosts:
                 return None, f"connected, but its state could not be read ({error})"
@@ -120,8 +122,11 @@ def _read_host(state: State, host, kwargs: dict):
 
 
 def read_facts(state: State, config: Config, inventory: Inventory, names: list[str], kwargs: dict,
-               timeout: float, errors: _HostErrors) -> tuple[dict, dict]:
+               timeout: float, errors: _HostErrors, other_facts: dict | None = None) -> tuple[dict, dict]:
     """Every named host's PgState, all at once (one ssh session each), within `timeout` seconds.
+
+    other_facts: {name: (fact class, kwargs)} for hosts read with another fact (the backup
+    repository host).
 
     Returns (facts_by_host, reasons): a host that could not be read is None in facts_by_host,
     and reasons says why, in words.
@@ -129,7 +134,11 @@ def read_facts(state: State, config: Config, inventory: Inventory, names: list[s
     hosts = [inventory.get_host(name) for name in names]
     with ctx_inventory.use(inventory):
         state.init(inventory, config, initial_limit=hosts)
-        greenlets = {state.pool.spawn(_read_host, state, host, kwargs): host for host in hosts}
+        other_facts = other_facts or {}
+        greenlets = {}
+        for host in hosts:
+            fact_cls, fact_kwargs = other_facts.get(host.name, (PgState, kwargs))
+            greenlets[state.pool.spawn(_read_host, state, host, fact_kwargs, fact_cls)] = host
         gevent.joinall(list(greenlets), timeout=timeout)
         facts, reasons = {}, {}
         for greenlet, host in greenlets.items():
@@ -173,10 +182,21 @@ def status(inventory_path: str, timeout: float = DEFAULT_TIMEOUT, verbose: bool 
             print(f"status: {inventory_path} is not a valid cluster:\n{error}", file=out)
             return EXIT_BAD_INPUT
         names = [node.name for node in topology.nodes]
-        collector.names = set(names)
-        facts, reasons = read_facts(state, config, inventory, names, _fact_kwargs(topology, timeout),
-                                    timeout, collector)
-    text, problems = render_status(topology, facts, unreachable_reasons=reasons)
+        backup = topology.cluster.backup
+        other_facts = {}
+        if backup is not None:  # the repository host, read in the same round
+            other_facts[backup.host] = (BackupRepositoryState, {"stanza": backup.stanza, "_timeout": max(1, int(timeout)),
+                                                                **AS_POSTGRES})
+        collector.names = set(names) | set(other_facts)
+        facts, reasons = read_facts(state, config, inventory, names + list(other_facts), _fact_kwargs(topology, timeout),
+                                    timeout, collector, other_facts)
+    text, problems = render_status(topology, {n: facts[n] for n in names}, unreachable_reasons=reasons)
+    if backup is not None:
+        lines, backup_problems = render_backup_status(backup, facts.get(backup.host), reasons.get(backup.host))
+        summary = ([f"{len(backup_problems)} backup problem(s):"] + [f"  - {p}" for p in backup_problems]
+                   if backup_problems else ["no backup problems"])
+        text += "\n" + "\n".join(lines + summary) + "\n"
+        problems = list(problems) + backup_problems
     out.write(text)
     out.flush()
     return EXIT_PROBLEMS if problems else EXIT_OK
