@@ -34,10 +34,14 @@ def read_repository(topology: Topology) -> dict | None:
 
 
 def _cluster_facts(topology: Topology) -> dict:
+    """Every reachable cluster host's PgState (None for a host this run has no connection to)."""
     c = topology.cluster
-    return {n.name: inventory.get_host(n.name).get_fact(PgState, version=c.version, cluster=c.name, port=c.port,
-                                                        **AS_POSTGRES)
-            for n in topology.nodes}
+    facts = {}
+    for n in topology.nodes:
+        other = inventory.get_host(n.name)
+        facts[n.name] = (other.get_fact(PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
+                         if other.connected else None)
+    return facts
 
 
 def _marker(host_obj, config_directory: str) -> dict | None:

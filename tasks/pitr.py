@@ -6,7 +6,7 @@
 
 The restored cluster (Debian cluster `pitr` on port 5440 by default, started by hand only:
 --start-conf=manual) is promoted at the target and never archives: the live cluster and its
-stanza are untouched. Bad input is refused before any host is touched; the plan is checked again
+stanza are untouched. The other cluster hosts may be down (leave them out with --exclude). Bad input is refused before any host is touched; the plan is checked again
 on live facts when the restore runs; a second run with the same target changes nothing.
 """
 from pyinfra import host
@@ -16,8 +16,10 @@ from deploys.context import ClusterConfigError, load_context
 from operations.restore import archive_current_wal, pitr_plan, restore_pitr
 from planner.restore import DEFAULT_CLUSTER, DEFAULT_PORT, BadTarget, parse_target, stanza_problem
 
-ctx = load_context()
 destination = host.data.get("onto")
+# Only the destination and the repository host are needed: the other cluster hosts may be down
+# (after a failover, leave the dead master out with --exclude).
+ctx = load_context(tolerate_unreachable=lambda topology: {n.name for n in topology.nodes} - {destination})
 names = [n.name for n in ctx.topology.nodes]
 if destination not in names:
     raise ClusterConfigError(f"give the host to restore onto: --data onto=NAME (one of {', '.join(names)})")
