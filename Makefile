@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/lab.py
 	$(PY) bench/deploy.py
 	$(PY) bench/failover.py
+	$(PY) bench/backup.py
 
 down:
 	$(PY) -m lab down --name $(LAB)

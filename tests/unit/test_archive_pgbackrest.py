@@ -24,7 +24,9 @@ def host(tmp_path: Path):
     calls = tmp_path / "calls"
     fake = tmp_path / "pgbackrest"
     # exits with the code named in FAIL_<file name>, else 0; records "archive-push PATH"
-    fake.write_text('#!/bin/bash\nf=$(basename "$3"); echo "$2 $3" >>' + shlex.quote(str(calls)) +
+    fake.write_text('#!/bin/bash\nif [ "${@: -1}" = info ]; then echo "[{\\"archive\\":[{\\"max\\":\\"$(cat '
+                    + str(tmp_path) + '/repo_max 2>/dev/null)\\"}]}]"; exit 0; fi\n'
+                    'f=$(basename "$3"); echo "$2 $3" >>' + shlex.quote(str(calls)) +
                     '\ncode=$(cat "' + str(tmp_path) + '/fail_$f" 2>/dev/null); exit ${code:-0}\n')
     fake.chmod(0o755)
     script = tmp_path / "archive-pgbackrest"
@@ -64,6 +66,8 @@ def test_the_primary_pushes_and_a_failure_is_retried_by_postgresql(host):
 def test_a_new_primary_pushes_the_former_timelines_backlog_once(host):
     wal = host.data / "pg_wal"
     (wal / "00000002.history").write_text("1\t0/6000000\tno recovery target specified\n")
+    (host.archive / "000000010000000000000003").write_text("in the repository already")
+    (host.tmp / "repo_max").write_text("000000010000000000000003")
     (host.archive / "000000010000000000000004").write_text("shipped by the former primary")
     (wal / SEGMENT_1).write_text("streamed")
     (wal / SEGMENT_2).write_text("new")
