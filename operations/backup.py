@@ -170,5 +170,5 @@ def ensure_first_runs(enabled: bool, stanza: str):
     if not todo:
         host.noop(f"stanza {stanza} has {len(info['backups'])} backup(s); archiving was checked")
         return
-    for kind in todo:
-        yield StringCommand("systemctl", "start", bk.service_instance(kind))
+    for kind in todo:  # what the timers start, here in the foreground: its errors in this output
+        yield StringCommand("cd", "/", "&&", *AS_POSTGRES, bk.BACKUP_RUN_PATH, kind)
