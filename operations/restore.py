@@ -70,25 +70,45 @@ def pitr_plan(topology: Topology, destination: str, target: Target, cluster_name
                      live_fact=facts.get(destination), confirm=confirm)
 
 
+ARCHIVE_WAIT = 120  # seconds for the primary's switched WAL file to reach the repository
+
+
+def switch_and_wait_command(port: int, stanza: str, seconds: int = ARCHIVE_WAIT) -> StringCommand:
+    """On the primary: end the current WAL file, then wait until the repository's newest segment
+    is that one or a later one (pgbackrest info through the repository host)."""
+    newest = (f"runuser -u postgres -- {bk.PGBACKREST} --stanza={stanza} --output=json --log-level-console=off info"
+              " | grep -oE '\"max\":\"[0-9A-F]{24}\"' | cut -d'\"' -f4 | sort | tail -n 1")
+    return StringCommand(
+        f"cd / && seg=$(runuser -u postgres -- psql -XAtq -p {port} -d postgres "
+        "-c 'select pg_walfile_name(pg_switch_wal())') && "
+        f"for i in $(seq {seconds}); do max=$({newest}); "
+        'test -n "$max" && test "$(printf \'%s\\n%s\\n\' "$seg" "$max" | sort | tail -n 1)" = "$max" && exit 0; '
+        f"sleep 1; done; echo \"WAL file $seg did not reach the backup repository within {seconds} s "
+        "(see archive-pgbackrest in the PostgreSQL log)\" >&2; exit 1")
+
+
 @operation()
-def archive_current_wal(topology: Topology, enabled: bool, destination: str, target: Target, cluster_name: str,
+def archive_current_wal(topology: Topology, node_name: str, destination: str, target: Target, cluster_name: str,
                         port: int, confirm: str | None = None):
     """
-    Before a restore: the primary ends its current WAL file and the repository receives it
-    (pgbackrest check), so the restore can reach any time up to now.
+    Before a restore, on the live primary: it ends its current WAL file and the file reaches the
+    repository, so the restore can reach any time up to now.
 
     + topology: the validated cluster
-    + enabled: this host is the repository host
-    + destination, target, cluster_name, port, confirm: the restore (nothing to do: no switch)
+    + node_name: this host's name (the others do nothing)
+    + destination, target, cluster_name, port, confirm: the restore (nothing to restore: no switch)
     """
-    if not enabled:
-        host.noop("not the backup repository host")
+    facts = _cluster_facts(topology)
+    primary = newest_primary(facts)
+    primary_name = next((name for name, fact in facts.items() if fact is not None and fact is primary), None)
+    if primary_name != node_name:
+        host.noop(f"not the live primary ({primary_name or 'none reachable'})")
         return
     plan = pitr_plan(topology, destination, target, cluster_name, port, confirm)
     if plan.action != "restore":
         host.noop(f"no restore to prepare ({plan.reason})")
         return
-    yield StringCommand("cd", "/", "&&", *RUNUSER, bk.BACKUP_RUN_PATH, "check")  # its errors in this output
+    yield switch_and_wait_command(topology.cluster.port, topology.cluster.backup.stanza)
 
 
 @operation()

@@ -40,9 +40,10 @@ if ctx.node is not None and ctx.node.name == destination:  # refused here, befor
     plan = pitr_plan(ctx.topology, destination, target, cluster_name, port, confirm)
     if plan.action == "refuse":
         raise ClusterConfigError(plan.reason)
-archive_current_wal(name="the primary's current WAL reaches the repository (pgbackrest check)",
-                    topology=ctx.topology, enabled=ctx.is_backup_host, destination=destination, target=target,
-                    cluster_name=cluster_name, port=port, confirm=confirm)
+if ctx.node is not None:
+    archive_current_wal(name="the primary's current WAL file reaches the repository", topology=ctx.topology,
+                        node_name=ctx.node.name, destination=destination, target=target, cluster_name=cluster_name,
+                        port=port, confirm=confirm)
 if ctx.node is not None:
     restore_pitr(name=f"restore to {target.describe()} onto {destination} as {cluster_name}", topology=ctx.topology,
                  node_name=ctx.node.name, destination=destination, target=target, cluster_name=cluster_name,
