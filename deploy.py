@@ -11,6 +11,7 @@ from deploys.backup import configure_backups, prepare_backup_host
 from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
 from deploys.heartbeat import configure_heartbeat
+from deploys.hostrules import install_hostrules, record_synchronous_set
 from deploys.packages import install_packages
 from deploys.postgres_config import configure_master, configure_postgres
 from deploys.preflight import check_cluster_state
@@ -24,11 +25,13 @@ if ctx.node is not None:  # application hosts only appear in pg_hba
     check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
     install_packages(ctx)
     configure_ssh_trust(ctx)
+    install_hostrules(ctx)  # the on-host decision rules, before any script that uses them
     configure_postgres(ctx)
     if ctx.node.role == "master":
         configure_master(ctx)
     for tier in host.loop(range(1, len(ctx.topology.tiers()))):
         configure_standby_tier(ctx, tier)
+    record_synchronous_set(ctx)  # whom the master waits for, on every host (may-promote reads it)
     configure_heartbeat(ctx)
     configure_cascade_failover(ctx)  # the cascade's standbys fail over by themselves when it dies
 configure_backups(ctx)  # pgBackRest's repository, stanza, schedule, first backup (every host)

@@ -2,7 +2,7 @@
 
 The figure: from the crash (the instant before `lab crash pg1` kills the machine) to the first
 write acknowledged through the VIP by the promoted cascade (target: median 6 s or less). The
-client (tests/lab/workload.py, two workers) retries at once and gives a new connection 0.5 s
+client (lab/workload.py, two workers) retries at once and gives a new connection 0.5 s
 for its TCP handshake: it sees the VIP within a fraction of a second of its move. Each
 run is a fresh cluster on the lab 'fm': lab up, deploy, workload, crash. The lab is removed at
 the end. Prints the figures and writes them to bench/results/failover_master.json, with the
@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine, spread  # noqa: E402
 from lab import machines  # noqa: E402  (the same code as `python -m lab crash`)
-from tests.conftest import Lab, holds_resources, wait_until  # noqa: E402
-from tests.lab.workload import Workload, client_inventory, install_sql  # noqa: E402
+from lab.client import Lab, holds_resources, wait_until  # noqa: E402
+from lab.workload import Workload, client_inventory, install_sql  # noqa: E402
 
 RESULTS = ROOT / "bench/results/failover_master.json"
 LAB = "fm"

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine, spread  # noqa: E402
-from tests.conftest import Lab, holds_resources, wait_until  # noqa: E402
-from tests.lab.workload import TABLE, Workload, client_inventory, install_sql  # noqa: E402
+from lab.client import Lab, holds_resources, wait_until  # noqa: E402
+from lab.workload import TABLE, Workload, client_inventory, install_sql  # noqa: E402
 
 RESULTS = ROOT / "bench/results/switchover_rejoin.json"
 LAB = "sw"

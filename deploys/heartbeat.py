@@ -9,12 +9,12 @@ from pyinfra.operations.util import any_changed
 from deploys.context import Context
 from deploys.managed_files import put_managed_files
 
-# heartbeat reads these when it starts: a change needs a restart (which, on the node holding the
-# resources, hands them to the peer: heartbeat v1 with auto_failback off).
+# heartbeat reads these when it starts: a change needs a restart (a restart job: the newest primary
+# keeps running and keeps its VIP, hostrules.release).
 HA_CONFIG = ("ha.cf.j2", "haresources.j2", "authkeys.j2")
 # Read at each run: a change needs nothing.
-HA_SCRIPTS = ("hapostgres.j2", "may-promote.sh.j2", "boot-guard.sh.j2")
-# The ha-watch loop sources them once: a change restarts it.
+HA_SCRIPTS = ("hapostgres.j2", "pgcascade-vip.sh.j2", "may-promote.sh.j2", "boot-guard.sh.j2")
+# The ha-watch loop reads them once: a change restarts it (its script carries the hostrules digest).
 WATCH_FILES = ("ha-lib.sh.j2", "ha-watch.sh.j2", "pgcascade-ha-watch.service.j2")
 # systemd units and drop-ins: a change needs a daemon-reload. heartbeat-restart makes systemd start
 # heartbeat again after heartbeat restarted itself (when a partition heals).

@@ -9,6 +9,7 @@ from pyinfra import host
 from pyinfra.operations import files
 
 from deploys.context import Context
+from deploys.hostrules_package import package_digest
 from operations.private_files import ensure_private_file
 from planner import settings
 from planner.backup import archive_pgbackrest_vars, cluster_host_config_vars
@@ -30,11 +31,13 @@ def template_vars(ctx: Context, template: str) -> dict:
         "hapostgres.j2": lambda: settings.ha_script_vars(topology),
         "may-promote.sh.j2": lambda: settings.ha_script_vars(topology),
         "boot-guard.sh.j2": lambda: settings.ha_script_vars(topology),
-        "ha-watch.sh.j2": lambda: settings.ha_script_vars(topology),
+        "ha-watch.sh.j2": lambda: {**settings.ha_script_vars(topology), "hostrules_digest": package_digest()},
         "ha-lib.sh.j2": lambda: settings.ha_lib_vars(topology, node),
         "postgresql-boot-guard.conf.j2": lambda: settings.boot_guard_dropin_vars(topology),
         "pgcascade-ha-watch.service.j2": settings.ha_watch_unit_vars,
         "heartbeat-restart.conf.j2": lambda: settings.heartbeat_dropin_vars(topology, node),
+        "hostrules.json.j2": lambda: settings.hostrules_config_vars(topology, node),
+        "pgcascade-vip.sh.j2": lambda: settings.vip_resource_vars(topology, node),
         "archive-pgbackrest.sh.j2": lambda: archive_pgbackrest_vars(topology.cluster.backup, topology.cluster),
         "pgbackrest-cluster-host.conf.j2": lambda: cluster_host_config_vars(topology.cluster.backup,
                                                                             topology.cluster),

@@ -1,4 +1,4 @@
-"""Packages: the apt repository (optional), PostgreSQL, rsync, heartbeat; /etc/hosts entries."""
+"""Packages: the apt repository (optional), PostgreSQL, python3, rsync, heartbeat; /etc/hosts entries."""
 from __future__ import annotations
 
 from io import StringIO
@@ -27,7 +27,8 @@ def _repository(repo: dict) -> None:
 
 
 def package_list(ctx: Context) -> list[str]:
-    packages = [f"postgresql-{ctx.cluster.version}", "rsync"]
+    # python3: the on-host decision rules (hostrules) run on every PostgreSQL host.
+    packages = [f"postgresql-{ctx.cluster.version}", "python3", "rsync"]
     if ctx.node in ctx.topology.vip_holders and ctx.cluster.vip:
         packages.append("heartbeat")
     if ctx.cluster.backup is not None:
@@ -39,7 +40,7 @@ def package_list(ctx: Context) -> list[str]:
 def install_packages(ctx: Context) -> None:
     if ctx.cluster.apt_repository:
         _repository(ctx.cluster.apt_repository)
-    ensure_apt_packages(name="PostgreSQL, rsync and heartbeat packages", packages=package_list(ctx))
+    ensure_apt_packages(name="PostgreSQL, python3, rsync and heartbeat packages", packages=package_list(ctx))
     entries = "\n".join(f"{address}\t{name}" for address, name in hosts_entries(ctx.topology))
     files.block(name="/etc/hosts entries for the cluster hosts", path="/etc/hosts", content=entries,
                 marker="# {mark} pgcascade cluster hosts")

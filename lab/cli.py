@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     p_up = sub.add_parser("up", help="build what is missing and boot every host (idempotent)")
     p_up.add_argument("--hosts", type=int, default=3)
     p_up.add_argument("--backup", action="store_true", help="the last host is the backup repository host (pgBackRest)")
-    p_up.add_argument("--subnet", help="default 198.51.100.0/26 (demo), .64/26 (test), else the next free /27 of .128/25")
+    p_up.add_argument("--subnet", help="default 198.51.100.0/26 (demo), .64/26 (test), else the next free /27 of .128/25; "
+                                           "'last': the last free one (a lab to snapshot keeps it)")
     p_up.add_argument("--from", dest="snapshot", metavar="SNAP",
                       help="boot the hosts from a snapshot (its subnet, hosts and keys; seconds, no deploy)")
     p_snap = sub.add_parser("snapshot", help="power the lab off without a failover and save its disks as SNAP")

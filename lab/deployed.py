@@ -60,7 +60,7 @@ def ensure_deployed_snapshot(hosts: int = 3, prefix: str | None = None, deadline
         snapshots.remove(snap)  # its subnet is free again for the builder to choose
         name = builder_name(hosts, prefix)
         try:
-            builder = Lab(name, hosts, exact_name=True)
+            builder = Lab(name, hosts, exact_name=True, subnet="last")
             proc = builder.pyinfra("-y", LAB_INVENTORY, "deploy.py", timeout=deadline_s)
             if proc.returncode != 0:
                 raise LabError(f"snapshot {snap!r}: the deploy on lab {builder.name!r} failed:\n"

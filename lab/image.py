@@ -29,8 +29,9 @@ BASE_PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "libpam-systemd", "openssh-server", "sudo", "python3",
     "iproute2", "iputils-ping", "procps", "cron", "less", "ca-certificates", "gnupg", "curl",
 )
-# What the deploy installs; the lab serves exactly these (and their dependencies).
-REPO_PACKAGES = ("postgresql-15", "rsync", "heartbeat", "pgbackrest")
+# What the deploy installs, and what bench/peers installs (Patroni, etcd, vip-manager: the peers
+# measured on the same hosts); the lab serves exactly these (and their dependencies). Sorted.
+REPO_PACKAGES = ("etcd-server", "heartbeat", "patroni", "pgbackrest", "postgresql-15", "rsync", "vip-manager")
 IMAGE_VERSION = "3"  # bump when the build steps below change
 
 

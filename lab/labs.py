@@ -115,7 +115,7 @@ def up(lab: str, count: int, subnet: str | None = None, backup: bool = False) ->
     network.check_no_forwarding()
     ldir = lab_dir(lab)
     existing = json.loads(lab_file(lab).read_text()) if lab_file(lab).exists() else None
-    if existing and subnet and subnet != existing["subnet"]:
+    if existing and subnet and subnet not in ("last", existing["subnet"]):
         raise LabError(f"lab {lab!r} is up on {existing['subnet']}: `down` it before changing --subnet")
     if existing and existing.get("snapshot"):
         raise LabError(f"lab {lab!r} boots from snapshot {existing['snapshot']!r}: "
@@ -123,7 +123,9 @@ def up(lab: str, count: int, subnet: str | None = None, backup: bool = False) ->
     from .snapshots import subnets_in_use  # snapshots builds on this module
     # A lab chosen a subnet automatically keeps off the snapshots' (a lab booted from one needs it).
     taken = [*taken_subnets(lab).values(), *subnets_in_use()]
-    net = ipaddress.ip_network(existing["subnet"]) if existing else network.choose_subnet(lab, subnet, taken)
+    last = subnet == "last"
+    net = (ipaddress.ip_network(existing["subnet"]) if existing
+           else network.choose_subnet(lab, None if last else subnet, taken, last=last))
     addressing = network.Addressing(net)
     base = image.ensure_base()
     repo = image.ensure_repo(base)

@@ -66,9 +66,10 @@ def _routed_networks() -> list[tuple[ipaddress.IPv4Network, str]]:
     return found
 
 
-def choose_subnet(lab: str, requested: str | None, taken: list[str]) -> ipaddress.IPv4Network:
+def choose_subnet(lab: str, requested: str | None, taken: list[str], last: bool = False) -> ipaddress.IPv4Network:
     """The lab's subnet: requested, the lab's default, or the next free /27 of 198.51.100.128/25
-    (then of 203.0.113.0/24)."""
+    (then of 203.0.113.0/24); with `last`, the last free one (for a lab whose snapshot keeps the
+    subnet for later: labs that come and go take the first ones)."""
     if requested:
         candidates = [ipaddress.ip_network(requested)]
     elif lab in DEFAULT_SUBNETS:
@@ -77,17 +78,21 @@ def choose_subnet(lab: str, requested: str | None, taken: list[str]) -> ipaddres
         # Other labs take /27s outside the default labs' subnets, so those stay free for them.
         reserved = [ipaddress.ip_network(net) for net in DEFAULT_SUBNETS.values()]
         pool = [*LAB_RANGE.subnets(new_prefix=27), *OVERFLOW_RANGE.subnets(new_prefix=27)]
-        candidates = [net for net in pool
+        candidates = [net for net in (reversed(pool) if last else pool)
                       if str(net) not in taken and not any(net.overlaps(r) for r in reserved)]
         if not candidates:
             raise LabError("no free /27 left in 198.51.100.128/25 or 203.0.113.0/24: give --subnet, "
                            "or take a lab down")
+    bridge = bridge_name(lab)
+    routed = [(net, dev) for net, dev in _routed_networks() if dev != bridge]
+    if not requested and lab not in DEFAULT_SUBNETS:
+        # A free /27 may still be routed: a lab of another state directory, say.
+        candidates = [c for c in candidates if not any(net.overlaps(c) for net, _dev in routed)] or candidates
     subnet = candidates[0]
     if subnet.overlaps(MACHINE_NETWORK):
         raise LabError(f"subnet {subnet} overlaps {MACHINE_NETWORK}, this machine's own network: choose another")
-    bridge = bridge_name(lab)
-    for net, dev in _routed_networks():
-        if dev != bridge and net.overlaps(subnet):
+    for net, dev in routed:
+        if net.overlaps(subnet):
             raise LabError(
                 f"subnet {subnet} overlaps {net} on {dev}, which this machine already uses: "
                 f"give another with --subnet (default {LAB_RANGE} is for labs only)"

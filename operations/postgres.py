@@ -1,6 +1,7 @@
 """PostgreSQL server operations: the replication role, applying configuration, running state."""
 from __future__ import annotations
 
+import math
 import shlex
 
 import os
@@ -29,10 +30,13 @@ def unit(version: int, cluster: str) -> str:
 def poll_until(condition: str, seconds: float, failure: str, interval: float = 0.2,
                required: bool = True) -> StringCommand:
     """A deadline, never a bare sleep: the shell `condition` every `interval` s until it holds;
-    after `seconds`, `failure` on stderr and exit 1 (exit 0 when not `required`: go on anyway).
-    One level of quoting in `condition`: pyinfra quotes the whole command for the remote shell."""
-    tries = max(1, round(seconds / interval))
-    return StringCommand(f"cd / && for i in $(seq {tries}); do {condition} && exit 0; sleep {interval}; done; "
+    once `seconds` of wall-clock time have passed, `failure` on stderr and exit 1 (exit 0 when
+    not `required`: go on anyway). The deadline is the clock's, not a count of tries: a slow
+    condition does not stretch it. One level of quoting in `condition`: pyinfra quotes the whole
+    command for the remote shell."""
+    limit = max(1, math.ceil(seconds))
+    return StringCommand(f"cd / && end=$(($(date +%s) + {limit})); while :; do {condition} && exit 0; "
+                         f"[ \"$(date +%s)\" -ge \"$end\" ] && break; sleep {interval}; done; "
                          f"echo {shlex.quote(failure)} >&2; exit {1 if required else 0}")
 
 

@@ -53,6 +53,8 @@ def stop_primary(topology: Topology, node_name: str, primary: str, archive_secon
     # hand-over, the archiver's last file) needs no waiting here: promote_caught_up checks that
     # the target has that checkpoint, and move_vip waits for the stop to end.
     control = f"LC_ALL=C {c.bin_directory}/pg_controldata {c.data_directory}"
+    # The primary flag goes first: ha-watch restarts a flagged primary whose PostgreSQL stopped.
+    yield StringCommand(f"rm -f {PRIMARY_FLAG_PATH}")
     yield StringCommand("systemctl", "stop", "--no-block", unit(c.version, c.name))
     yield poll_until(f"{control} | grep -Eq '^Database cluster state: +shut down$'", archive_seconds,
                      f"{primary} did not write its shutdown checkpoint in {archive_seconds} s", interval=0.05)

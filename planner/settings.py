@@ -51,6 +51,12 @@ MAY_PROMOTE_PATH = f"{LIB_DIRECTORY}/may-promote"
 HA_LIB_PATH = f"{LIB_DIRECTORY}/ha-lib"
 BOOT_GUARD_PATH = f"{LIB_DIRECTORY}/boot-guard"
 HA_WATCH_PATH = f"{LIB_DIRECTORY}/ha-watch"
+# The on-host decision rules (the hostrules package, stdlib-only python3) and where each host
+# stands in the cluster for them; the synchronous-set record (postgres's, kept across reboots).
+HOSTRULES_DIRECTORY = f"{LIB_DIRECTORY}/hostrules"
+HOSTRULES_CONFIG_PATH = "/etc/pgcascade/hostrules.json"
+SYNCSET_PATH = f"{POSTGRES_HOME}/pgcascade/syncset.json"
+VIP_RESOURCE_PATH = "/etc/ha.d/resource.d/pgcascade-vip"
 HA_WATCH_UNIT_PATH = "/etc/systemd/system/pgcascade-ha-watch.service"
 HEARTBEAT_DROPIN_PATH = "/etc/systemd/system/heartbeat.service.d/pgcascade-restart.conf"
 HB_STANDBY_PATH = "/usr/share/heartbeat/hb_standby"  # heartbeat v1: hand the resources to the peer
@@ -78,7 +84,7 @@ READY_TIMEOUT = 30  # seconds hapostgres waits for a (re)starting server to answ
 # acknowledge a commit once its synchronous standby, the cascade, is promoted.
 PROBE_TIMEOUT = 0.5
 HA_SSH_TIMEOUT = 3  # seconds for one ssh round trip to another cluster host (failover scripts)
-WATCH_INTERVAL = 2  # seconds between two checks of ha-watch
+WATCH_INTERVAL = 1  # seconds between two checks of ha-watch (a dead primary is restarted within about that)
 # ha-watch asks heartbeat for the resources for the newest primary once it has held none for
 # this many seconds (heartbeat settles after a restart: initdead, then the acquisition), and
 # not more often than that.
@@ -665,6 +671,8 @@ def ha_script_vars(topology: Topology) -> dict:
         "pg_version": shell_quote(cluster.version),
         "pg_cluster": shell_quote(cluster.name),
         "ha_lib_path": shell_quote(HA_LIB_PATH),
+        "lib_directory": shell_quote(LIB_DIRECTORY),
+        "runtime_directory": shell_quote(RUNTIME_DIRECTORY),
     }
 
 
@@ -698,9 +706,7 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
     """Variables of templates/ha-lib.sh.j2 on a heartbeat node (shell-quoted).
 
     ha_peer: the other heartbeat node (the master, seen from the cascade, and the other way
-    round). cluster_peers: every other cluster host, whose state the scripts read (a newer
-    timeline anywhere means this host's primary was deposed). witnesses: the cluster hosts that
-    are not heartbeat nodes; may-promote asks them whether they can still reach the peer.
+    round). The other hosts, the witnesses and the timings are hostrules's (hostrules_config).
     """
     node = _node(topology, node_name)
     peer = _ha_peer(topology, node_name)
@@ -713,7 +719,6 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
     def ha_host(other: Node) -> HaHost:
         return HaHost(shell_quote(other.name), shell_quote(_check_address(other.address, other.name)))
 
-    others = [n for n in topology.nodes if n != node]
     return {
         "node_name": shell_quote(node.name),
         "pg_version": shell_quote(cluster.version),
@@ -723,24 +728,66 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
         "pg_data_directory": shell_quote(cluster.data_directory),
         "pg_socket_directory": shell_quote(SOCKET_DIRECTORY),
         "ha_peer": ha_host(peer),
-        "cluster_peers": [ha_host(n) for n in others],
-        "witnesses": [ha_host(n) for n in others if n != peer],
         "vip_address": shell_quote(vip.address),
         "vip_prefix": shell_quote(vip.prefix),
         "vip_interface": shell_quote(vip.interface),
         "may_promote_path": shell_quote(MAY_PROMOTE_PATH),
-        "hb_standby_path": shell_quote(HB_STANDBY_PATH),
-        "hb_takeover_path": shell_quote(HB_TAKEOVER_PATH),
         "primary_flag": shell_quote(PRIMARY_FLAG_PATH),
         "runtime_directory": shell_quote(RUNTIME_DIRECTORY),
-        "ssh_known_hosts_file": shell_quote(KNOWN_HOSTS_PATH),
-        "probe_timeout": PROBE_TIMEOUT,
-        "ssh_timeout": HA_SSH_TIMEOUT,
+        "lib_directory": shell_quote(LIB_DIRECTORY),
         "ready_timeout": READY_TIMEOUT,
         "promote_timeout": PROMOTE_TIMEOUT,
-        "watch_interval": WATCH_INTERVAL,
-        "reclaim_after": RECLAIM_AFTER,
     }
+
+
+def hostrules_config(topology: Topology, node_name: str) -> dict:
+    """/etc/pgcascade/hostrules.json on every PostgreSQL host: hostrules.config reads it."""
+    node = _node(topology, node_name)
+    cluster = topology.cluster
+    _check_cluster(cluster)
+    holders = topology.vip_holders
+    peer = None
+    if cluster.vip is not None and node in holders and len(holders) == 2:
+        peer = _ha_peer(topology, node_name).name
+    vip = cluster.vip
+    return {
+        "_comment": "Managed by pgcascade: changes made here are overwritten by the next deploy.",
+        "self": node.name,
+        "version": cluster.version,
+        "cluster": cluster.name,
+        "port": cluster.port,
+        "bin_directory": cluster.bin_directory,
+        "data_directory": cluster.data_directory,
+        "socket_directory": SOCKET_DIRECTORY,
+        "hosts": [{"name": n.name, "address": _check_address(n.address, n.name), "role": n.role}
+                  for n in topology.nodes],
+        "ha_peer": peer,
+        "ha_preferred": topology.master.name if peer else None,
+        "syncset_path": SYNCSET_PATH,
+        "runtime_directory": RUNTIME_DIRECTORY,
+        "primary_flag": PRIMARY_FLAG_PATH,
+        "known_hosts": KNOWN_HOSTS_PATH,
+        "ssh_timeout": HA_SSH_TIMEOUT,
+        "probe_timeout": PROBE_TIMEOUT,
+        "vip_address": vip.address if vip else "",
+        "vip_prefix": vip.prefix if vip else 32,
+        "vip_interface": vip.interface if vip else "",
+        "timings": {"watch_interval": WATCH_INTERVAL, "reclaim_after": RECLAIM_AFTER},
+    }
+
+
+def hostrules_config_vars(topology: Topology, node_name: str) -> dict:
+    """Variables of templates/hostrules.json.j2: the JSON, keys sorted."""
+    import json
+
+    return {"hostrules_json": json.dumps(hostrules_config(topology, node_name), indent=1, sort_keys=True)}
+
+
+def vip_resource_vars(topology: Topology, node_name: str) -> dict:
+    """Variables of templates/pgcascade-vip.sh.j2 (shell-quoted)."""
+    _ha_peer(topology, node_name)
+    return {"node_name": node_name, "ipaddr2_path": shell_quote(f"{HA_DIRECTORY}/resource.d/IPaddr2"),
+            "lib_directory": shell_quote(LIB_DIRECTORY)}
 
 
 def boot_guard_dropin_path(cluster: Cluster) -> str:
@@ -849,6 +896,7 @@ def managed_files(topology: Topology, node_name: str) -> tuple[ManagedFile, ...]
         ManagedFile("pgpass.j2", PGPASS_PATH, "postgres", "postgres", "0600", True),
         ManagedFile("archive-wal.sh.j2", ARCHIVE_WAL_PATH, "root", "root", "0755", False),
         ManagedFile("replication-status.sh.j2", REPLICATION_STATUS_PATH, "root", "root", "0755", False),
+        ManagedFile("hostrules.json.j2", HOSTRULES_CONFIG_PATH, "root", "root", "0644", False),
     ]
     if topology.cluster.backup is not None:
         files += [ManagedFile("pgbackrest-cluster-host.conf.j2", PGBACKREST_CONFIG_PATH,
@@ -860,6 +908,7 @@ def managed_files(topology: Topology, node_name: str) -> tuple[ManagedFile, ...]
             ManagedFile("haresources.j2", f"{HA_DIRECTORY}/haresources", "root", "root", "0644", False),
             ManagedFile("authkeys.j2", f"{HA_DIRECTORY}/authkeys", "root", "root", "0600", True),
             ManagedFile("hapostgres.j2", HAPOSTGRES_PATH, "root", "root", "0755", False),
+            ManagedFile("pgcascade-vip.sh.j2", VIP_RESOURCE_PATH, "root", "root", "0755", False),
             # The failover scripts: ha-lib is sourced by the others, never run.
             ManagedFile("ha-lib.sh.j2", HA_LIB_PATH, "root", "root", "0644", False),
             ManagedFile("may-promote.sh.j2", MAY_PROMOTE_PATH, "root", "root", "0755", False),
@@ -915,6 +964,7 @@ def cascade_failed_vars(topology: Topology, node_name: str) -> dict:
         "pg_port": shell_quote(cluster.port),
         "connect_timeout": CONNECT_TIMEOUT,
         "reload_timeout": CONFIG_RELOAD_TIMEOUT,
+        "lib_directory": shell_quote(LIB_DIRECTORY),
     }
 
 

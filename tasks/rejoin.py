@@ -13,6 +13,7 @@ from pyinfra import host
 
 from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
+from deploys.hostrules import record_synchronous_set
 from deploys.managed_files import put_managed_files
 from deploys.postgres_config import CONFIG_TEMPLATES
 from deploys.preflight import cluster_facts
@@ -43,5 +44,7 @@ if ctx.node is not None:
                             node_name=ctx.node.name, target=target)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
                           cluster=c.name, port=c.port, files=settings.config_file_paths(c))
+    # Whom the new master waits for, recorded on every host (may-promote reads it).
+    record_synchronous_set(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))
     # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
     configure_cascade_failover(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))

@@ -9,9 +9,25 @@ import pytest
 from lab.client import ROOT, Lab, has_vip, holds_resources, lab_cli, test_lab_name, wait_until
 from lab.deployed import ensure_deployed_snapshot
 
-__all__ = ["ROOT", "Lab", "deployed_lab", "has_vip", "holds_resources", "lab_cli", "test_lab_name", "wait_until"]
+__all__ = ["ROOT", "Lab", "boot_deployed", "deployed_lab", "has_vip", "holds_resources", "lab_cli", "test_lab_name", "wait_until"]
 
 BOOT_DEADLINE = 120  # seconds from a snapshot's boot to a healthy cluster (seen: about 15 s)
+
+
+def boot_deployed(name: str, hosts: int = 3) -> Lab:
+    """A lab booted from the snapshot of a deployed cluster (built when missing or stale), once
+    the cluster is back as the deploy left it: the master holds heartbeat's resources and the
+    VIP, the standbys stream, tasks.status exits 0. The caller takes it down."""
+    lab = Lab(name, hosts, snapshot=ensure_deployed_snapshot(hosts))
+    try:
+        master = lab.desc["hosts"][0]["name"]
+        wait_until(lambda: holds_resources(lab, master), BOOT_DEADLINE,
+                   f"heartbeat giving {master} the resources after the boot")
+        lab.wait_healthy(BOOT_DEADLINE)
+    except BaseException:
+        lab.down()
+        raise
+    return lab
 
 
 @contextmanager
@@ -22,16 +38,9 @@ def deployed_lab(name: str, hosts: int = 3, inventory: str = "inventories/lab.py
     waits until the cluster is back as the deploy left it: the master holds heartbeat's resources
     and the VIP, the standbys stream, tasks.status exits 0. fresh=True (or another inventory)
     deploys onto bare hosts instead; the deploy's output is then in lab.first_deploy."""
-    if fresh or inventory != "inventories/lab.py":
-        lab = Lab(name, hosts)
-    else:
-        lab = Lab(name, hosts, snapshot=ensure_deployed_snapshot(hosts))
+    lab = Lab(name, hosts) if fresh or inventory != "inventories/lab.py" else boot_deployed(name, hosts)
     try:
-        if lab.desc.get("snapshot"):
-            wait_until(lambda: holds_resources(lab, lab.desc["hosts"][0]["name"]), BOOT_DEADLINE,
-                       f"heartbeat giving {lab.desc['hosts'][0]['name']} the resources after the boot")
-            lab.wait_healthy(BOOT_DEADLINE)
-        else:
+        if not lab.desc.get("snapshot"):
             proc = lab.pyinfra("-y", inventory, "deploy.py")
             assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
             lab.first_deploy = proc.stdout + proc.stderr

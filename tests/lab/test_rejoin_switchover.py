@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import Lab, deployed_lab, wait_until
 from tests.lab.pyinfra_output import changes, started_any_operation
-from tests.lab.workload import TABLE, Workload, client_inventory, install_sql
+from lab.workload import TABLE, Workload, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 ROLE, PASSWORD = "workload", "workload-" + os.urandom(6).hex()

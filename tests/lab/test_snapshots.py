@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from lab import snapshots
+from lab.client import Lab, holds_resources
+from lab.deployed import ensure_deployed_snapshot
 from lab.paths import STATE_ROOT
 from tests.conftest import deployed_lab, lab_cli, test_lab_name, wait_until
 from tests.lab.pyinfra_output import changes
@@ -91,3 +93,26 @@ def test_down_leaves_nothing_behind(cluster):
     assert not any(Path(tree, "pgl", name).exists() for tree in ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"))
     assert f"v{name}-" not in lab_cli(name, "status", check=False).stdout
     assert snapshots.load(cluster.desc["snapshot"])  # the snapshot itself stays
+
+
+def test_the_master_booting_alone_first_gets_its_resources_once_the_others_are_back():
+    """A power cut of the whole cluster, and the master boots well before the others: hapostgres
+    refuses to start a primary nobody can vouch for, then ha-watch asks heartbeat for the
+    resources again once the standbys answer; nothing is promoted."""
+    lab = Lab("snc", snapshot=ensure_deployed_snapshot(3))
+    try:
+        lab.cli("crash", "pg2")
+        lab.cli("crash", "pg3")
+        wait_until(lambda: "no other host of the cluster answers" in
+                   lab.ssh("pg1", "journalctl -b -t pgcascade --no-pager -o cat").stdout, 90,
+                   "pg1's hapostgres refusing to start a primary alone")
+        assert not holds_resources(lab, "pg1")
+        lab.cli("restart", "pg2")
+        lab.cli("restart", "pg3")
+        wait_until(lambda: holds_resources(lab, "pg1"), 120, "pg1 holding the resources again")
+        lab.wait_healthy(120)
+        assert lab.psql("pg2", "select pg_is_in_recovery()") == "t"
+        assert "promoting" not in lab.ssh("pg2", "journalctl -b -t pgcascade --no-pager -o cat").stdout
+        assert "no other host supersedes it" in lab.ssh("pg1", "journalctl -b -t pgcascade --no-pager -o cat").stdout
+    finally:
+        lab.down()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import runpy
 
-from tests.conftest import ROOT
+from lab.client import ROOT
 from planner.topology import build_topology
 
 

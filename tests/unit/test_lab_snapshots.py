@@ -72,3 +72,20 @@ def test_parallel_prefixes_get_their_own_snapshot_and_builder_lab():
 
 def test_the_lab_client_s_primary_flag_is_the_product_s():
     assert client.PRIMARY_FLAG_PATH == PRIMARY_FLAG_PATH
+
+
+def test_a_lab_to_snapshot_takes_the_last_free_subnet_others_the_first(monkeypatch):
+    from lab import network
+    monkeypatch.setattr(network, "_routed_networks", lambda: [])
+    assert str(network.choose_subnet("a", None, [])) == "198.51.100.128/27"
+    assert str(network.choose_subnet("a", None, [], last=True)) == "203.0.113.224/27"
+    assert str(network.choose_subnet("a", None, ["203.0.113.224/27"], last=True)) == "203.0.113.192/27"
+
+
+def test_a_free_subnet_another_lab_routes_is_skipped(monkeypatch):
+    import ipaddress
+
+    from lab import network
+    monkeypatch.setattr(network, "_routed_networks",
+                        lambda: [(ipaddress.ip_network("198.51.100.128/27"), "pgl-other")])
+    assert str(network.choose_subnet("a", None, [])) == "198.51.100.160/27"

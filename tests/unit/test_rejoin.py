@@ -9,15 +9,9 @@ import pytest
 from operations.rejoin import _rewind_or_clone
 from planner.rejoin import plan_rejoin
 from planner.roles import with_master
-from tests.unit.test_standby_plan import OTHER_SYSID, configured_standby, five_hosts_topology, pg_state
+from tests.unit.pg_states import AFTER_FAILOVER, OTHER_SYSID, configured_standby, five_hosts_topology, pg_state
 from tests.unit.topologies import three
 
-AFTER_FAILOVER = {  # pg2 promoted (timeline 2), pg3-pg5 follow it, pg1 is the stopped former master
-    "pg1": pg_state("stopped_primary"),
-    "pg2": pg_state("primary", timeline=2),
-    "pg3": configured_standby("pg3", timeline=2), "pg4": configured_standby("pg4", timeline=2),
-    "pg5": configured_standby("pg5", timeline=2),
-}
 
 
 def with_(**changes):

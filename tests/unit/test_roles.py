@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from planner.roles import live_primary, with_master
-from tests.unit.test_standby_plan import five_hosts_topology, pg_state
+from tests.unit.pg_states import five_hosts_topology, pg_state
 
 
 def shape(topology):

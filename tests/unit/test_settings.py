@@ -542,24 +542,37 @@ def test_authkeys_vars():
 # --- the failover scripts (ha-lib and friends) -------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "node_name, peer, others, witnesses",
-    [
-        ("pg1", ("pg2", "198.51.100.12"), ["pg2", "pg3", "pg4", "pg5"], ["pg3", "pg4", "pg5"]),
-        ("pg2", ("pg1", "198.51.100.11"), ["pg1", "pg3", "pg4", "pg5"], ["pg3", "pg4", "pg5"]),
-    ],
-)
-def test_ha_lib_vars(node_name, peer, others, witnesses):
+@pytest.mark.parametrize("node_name, peer", [("pg1", ("pg2", "198.51.100.12")), ("pg2", ("pg1", "198.51.100.11"))])
+def test_ha_lib_vars(node_name, peer):
     ha = settings.ha_lib_vars(fan(), node_name)
     assert ha["node_name"] == node_name
     assert ha["ha_peer"] == settings.HaHost(*peer)
-    assert [h.name for h in ha["cluster_peers"]] == others
-    assert [h.name for h in ha["witnesses"]] == witnesses
     assert ha["vip_address"] == "198.51.100.15" and ha["vip_interface"] == "eth0"
     assert ha["pg_data_directory"] == "/var/lib/postgresql/15/main"
     assert ha["primary_flag"].startswith("/run/")  # tmpfs: gone after a reboot
-    assert ha["ssh_known_hosts_file"] == "/var/lib/postgresql/.ssh/known_hosts"
-    assert ha["probe_timeout"] < ha["ssh_timeout"]
+
+
+@pytest.mark.parametrize(
+    "node_name, peer, witnesses",
+    [
+        ("pg1", "pg2", ["pg3", "pg4", "pg5"]),
+        ("pg2", "pg1", ["pg3", "pg4", "pg5"]),
+        ("pg3", None, ["pg1", "pg2", "pg4", "pg5"]),
+    ],
+)
+def test_hostrules_config(node_name, peer, witnesses):
+    from hostrules import config as hostrules_config
+
+    raw = settings.hostrules_config(fan(), node_name)
+    c = hostrules_config.from_dict(raw)
+    assert (c.self_name, c.ha_peer) == (node_name, peer)
+    assert [h.name for h in c.witnesses()] == witnesses
+    assert [h.name for h in c.hosts] == ["pg1", "pg2", "pg3", "pg4", "pg5"]
+    assert c.primary_flag.startswith("/run/")  # tmpfs: gone after a reboot
+    assert c.known_hosts == "/var/lib/postgresql/.ssh/known_hosts"
+    assert c.probe_timeout < c.ssh_timeout
+    assert c.syncset_path.startswith("/var/lib/postgresql/")  # kept across reboots, postgres's
+    assert settings.hostrules_config_vars(fan(), node_name) == settings.hostrules_config_vars(fan(), node_name)
 
 
 def test_ha_lib_vars_quote_for_the_shell():
@@ -570,7 +583,6 @@ def test_ha_lib_vars_quote_for_the_shell():
     ha = settings.ha_lib_vars(topology, "pg2")
     assert ha["pg_cluster"] == "'it'\"'\"'s'"
     assert ha["pg_data_directory"] == "'/var/lib/postgresql/15/it'\"'\"'s'"
-    assert ha["witnesses"] == []
 
 
 @pytest.mark.parametrize(
@@ -633,11 +645,14 @@ def test_managed_files(node_name, heartbeat):
         assert files["hapostgres.j2"].dest == "/etc/ha.d/resource.d/hapostgres"
         assert files["may-promote.sh.j2"].dest == "/usr/local/lib/pgcascade/may-promote"
         assert files["ha-lib.sh.j2"].mode == "0644"  # sourced, never run
-        for script in ("hapostgres.j2", "may-promote.sh.j2", "boot-guard.sh.j2", "ha-watch.sh.j2"):
+        assert files["pgcascade-vip.sh.j2"].dest == "/etc/ha.d/resource.d/pgcascade-vip"
+        for script in ("hapostgres.j2", "pgcascade-vip.sh.j2", "may-promote.sh.j2", "boot-guard.sh.j2",
+                       "ha-watch.sh.j2"):
             assert (files[script].owner, files[script].mode) == ("root", "0755")
         assert files["postgresql-boot-guard.conf.j2"].dest.startswith(
             "/etc/systemd/system/postgresql@15-main.service.d/")
         assert files["heartbeat-restart.conf.j2"].dest.startswith("/etc/systemd/system/heartbeat.service.d/")
     else:
         assert not {"ha-lib.sh.j2", "boot-guard.sh.j2", "pgcascade-ha-watch.service.j2"} & set(files)
+    assert files["hostrules.json.j2"].dest == "/etc/pgcascade/hostrules.json"  # every PostgreSQL host
     assert all(re.match(r"^0[0-7]{3}$", f.mode) for f in files.values())

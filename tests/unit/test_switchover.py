@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 
 from planner.switchover import plan_switchover
-from tests.unit.test_rejoin import AFTER_FAILOVER
-from tests.unit.test_standby_plan import five_hosts_topology, pg_state
+from tests.unit.pg_states import AFTER_FAILOVER, five_hosts_topology, pg_state
 
 
 def rejoined(replay=100, timeline=2, status="streaming", sender="10.0.0.2"):

@@ -3,10 +3,10 @@ line by line, parsed back, and the shell scripts run against stub commands on PA
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import textwrap
 
@@ -17,6 +17,7 @@ from planner.failover_cascade import without_cascade
 from planner.model import AppHost, Cluster, Topology
 from planner.render import RESERVED_NAMES, TEMPLATE_DIR, render, template_path
 from planner.roles import with_master
+from tests.unit.executables import write_executable
 from tests.unit.topologies import VIP, node, three
 
 PASSWORD = "pa:ss\\word's"
@@ -58,35 +59,21 @@ ALL_NODES = [(t, n.name) for t, build in TOPOLOGIES.items() for n in build().nod
 HA_NODES = [(t, n.name) for t, build in TOPOLOGIES.items() for n in build().vip_holders]
 
 
+def template_variables(topology: Topology, node_name: str) -> dict[str, dict]:
+    """Every file the node gets: its variables, as the deploy builds them (deploys.managed_files)."""
+    from types import SimpleNamespace
+
+    from deploys.managed_files import template_vars
+    from planner.secrets import HEARTBEAT_KEY, REPLICATION_PASSWORD
+
+    ctx = SimpleNamespace(topology=topology, node=topology.node(node_name),
+                          secrets={HEARTBEAT_KEY: HB_KEY, REPLICATION_PASSWORD: PASSWORD})
+    return {f.template: template_vars(ctx, f.template) for f in settings.managed_files(topology, node_name)}
+
+
 def all_renders(topology: Topology, node_name: str) -> dict[str, str]:
     """Every file the node gets, rendered."""
-    variables = {
-        "pgcascade.conf.j2": settings.render_vars_pgconf(topology, node_name),
-        "pg_hba.conf.j2": settings.render_vars_hba(topology, node_name),
-        "pgpass.j2": settings.render_vars_pgpass(topology, node_name, PASSWORD),
-        "archive-wal.sh.j2": settings.archive_wal_vars(),
-        "replication-status.sh.j2": settings.replication_status_vars(topology),
-    }
-    if topology.node(node_name) in topology.vip_holders:
-        hb = settings.heartbeat_vars(topology, node_name)
-        variables.update(
-            {
-                "ha.cf.j2": hb,
-                "haresources.j2": hb,
-                "authkeys.j2": settings.authkeys_vars(HB_KEY),
-                "hapostgres.j2": settings.ha_script_vars(topology),
-                "may-promote.sh.j2": settings.ha_script_vars(topology),
-                "boot-guard.sh.j2": settings.ha_script_vars(topology),
-                "ha-watch.sh.j2": settings.ha_script_vars(topology),
-                "ha-lib.sh.j2": settings.ha_lib_vars(topology, node_name),
-                "postgresql-boot-guard.conf.j2": settings.boot_guard_dropin_vars(topology),
-                "pgcascade-ha-watch.service.j2": settings.ha_watch_unit_vars(),
-                "heartbeat-restart.conf.j2": settings.heartbeat_dropin_vars(topology, node_name),
-            }
-        )
-    files = {f.template for f in settings.managed_files(topology, node_name)}
-    assert files == set(variables)
-    return {name: render(name, v) for name, v in variables.items()}
+    return {name: render(name, v) for name, v in template_variables(topology, node_name).items()}
 
 
 # --- every template, every host --------------------------------------------------------------------
@@ -109,7 +96,10 @@ def test_renders_are_clean_and_byte_identical(topology, node_name):
         assert "\n\n\n" not in text, name
         assert not re.search(r"[ \t]+\n", text), f"{name}: trailing whitespace"
         assert "{{" not in text and "{%" not in text, name
-        assert text.startswith(("# Managed by pgcascade", "#!/bin/bash\n# Managed by pgcascade")), name
+        if name.endswith(".json.j2"):
+            assert json.loads(text)["_comment"].startswith("Managed by pgcascade"), name
+        else:
+            assert text.startswith(("# Managed by pgcascade", "#!/bin/bash\n# Managed by pgcascade")), name
 
 
 @pytest.mark.parametrize("topology, node_name", [("fan", "pg2"), ("three", "pg1")])
@@ -118,25 +108,9 @@ def test_pyinfra_renders_the_same_bytes(topology, node_name):
     from pyinfra.api.util import get_template
 
     top = TOPOLOGIES[topology]()
-    for name, text in all_renders(top, node_name).items():
-        variables = {
-            "pgcascade.conf.j2": lambda: settings.render_vars_pgconf(top, node_name),
-            "pg_hba.conf.j2": lambda: settings.render_vars_hba(top, node_name),
-            "pgpass.j2": lambda: settings.render_vars_pgpass(top, node_name, PASSWORD),
-            "archive-wal.sh.j2": settings.archive_wal_vars,
-            "replication-status.sh.j2": lambda: settings.replication_status_vars(top),
-            "ha.cf.j2": lambda: settings.heartbeat_vars(top, node_name),
-            "haresources.j2": lambda: settings.heartbeat_vars(top, node_name),
-            "authkeys.j2": lambda: settings.authkeys_vars(HB_KEY),
-            "hapostgres.j2": lambda: settings.ha_script_vars(top),
-            "may-promote.sh.j2": lambda: settings.ha_script_vars(top),
-            "boot-guard.sh.j2": lambda: settings.ha_script_vars(top),
-            "ha-watch.sh.j2": lambda: settings.ha_script_vars(top),
-            "ha-lib.sh.j2": lambda: settings.ha_lib_vars(top, node_name),
-            "postgresql-boot-guard.conf.j2": lambda: settings.boot_guard_dropin_vars(top),
-            "pgcascade-ha-watch.service.j2": settings.ha_watch_unit_vars,
-            "heartbeat-restart.conf.j2": lambda: settings.heartbeat_dropin_vars(top, node_name),
-        }[name]()
+    for name, variables in template_variables(top, node_name).items():
+        text = render(name, variables)
+        variables = dict(variables)
         variables.update(host=None, state=None, inventory=None)  # what files.template adds
         assert get_template(template_path(name)).render(variables) == text, name
 
@@ -360,7 +334,7 @@ def test_haresources(topology, node_name):
     lines = [line for line in text.splitlines() if not line.startswith("#")]
     # hapostgres first (the promotion), then the VIP: heartbeat starts left to right and stops
     # right to left, so the VIP never points at a server that cannot take writes.
-    assert lines == ["pg1 hapostgres IPaddr2::198.51.100.15/24/eth0"]
+    assert lines == ["pg1 hapostgres pgcascade-vip::198.51.100.15/24/eth0"]
 
 
 def test_authkeys():
@@ -416,15 +390,9 @@ exec bash -c "$*"
 SEGMENT = "000000010000000000000001"
 
 
-def write_executable(path, text):
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-
-
 @pytest.fixture
 def archive_lab(tmp_path):
-    if shutil.which("rsync") is None:
-        pytest.skip("rsync is not installed (apt-get install -y rsync)")
+    assert shutil.which("rsync"), "rsync is not installed on this machine: `make setup` installs it"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     write_executable(bin_dir / "ssh", FAKE_SSH)

@@ -57,7 +57,7 @@ def install_sql(role: str, password: str, salt: bytes) -> str:
 def client_inventory(lab_desc: dict, directory: Path, role: str) -> str:
     """An inventory file in `directory`: the lab's, with the main machine (the lab bridge's
     address, where the workload connects from) as an application host for `role`."""
-    lab_inventory = Path(__file__).resolve().parents[2] / "inventories/lab.py"
+    lab_inventory = Path(__file__).resolve().parents[1] / "inventories/lab.py"
     path = Path(directory) / "inventory.py"
     path.write_text(textwrap.dedent(f"""\
         import runpy
@@ -183,6 +183,11 @@ class Workload:
             first, _ = spans.get(ack.node, (ack.acked, ack.acked))
             spans[ack.node] = (first, ack.acked)
         return spans
+
+    def longest_pause(self, start: float, end: float) -> float:
+        """The longest time without an acknowledged write between start and end (time.monotonic())."""
+        times = sorted([start] + [a.acked for a in self.acks if start <= a.acked <= end] + [end])
+        return max(b - a for a, b in zip(times, times[1:]))
 
     def overlaps(self) -> list[str]:
         """Pairs of nodes whose acknowledgement periods overlap (a split brain), in words."""

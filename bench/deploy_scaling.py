@@ -1,0 +1,90 @@
+"""How the deploy grows with hosts: a full deploy on bare hosts and a no-op rerun, on 3, 5 and 9
+lab hosts (pg1 master, pg2 cascade, the rest downstream), and optionally `make demo` warm (base
+image and repository cached: lab up, deploy, status).
+
+Prints the figures and writes bench/results/deploy_scaling.json with the machine's load. Run as
+root: `.venv/bin/python bench/deploy_scaling.py [--hosts 3,5,9] [--demo]`. Labs 'pdN' and
+'pdemo', removed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.figures import load_average, machine  # noqa: E402
+from lab.client import Lab  # noqa: E402
+
+RESULTS = ROOT / "bench/results/deploy_scaling.json"
+
+
+class DeployFailed(Exception):
+    pass
+
+
+def timed_deploy(lab: Lab) -> float:
+    started = time.monotonic()
+    proc = lab.pyinfra("-y", "inventories/lab.py", "deploy.py", timeout=1800)
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        errors = [line.strip() for line in (proc.stdout + proc.stderr).splitlines()
+                  if "error" in line.lower() or "fatal" in line.lower()]
+        raise DeployFailed(f"after {elapsed:.0f} s: " + " | ".join(errors[-6:]))
+    return round(elapsed, 1)
+
+
+def hosts_series(count: int) -> dict:
+    """The figures, or why the deploy failed (recorded: a failure at N hosts is a result too)."""
+    lab = Lab(f"pd{count}", count)
+    try:
+        full = timed_deploy(lab)
+        load_after_full = load_average()
+        noop = timed_deploy(lab)
+    except DeployFailed as failure:
+        return {"failed": str(failure), "load_average_at_failure": load_average()}
+    finally:
+        lab.down()
+    return {"full_deploy_s": full, "noop_rerun_s": noop, "load_average_after_full": load_after_full}
+
+
+def warm_demo() -> dict:
+    env = {**os.environ, "LAB": "pdemo"}
+    subprocess.run(["make", "down", "LAB=pdemo"], cwd=ROOT, env=env, capture_output=True)
+    started = time.monotonic()
+    proc = subprocess.run(["make", "demo", "LAB=pdemo"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    elapsed = time.monotonic() - started
+    subprocess.run(["make", "down", "LAB=pdemo"], cwd=ROOT, env=env, capture_output=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"make demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    return {"make_demo_warm_s": round(elapsed, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", default="3,5,9")
+    parser.add_argument("--demo", action="store_true", help="also time `make demo` with a warm cache")
+    args = parser.parse_args()
+    load_before = load_average()
+    figures: dict = {"by_hosts": {}}
+    for count in (int(n) for n in args.hosts.split(",")):
+        figures["by_hosts"][str(count)] = hosts_series(count)
+        print(f"{count} hosts: {figures['by_hosts'][str(count)]}", flush=True)
+    if args.demo:
+        figures.update(warm_demo())
+        print(f"make demo (warm): {figures['make_demo_warm_s']} s", flush=True)
+    figures.update(machine(load_before))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

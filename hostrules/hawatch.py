@@ -1,0 +1,221 @@
+"""ha-watch's entry point (pgcascade-ha-watch.service on the heartbeat nodes): every interval,
+observe this node (its PostgreSQL, the primary flag, the VIP, heartbeat's state and, where it
+matters, the other hosts' nodes), let hostrules.watch decide, act, and write the standing
+"can fail over" view (hostrules.canfailover). Decisions go to the journal (tag pgcascade) when
+they change; `--checks N` runs N checks and exits (tests).
+
+    PYTHONPATH=/usr/local/lib/pgcascade python3 -m hostrules.hawatch [--checks N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Dict, List, Optional
+
+from hostrules import canfailover, config as configlib, hostio, maypromote, timeline, watch
+from hostrules.nodestate import NodeState, read_local
+
+HB_STANDBY = "/usr/share/heartbeat/hb_standby"
+HB_TAKEOVER = "/usr/share/heartbeat/hb_takeover"
+HAPOSTGRES = "/etc/ha.d/resource.d/hapostgres"
+
+
+def systemd_property(unit: str, prop: str) -> str:
+    return (hostio.run(["systemctl", "show", "-p", prop, "--value", unit], timeout=5) or "").strip()
+
+
+def heartbeat_settled(c: configlib.Config) -> bool:
+    entered = systemd_property("heartbeat", "ActiveEnterTimestampMonotonic")
+    if not entered.isdigit() or entered == "0":
+        return False
+    return time.monotonic() - int(entered) / 1e6 >= c.timing("reclaim_after", watch.RECLAIM_AFTER)
+
+
+def cl_status(*args: str) -> str:
+    """heartbeat's answer ('' when it gives none); cl_status exits non-zero for a dead node."""
+    return (hostio.run(["cl_status", *args], timeout=3, any_status=True) or "").strip()
+
+
+def vip_here(c: configlib.Config) -> bool:
+    out = hostio.run(["ip", "-o", "-4", "addr", "show", "dev", c.vip_interface, "to", f"{c.vip_address}/32"],
+                     timeout=5)
+    return bool(out and out.strip())
+
+
+def hapostgres_running() -> bool:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if HAPOSTGRES.encode() in f.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+class Watcher:
+    def __init__(self, c: configlib.Config, background: bool = True):
+        self.c = c
+        self.memory = watch.Memory()
+        self.checks = 0
+        self.others: Dict[str, NodeState] = {}
+        self.last = time.monotonic()
+        if background:
+            # The other hosts' states, refreshed in the background: a host that does not answer
+            # (ssh's deadline) never delays the local checks.
+            threading.Thread(target=self.refresh_others, daemon=True, name="others").start()
+
+    def refresh_others(self) -> None:
+        interval = self.c.timing("watch_interval", 1)
+        while True:
+            started = time.monotonic()
+            try:
+                self.others = hostio.states_of(self.c, [h.name for h in self.c.others()])
+            except Exception as error:  # said, and tried again
+                self.say(f"reading the other hosts failed: {error!r}")
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+    def say(self, message: str) -> None:
+        hostio.log("ha-watch", message)
+
+    def observe(self) -> watch.Observation:
+        c = self.c
+        local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory)
+        peer_status = cl_status("nodestatus", c.ha_peer)
+        deposition = None
+        if local.state in ("primary", "stopped-primary"):
+            deposition = timeline.successor_verdict(local, self.others, {h.name: h.address for h in c.hosts})
+        primary_elsewhere = any(s.state == "primary" and s.system_identifier == local.system_identifier
+                                for s in self.others.values())
+        cluster_answers = bool(local.system_identifier) and any(
+            s.system_identifier == local.system_identifier for s in self.others.values())
+        return watch.Observation(
+            local=local, flag=os.path.exists(c.primary_flag), vip_here=vip_here(c),
+            unit_state=systemd_property(c.unit, "ActiveState"),
+            heartbeat_state=systemd_property("heartbeat", "ActiveState"),
+            heartbeat_enabled=systemd_property("heartbeat", "UnitFileState") == "enabled",
+            heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
+            hapostgres_running=hapostgres_running(), deposition=deposition, primary_elsewhere=primary_elsewhere,
+            preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers)
+
+    def act(self, verdict, o: watch.Observation) -> None:
+        c, d = self.c, verdict.decision
+        if d == "none":
+            return
+        self.say(f"{verdict.message} [{verdict.reason}]")
+        if d == "restart-postgres":
+            hostio.run(["systemctl", "reset-failed", c.unit], timeout=5)
+            hostio.run(["systemctl", "start", c.unit], timeout=c.timing("restart_deadline", watch.RESTART_DEADLINE))
+        elif d == "hand-over":
+            self.hand_over()
+        elif d == "fence":
+            self.remove_flag()
+            hostio.run(["systemctl", "stop", c.unit], timeout=60)
+            if vip_here(c):
+                self.say(f"the VIP is still here: asking heartbeat to hand the resources to {c.ha_peer}")
+                hostio.run([HB_STANDBY, "all"], timeout=10)
+        elif d == "reclaim":
+            hostio.run([HB_TAKEOVER, "all"], timeout=10)
+        elif d == "remove-vip":
+            hostio.run(["ip", "-4", "addr", "del", f"{c.vip_address}/{c.vip_prefix}", "dev", c.vip_interface],
+                       timeout=5)
+        elif d == "retry-promotion":
+            self.retry_promotion()
+        elif d == "start-heartbeat":
+            hostio.run(["systemctl", "reset-failed", "heartbeat"], timeout=5)
+            hostio.run(["systemctl", "start", "heartbeat"], timeout=30)
+        elif d == "restart-heartbeat":
+            hostio.run(["systemctl", "restart", "heartbeat"], timeout=60)
+
+    def remove_flag(self) -> None:
+        try:
+            os.unlink(self.c.primary_flag)
+        except FileNotFoundError:
+            pass
+
+    def hand_over(self) -> None:
+        """The flag goes, heartbeat hands the resources over (hb_standby); if it still holds them
+        a few seconds later (a request it ignored), heartbeat is restarted here: its stop releases
+        them and the peer takes them."""
+        self.remove_flag()
+        hostio.run(["systemctl", "stop", "--no-block", self.c.unit], timeout=5)
+        hostio.run([HB_STANDBY, "all"], timeout=10)
+        deadline = time.monotonic() + 4
+        preferred_here = self.c.ha_preferred in (None, self.c.self_name)
+        while time.monotonic() < deadline:
+            if watch.holds_group(cl_status("rscstatus"), preferred_here) is False:
+                return
+            time.sleep(0.2)
+        self.say(f"heartbeat still holds the resources after hb_standby: restarting heartbeat here so that "
+                 f"{self.c.ha_peer} takes them")
+        hostio.run(["systemctl", "restart", "heartbeat"], timeout=60)
+
+    def retry_promotion(self) -> None:
+        """may-promote again; if it agrees, heartbeat is restarted here: with its peer dead, a
+        starting heartbeat acquires every resource (hapostgres start, may-promote once more, the
+        VIP). hb_takeover is no use here: heartbeat ignores it while its peer is dead."""
+        verdict, answers = maypromote.gather_and_decide(self.c)
+        self.say(f"{answers}: {verdict.decision} [{verdict.reason}] {verdict.message}")
+        if verdict.decision != "promote":
+            return
+        self.say("restarting heartbeat here: with its peer dead it takes the resources once it is up")
+        hostio.run(["systemctl", "restart", "heartbeat"], timeout=60)
+
+    def write_view(self, o: watch.Observation) -> None:
+        c = self.c
+        peer = c.host(c.ha_peer)
+        witnesses = {h.name: self.others.get(h.name, NodeState("unreachable")) for h in c.witnesses()}
+        view = canfailover.evaluate(c.self_name, c.ha_peer, o.local, o.flag, o.heartbeat_state, o.rscstatus,
+                                    o.peer_status, witnesses, self.others.get(c.ha_peer), peer.address, o.holds)
+        view["checked_at"] = time.time()
+        path = os.path.join(c.runtime_directory, "can-fail-over.json")
+        tmp = path + ".new"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(view, f, sort_keys=True)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
+    def check(self) -> None:
+        o = self.observe()
+        verdict = watch.decide(o, self.memory)
+        self.act(verdict, o)
+        now = time.monotonic()
+        self.memory = watch.remember(o, self.memory, verdict, now - self.last)
+        self.last = now
+        self.checks += 1
+        if self.checks % 5 == 1 or verdict.decision != "none":
+            self.write_view(o)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m hostrules.hawatch")
+    parser.add_argument("--checks", type=int, default=0, help="run this many checks, then exit (0: for ever)")
+    args = parser.parse_args(argv)
+    c = configlib.load()
+    hostio.ensure_ssh_directory(c)
+    watcher = Watcher(c)
+    interval = c.timing("watch_interval", 1)
+    n = 0
+    while True:
+        started = time.monotonic()
+        try:
+            watcher.check()
+        except Exception as error:  # a check that failed is retried at the next interval, and said
+            hostio.log("ha-watch", f"check failed: {error!r}")
+        n += 1
+        if args.checks and n >= args.checks:
+            return 0
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

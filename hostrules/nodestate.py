@@ -1,0 +1,242 @@
+"""A PostgreSQL node's state: one SQL query (plus pg_controldata and the timeline history files
+when the server does not answer), parsed into a NodeState. Every on-host script reads a node
+through this module: here (read_local) or on another cluster host over ssh (hostio runs this
+module there: python3 -m hostrules.nodestate --json).
+
+States: primary | standby (answering queries) | starting (running, not answering yet) |
+stopped-primary | stopped-standby (standby.signal) | absent (no cluster) | unreachable (another
+host that did not answer in time).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional, Tuple
+
+from hostrules import lsn as lsnlib
+
+RUNNING_STATES = ("primary", "standby")
+KNOWN_STATES = ("primary", "standby", "starting", "stopped-primary", "stopped-standby", "absent", "unreachable")
+
+# The one query: role, timeline, identity, positions, upstream and downstreams, in one round trip.
+QUERY = """
+select json_build_object(
+  'in_recovery', pg_is_in_recovery(),
+  'timeline', case when pg_is_in_recovery()
+      then coalesce((select nullif(received_tli, 0) from pg_stat_wal_receiver),
+                    (select timeline_id from pg_control_checkpoint()))
+      else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end,
+  'system_identifier', (select system_identifier::text from pg_control_system()),
+  'current_lsn', case when pg_is_in_recovery() then null else pg_current_wal_lsn()::text end,
+  'receive_lsn', pg_last_wal_receive_lsn()::text,
+  'replay_lsn', pg_last_wal_replay_lsn()::text,
+  'primary_conninfo', current_setting('primary_conninfo'),
+  'synchronous_standby_names', current_setting('synchronous_standby_names'),
+  'wal_receiver', (select json_build_object('status', status, 'sender_host', sender_host,
+                                            'received_tli', received_tli)
+                   from pg_stat_wal_receiver),
+  'replication', coalesce((select json_agg(json_build_object(
+          'application_name', application_name, 'client_addr', host(client_addr),
+          'state', state, 'sync_state', sync_state, 'flush_lsn', flush_lsn::text)
+          order by application_name) from pg_stat_replication), '[]'::json))
+"""
+
+
+@dataclass
+class Downstream:
+    """A pg_stat_replication row."""
+
+    application_name: str
+    client_addr: Optional[str]
+    state: str
+    sync_state: str
+    flush_lsn: Optional[int]
+
+
+@dataclass
+class NodeState:
+    state: str
+    timeline: int = 0  # the newest timeline the node knows (its own, or a newer one it has a history file of)
+    system_identifier: Optional[str] = None
+    lsn: Optional[int] = None  # a primary's current LSN; a standby's received (or replayed) LSN
+    application_name: str = ""  # from primary_conninfo: how its upstream names it
+    streaming_from: str = ""  # the wal receiver's sender host while streaming
+    synchronous_standby_names: str = ""
+    replication: List[Downstream] = field(default_factory=list)
+    history: List[Tuple[int, int]] = field(default_factory=list)  # (parent timeline, switch point) of `timeline`
+
+    @property
+    def running(self) -> bool:
+        return self.state in RUNNING_STATES
+
+    def line(self) -> str:
+        """'STATE TIMELINE SYSTEM_IDENTIFIER' (what the shell scripts read)."""
+        return f"{self.state} {self.timeline} {self.system_identifier or '-'}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NodeState":
+        data = dict(data)
+        data["replication"] = [Downstream(**row) for row in data.get("replication") or []]
+        data["history"] = [tuple(entry) for entry in data.get("history") or []]
+        if data.get("state") not in KNOWN_STATES:
+            return unreachable()
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def unreachable() -> NodeState:
+    return NodeState("unreachable")
+
+
+_APPNAME = re.compile(r"(?:^|\s)application_name\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def conninfo_application_name(conninfo: str) -> str:
+    match = _APPNAME.search(conninfo or "")
+    if not match:
+        return ""
+    value = match.group(1)
+    if value.startswith("'"):
+        value = re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def parse_query_row(row: str) -> dict:
+    """The query's JSON row -> the fields of a running node's NodeState."""
+    data = json.loads(row)
+    standby = bool(data["in_recovery"])
+    receiver = data.get("wal_receiver") or {}
+    received = [lsnlib.parse(data.get("receive_lsn")), lsnlib.parse(data.get("replay_lsn"))]
+    received = [x for x in received if x is not None]
+    return {
+        "state": "standby" if standby else "primary",
+        "timeline": int(data["timeline"] or 0),
+        "system_identifier": data.get("system_identifier"),
+        "lsn": (max(received) if received else None) if standby else lsnlib.parse(data.get("current_lsn")),
+        "application_name": conninfo_application_name(data.get("primary_conninfo") or "") if standby else "",
+        "streaming_from": (receiver.get("sender_host") or "") if receiver.get("status") == "streaming" else "",
+        "synchronous_standby_names": data.get("synchronous_standby_names") or "",
+        "replication": [
+            Downstream(r["application_name"], r.get("client_addr"), r.get("state") or "",
+                       r.get("sync_state") or "", lsnlib.parse(r.get("flush_lsn")))
+            for r in data.get("replication") or []
+        ],
+    }
+
+
+def parse_history(text: str) -> List[Tuple[int, int]]:
+    """A timeline history file ('1\t0/3000000\tno recovery target specified' per line) ->
+    [(parent timeline, switch point)], oldest first."""
+    entries = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].isdigit():
+            point = lsnlib.parse(words[1])
+            if point is not None:
+                entries.append((int(words[0]), point))
+    return entries
+
+
+def parse_controldata(text: str) -> dict:
+    def value(label: str) -> Optional[str]:
+        match = re.search(rf"^{re.escape(label)}:\s*(.+)$", text, re.M)
+        return match.group(1).strip() if match else None
+
+    tli = value("Latest checkpoint's TimeLineID")
+    return {
+        "system_identifier": value("Database system identifier"),
+        "timeline": int(tli) if tli and tli.isdigit() else 0,
+        "lsn": lsnlib.parse(value("Latest checkpoint location")),
+    }
+
+
+def history_files(data_directory: str) -> dict:
+    """{timeline: path} of the history files in pg_wal."""
+    found = {}
+    try:
+        names = os.listdir(os.path.join(data_directory, "pg_wal"))
+    except OSError:
+        return found
+    for name in names:
+        stem, dot, ext = name.partition(".")
+        if ext == "history" and stem and all(c in "0123456789ABCDEFabcdef" for c in stem):
+            found[int(stem, 16)] = os.path.join(data_directory, "pg_wal", name)
+    return found
+
+
+def as_postgres(argv: List[str]) -> List[str]:
+    """As root, run as postgres (psql's role, the data directory's owner): setpriv, not runuser (no
+    PAM session: a check every second does not fill the journal). PGCASCADE_HOSTRULES_AS_IS=1
+    (tests with stub commands) runs commands as the caller."""
+    if os.geteuid() == 0 and os.environ.get("PGCASCADE_HOSTRULES_AS_IS") != "1":
+        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--reset-env", *argv]
+    return argv
+
+
+def _run(argv: List[str], timeout: float) -> Optional[str]:
+    argv = as_postgres(argv)
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=timeout,
+                              env={**os.environ, "LC_ALL": "C"}, cwd="/")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.decode(errors="replace") if proc.returncode == 0 else None
+
+
+def read_local(bin_directory: str, data_directory: str, port: int, socket_directory: str,
+               timeout: float = 5) -> NodeState:
+    """This host's node, as the postgres user (reads pg_wal and connects over the socket)."""
+    histories = history_files(data_directory)
+    row = _run([os.path.join(bin_directory, "psql"), "-X", "-A", "-t", "-q", "-h", socket_directory,
+                "-p", str(port), "-d", "postgres", "-c", QUERY], timeout)
+    fields = None
+    if row and row.strip():
+        try:
+            fields = parse_query_row(row.strip())
+        except (ValueError, KeyError, TypeError):
+            fields = None
+    if fields is None:
+        if not os.path.isfile(os.path.join(data_directory, "PG_VERSION")):
+            return NodeState("absent")
+        fields = parse_controldata(_run([os.path.join(bin_directory, "pg_controldata"), data_directory], timeout) or "")
+        if _run([os.path.join(bin_directory, "pg_ctl"), "status", "-D", data_directory], timeout) is not None:
+            fields["state"] = "starting"
+        elif os.path.exists(os.path.join(data_directory, "standby.signal")):
+            fields["state"] = "stopped-standby"
+        else:
+            fields["state"] = "stopped-primary"
+    node = NodeState(**fields)
+    known = max(histories, default=0)
+    if known > node.timeline:
+        node.timeline = known
+    if node.timeline in histories:
+        try:
+            with open(histories[node.timeline]) as f:
+                node.history = parse_history(f.read())
+        except OSError:
+            pass
+    return node
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from hostrules import config
+
+    parser = argparse.ArgumentParser(prog="python3 -m hostrules.nodestate",
+                                     description="This host's PostgreSQL node state.")
+    parser.add_argument("--json", action="store_true", help="the whole state as JSON (default: one line)")
+    args = parser.parse_args(argv)
+    c = config.load()
+    node = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory)
+    print(node.to_json() if args.json else node.line())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""What ha-watch does on a heartbeat node, check by check (about every second).
+
+heartbeat v1 watches its peer's node, not the resources: the primary's own PostgreSQL can die on
+a live host, a refused promotion is never tried again, and its state machine can end up where it
+no longer fails over. ha-watch observes, and this module decides, one action per check:
+
+  restart-postgres  this node holds the resources (primary flag) but its PostgreSQL is down: start
+                    it again in place (crash recovery), once per outage;
+  hand-over         ... and it did not come back within the restart deadline (or the start failed):
+                    the flag goes and heartbeat hands the resources to the peer (hb_standby);
+  fence             a running primary whose timeline has a successor elsewhere (timeline.py);
+  reclaim           the newest primary holds no resources for a while (heartbeat says so, or no
+                    flag and no VIP), heartbeat settled: ask for them (hb_takeover); so does a
+                    stopped primary the boot guard kept down once another host of the cluster
+                    answers, none is a primary and none succeeded it (after a power cut of the
+                    whole cluster the master may boot first: hapostgres then refuses, nobody being
+                    there to say whether a standby was promoted, and heartbeat gives the
+                    resources up for good);
+  remove-vip        the VIP is here but hapostgres has not made this host the primary (seen twice);
+  retry-promotion   a standby whose heartbeat peer is dead while no primary answers anywhere, for a
+                    while, and no hapostgres is running: ask may-promote again and, if it agrees,
+                    restart heartbeat here (with its peer dead it then takes every resource);
+  start-heartbeat   heartbeat is enabled here but failed (killed): start it again;
+  restart-heartbeat a standby that holds nothing while its settled heartbeat says it holds the
+                    resource group, for long (stuck: "Dead node gave up resources" and no takeover
+                    follows);
+  none.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+from hostrules.nodestate import NodeState
+from hostrules.verdict import Verdict
+
+RESTART_DEADLINE = 6.0  # seconds a restarted primary has to answer before the resources are handed over
+RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources before asking for them
+RETRY_AFTER = 4.0  # seconds the peer is dead without a primary anywhere before the promotion is retried
+RETRY_EVERY = 8.0  # seconds between two refused retries (each asks the witnesses once)
+STUCK_AFTER = 30.0  # seconds a settled heartbeat on a standby may claim resources it does not hold
+
+
+class Observation(NamedTuple):
+    local: NodeState
+    flag: bool  # hapostgres made or confirmed this host's primary (the primary flag)
+    vip_here: bool
+    unit_state: str  # systemd ActiveState of the PostgreSQL unit: active, failed, inactive, activating...
+    heartbeat_state: str  # systemd ActiveState of heartbeat
+    heartbeat_enabled: bool
+    heartbeat_settled: bool  # active for RECLAIM_AFTER seconds
+    rscstatus: str  # cl_status rscstatus: all, local, foreign, none, transition ('' when unknown)
+    peer_status: str  # cl_status nodestatus PEER: active, dead, up, ... ('' when unknown)
+    hapostgres_running: bool
+    deposition: Optional[Verdict] = None  # timeline.successor_verdict, for a running primary
+    primary_elsewhere: bool = False  # another cluster host answers as a primary
+    preferred_here: bool = True  # this node is haresources's preferred node (the group is its "local" one)
+    cluster_answers: bool = False  # another host of this cluster (system identifier) answers
+
+    @property
+    def holds(self) -> Optional[bool]:
+        return holds_group(self.rscstatus, self.preferred_here)
+
+
+class Memory(NamedTuple):
+    """What the loop remembers between checks (seconds are wall-clock durations)."""
+
+    down_for: Optional[float] = None  # the flagged primary has been down this long (None: it is not)
+    restarted: bool = False  # a restart was already tried during this outage
+    unclaimed_for: float = 0.0
+    stray_vip_seen: int = 0
+    peer_dead_for: float = 0.0  # dead peer and no primary anywhere, this standby holding nothing
+    since_retry: Optional[float] = None
+    claims_for: float = 0.0  # a standby's heartbeat claiming resources it does not hold
+
+
+def holds_group(rscstatus: str, preferred_here: bool) -> Optional[bool]:
+    """Does heartbeat say this node holds the resource group? (cl_status rscstatus: its *local*
+    resources are the haresources lines whose preferred node it is, the *foreign* ones the
+    peer's; a node that holds nothing still says "local" when it is not the preferred node.)
+    None: heartbeat does not say (no answer, or "transition")."""
+    if rscstatus not in ("all", "local", "foreign", "none"):
+        return None
+    return rscstatus in (("all", "local") if preferred_here else ("all", "foreign"))
+
+
+def act(decision: str, reason: str, message: str = "") -> Verdict:
+    return Verdict(decision, reason, message)
+
+
+def decide(o: Observation, m: Memory) -> Verdict:
+    local = o.local
+    if o.heartbeat_enabled and o.heartbeat_state == "failed":
+        return act("start-heartbeat", "heartbeat-failed",
+                   "heartbeat is enabled here but failed (killed?): starting it again")
+    if o.vip_here and not o.flag and m.stray_vip_seen >= 1:
+        return act("remove-vip", "stray-vip",
+                   "the VIP is here but hapostgres has not made this host the primary (no primary flag): "
+                   "removing the leftover address")
+    if o.flag and local.state != "primary":
+        if local.state == "starting" or o.unit_state in ("activating", "reloading") or o.hapostgres_running:
+            if m.down_for is not None and m.down_for >= RESTART_DEADLINE and m.restarted:
+                return act("hand-over", "restart-too-slow",
+                           f"PostgreSQL did not answer {RESTART_DEADLINE:.0f} s after its restart: handing the "
+                           "resources to the peer")
+            return act("none", "starting", "PostgreSQL is starting")
+        if not m.restarted and local.state == "stopped-primary":
+            return act("restart-postgres", "primary-down",
+                       f"this host holds the resources but its PostgreSQL is down ({local.line()}, unit "
+                       f"{o.unit_state}): starting it again in place")
+        return act("hand-over", "primary-stays-down" if m.restarted else "cannot-restart",
+                   f"this host holds the resources but its PostgreSQL is '{local.line()}' (unit {o.unit_state})"
+                   + (" after a restart" if m.restarted else "")
+                   + ": handing the resources to the peer")
+    if local.state == "primary":
+        if o.deposition is not None and o.deposition.decision == "fence":
+            return act("fence", o.deposition.reason, o.deposition.message + "; stopping it")
+        if m.unclaimed_for >= RECLAIM_AFTER and o.heartbeat_settled:
+            return act("reclaim", "newest-primary-unclaimed",
+                       f"PostgreSQL is the newest primary (timeline {local.timeline}) but heartbeat says this "
+                       f"host holds no resources ({o.rscstatus or 'no flag, no VIP'}): asking for them (hb_takeover)")
+        return act("none", "primary", "")
+    if local.state == "stopped-primary" and not o.flag and not o.vip_here:
+        if (stopped_primary_unclaimed(o) and m.unclaimed_for >= RECLAIM_AFTER and o.heartbeat_settled
+                and not o.hapostgres_running):
+            return act("reclaim", "stopped-primary-unclaimed",
+                       f"PostgreSQL is a stopped primary (timeline {local.timeline}) that no other host succeeded, "
+                       "the cluster's other hosts answer and none is a primary, but heartbeat says this host "
+                       f"holds no resources ({o.rscstatus or 'no flag, no VIP'}): asking for them (hb_takeover)")
+    if local.state == "standby" and not o.flag and not o.vip_here:
+        if (m.peer_dead_for >= RETRY_AFTER and not o.hapostgres_running and not o.primary_elsewhere
+                and (m.since_retry is None or m.since_retry >= RETRY_EVERY)):
+            return act("retry-promotion", "peer-dead-no-primary",
+                       f"the peer has been dead for {m.peer_dead_for:.0f} s and no host is a primary: asking "
+                       "may-promote again")
+        if o.holds is True and m.claims_for >= STUCK_AFTER and o.peer_status == "active" and o.heartbeat_settled:
+            return act("restart-heartbeat", "heartbeat-claims-resources",
+                       f"heartbeat here says it holds the resources ({o.rscstatus}) but this standby holds "
+                       "nothing: restarting heartbeat here (it holds nothing to release)")
+    return act("none", local.state, "")
+
+
+def stopped_primary_unclaimed(o: Observation) -> bool:
+    """A stopped primary without the resources that may have them: other hosts of the cluster
+    answer, none is a primary, none knows a successor timeline (o.deposition says keep)."""
+    return (o.local.state == "stopped-primary" and not o.flag and not o.vip_here and o.holds is not True
+            and o.cluster_answers and not o.primary_elsewhere
+            and o.deposition is not None and o.deposition.decision == "keep")
+
+
+def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Memory:
+    """The memory for the next check, `elapsed` seconds later."""
+    local = o.local
+    down = o.flag and local.state != "primary"
+    down_for = ((m.down_for or 0.0) + elapsed) if down and m.down_for is not None else (0.0 if down else None)
+    restarted = (m.restarted or verdict.decision == "restart-postgres") and down and verdict.decision != "hand-over"
+    # heartbeat's word when it has one ("transition": it is moving them, wait); else the flag and the VIP.
+    unclaimed = (local.state == "primary" and (o.holds is False
+                                               or (o.rscstatus == "" and not o.flag and not o.vip_here))
+                 or stopped_primary_unclaimed(o))
+    unclaimed_for = 0.0 if verdict.decision == "reclaim" else (m.unclaimed_for + elapsed if unclaimed else 0.0)
+    stray = m.stray_vip_seen + 1 if (o.vip_here and not o.flag and verdict.decision != "remove-vip") else 0
+    waiting = (local.state == "standby" and not o.flag and not o.vip_here and o.peer_status == "dead"
+               and not o.primary_elsewhere)
+    peer_dead_for = m.peer_dead_for + elapsed if waiting else 0.0
+    if verdict.decision == "retry-promotion":
+        since_retry = 0.0
+    elif m.since_retry is not None and waiting:
+        since_retry = m.since_retry + elapsed
+    else:
+        since_retry = None
+    claims = local.state == "standby" and not o.flag and not o.vip_here and o.holds is True
+    claims_for = 0.0 if verdict.decision == "restart-heartbeat" else (m.claims_for + elapsed if claims else 0.0)
+    return Memory(down_for, restarted, unclaimed_for, stray, peer_dead_for, since_retry, claims_for)

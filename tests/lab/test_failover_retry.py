@@ -1,0 +1,103 @@
+"""Promotion retried, heartbeat's state repaired, and a stale cascade never promoted: master-side
+scenarios that end in a failover, on lab hosts (lab `fr`, one cluster taken through a story; lab
+`fs` for the stale cascade). A workload commits through the VIP meanwhile.
+
+- A refused promotion is retried: the downstream (the only witness) is down when the master
+  crashes, so nothing is promoted; once it is back, the cascade is promoted.
+- heartbeat SIGKILLed on the new master is started again by ha-watch, and a crash of that master
+  later still fails over.
+- A cascade that came back asynchronous and cut off from WAL is never promoted over the downstream
+  holding the acknowledged commits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from contextlib import contextmanager
+
+import pytest
+
+from lab.workload import client_inventory, install_sql
+from tests.conftest import Lab, deployed_lab, holds_resources, wait_until
+from tests.lab.test_failover_master import (FAILOVER_DEADLINE, ROLE, assert_acknowledged_rows_on,
+                                            assert_one_writer_at_a_time, journal, workload)
+
+pytestmark = pytest.mark.lab
+
+
+
+@contextmanager
+def deployed(name: str, tmp_path_factory):
+    """A deployed cluster, the workload admitted and its table made. PGCASCADE_TEST_FRESH=1 deploys
+    onto bare hosts instead of booting the snapshot (one lab at a time boots a given snapshot)."""
+    with deployed_lab(name, fresh=os.environ.get("PGCASCADE_TEST_FRESH") == "1") as lab:
+        lab.inventory = client_inventory(lab.desc, tmp_path_factory.mktemp("inv"), ROLE)
+        proc = lab.pyinfra("-y", lab.inventory, "deploy.py")
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
+        lab.password = secrets.token_urlsafe(24)
+        lab.psql("pg1", install_sql(ROLE, lab.password, os.urandom(16)))
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory):
+    with deployed("fr", tmp_path_factory) as lab:
+        yield lab
+
+
+def views(lab: Lab, hosts) -> list:
+    out = []
+    for host in hosts:
+        text = lab.ssh(host, "PYTHONPATH=/usr/local/lib/pgcascade python3 -m hostrules.canfailover", timeout=20).stdout
+        out.append(json.loads(text or "{}"))
+    return out
+
+
+def test_a_refused_promotion_is_retried_once_the_witness_is_back(story):
+    lab = story
+    with workload(lab) as load:
+        load.wait_for_acks(20, 30)
+        lab.cli("crash", "pg3")
+        # The master's synchronous standby is the cascade: writes go on without the downstream.
+        load.wait_for_acks(20, 30, after=time.monotonic())
+        lab.cli("crash", "pg1")
+        crashed = time.monotonic()
+        wait_until(lambda: "[no-witness]" in journal(lab, "pg2"), 30, "pg2 refusing: no witness")
+        assert lab.psql("pg2", "select pg_is_in_recovery()") == "t"
+        lab.cli("restart", "pg3")
+        back = time.monotonic()
+        wait_until(lambda: load.first_ack_after(crashed, node="pg2"), 90, "a write acknowledged by pg2")
+        load.wait_for_acks(20, 30, after=time.monotonic())
+    first = load.first_ack_after(crashed, node="pg2").acked
+    print(f"downstream back -> first write acknowledged by pg2 (the promotion retried): {first - back:.2f} s")
+    assert "[peer-dead-no-primary]" in journal(lab, "pg2")
+    assert_one_writer_at_a_time(load, "pg1", "pg2")
+    assert_acknowledged_rows_on(lab, "pg2", load)
+
+
+def test_heartbeat_killed_on_the_new_master_is_repaired_then_its_crash_fails_over(story):
+    lab = story
+    lab.cli("restart", "pg1")
+    proc = lab.pyinfra("-y", lab.inventory, "tasks/rejoin.py")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    wait_until(lambda: all(v.get("can_fail_over") for v in views(lab, ("pg1", "pg2"))), 90,
+               "can fail over: yes, after the rejoin")
+    with workload(lab, first_number=10**6) as load:
+        load.wait_for_acks(20, 30)
+        lab.ssh("pg2", "systemctl kill --signal=KILL heartbeat")
+        wait_until(lambda: "[heartbeat-failed]" in journal(lab, "pg2"), 30, "ha-watch starting heartbeat again")
+        wait_until(lambda: all(v.get("can_fail_over") for v in views(lab, ("pg1", "pg2"))), 120,
+                   "can fail over: yes, after the repair")
+        load.wait_for_acks(20, 30, after=time.monotonic())
+        crashed = time.monotonic()
+        lab.cli("crash", "pg2")
+        wait_until(lambda: load.first_ack_after(crashed, node="pg1"), 60, "a write acknowledged by pg1")
+        load.wait_for_acks(20, 30, after=time.monotonic())
+    first = load.first_ack_after(crashed, node="pg1").acked - crashed
+    print(f"heartbeat repaired, then a crash of pg2 -> first write acknowledged by pg1: {first:.2f} s")
+    assert first < FAILOVER_DEADLINE  # a master crash, as in test_failover_master (bench: ~5 s on a quiet machine)
+    assert_one_writer_at_a_time(load, "pg2", "pg1")
+    assert_acknowledged_rows_on(lab, "pg1", load)

@@ -1,0 +1,196 @@
+"""hostrules.watch (ha-watch's decisions), hostrules.release (a resource stop) and
+hostrules.canfailover (the standing check): tables of observations."""
+from __future__ import annotations
+
+import pytest
+
+from hostrules import canfailover, release, watch
+from hostrules.nodestate import Downstream, NodeState
+from hostrules.verdict import Verdict
+from hostrules.watch import Memory, Observation
+
+SYSID = "7"
+PRIMARY = NodeState("primary", 1, SYSID, 1 << 30)
+STANDBY = NodeState("standby", 1, SYSID, 1 << 30, "standby_1", "10.0.0.1")
+DOWN = NodeState("stopped-primary", 1, SYSID)
+FENCE = Verdict("fence", "successor-timeline", "pg2 (primary, timeline 2) branched off")
+KEEP = Verdict("keep", "newest-timeline", "")
+
+
+def obs(local=PRIMARY, flag=True, vip=True, unit="active", hb="active", rsc=None, peer="active", **kw):
+    """pg1, the preferred node: it holds the group when heartbeat says local or all."""
+    if rsc is None:
+        rsc = "all" if flag else "none"
+    defaults = dict(heartbeat_enabled=True, heartbeat_settled=True, hapostgres_running=False, deposition=KEEP)
+    defaults.update(kw)
+    return Observation(local, flag, vip, unit, hb, defaults.pop("heartbeat_enabled"), defaults.pop("heartbeat_settled"),
+                       rsc, peer, **defaults)
+
+
+CASES = [
+    ("a healthy primary", obs(), Memory(), "none", "primary"),
+    ("scenario 1: the flagged primary's PostgreSQL died", obs(DOWN, unit="failed"), Memory(), "restart-postgres",
+     "primary-down"),
+    ("... it was restarted and is starting", obs(NodeState("starting", 1, SYSID), unit="activating"),
+     Memory(down_for=2, restarted=True), "none", "starting"),
+    ("... still starting after the deadline", obs(NodeState("starting", 1, SYSID), unit="activating"),
+     Memory(down_for=watch.RESTART_DEADLINE, restarted=True), "hand-over", "restart-too-slow"),
+    ("... the restart failed", obs(DOWN, unit="failed"), Memory(down_for=1, restarted=True), "hand-over",
+     "primary-stays-down"),
+    ("the data directory is gone", obs(NodeState("absent")), Memory(), "hand-over", "cannot-restart"),
+    ("hapostgres is starting it", obs(DOWN, unit="inactive", hapostgres_running=True), Memory(), "none", "starting"),
+    ("a stopped primary without the flag is left alone (the boot guard kept it down)",
+     obs(DOWN, flag=False, vip=False, rsc="none"), Memory(), "none", "stopped-primary"),
+    ("the cold-booted master, first up: a stopped primary once the others answer, for long",
+     obs(DOWN, flag=False, vip=False, rsc="none", cluster_answers=True), Memory(unclaimed_for=watch.RECLAIM_AFTER),
+     "reclaim", "stopped-primary-unclaimed"),
+    ("... not before they answer", obs(DOWN, flag=False, vip=False, rsc="none"),
+     Memory(unclaimed_for=watch.RECLAIM_AFTER), "none", "stopped-primary"),
+    ("... not when a standby succeeded it", obs(DOWN, flag=False, vip=False, rsc="none", cluster_answers=True,
+                                                deposition=FENCE), Memory(unclaimed_for=99), "none", "stopped-primary"),
+    ("... not while another host is a primary", obs(DOWN, flag=False, vip=False, rsc="none", cluster_answers=True,
+                                                    primary_elsewhere=True), Memory(unclaimed_for=99), "none",
+     "stopped-primary"),
+    ("... not while hapostgres runs", obs(DOWN, flag=False, vip=False, rsc="none", cluster_answers=True,
+                                          hapostgres_running=True), Memory(unclaimed_for=99), "none", "stopped-primary"),
+    ("... not while heartbeat settles", obs(DOWN, flag=False, vip=False, rsc="none", cluster_answers=True,
+                                            heartbeat_settled=False), Memory(unclaimed_for=99), "none", "stopped-primary"),
+    ("... not while heartbeat says it holds them", obs(DOWN, flag=False, vip=False, rsc="all", cluster_answers=True),
+     Memory(unclaimed_for=99), "none", "stopped-primary"),
+    ("a former primary", obs(deposition=FENCE), Memory(), "fence", "successor-timeline"),
+    ("the newest primary without resources, not long", obs(flag=False, vip=False, rsc="none"),
+     Memory(unclaimed_for=3), "none", "primary"),
+    ("the newest primary without resources for long", obs(flag=False, vip=False, rsc="none"),
+     Memory(unclaimed_for=watch.RECLAIM_AFTER), "reclaim", "newest-primary-unclaimed"),
+    ("... heartbeat not settled yet", obs(flag=False, vip=False, rsc="none", heartbeat_settled=False),
+     Memory(unclaimed_for=watch.RECLAIM_AFTER), "none", "primary"),
+    ("a stray VIP, first sight", obs(STANDBY, flag=False, vip=True, rsc="none"), Memory(), "none", "standby"),
+    ("a stray VIP, second sight", obs(STANDBY, flag=False, vip=True, rsc="none"), Memory(stray_vip_seen=1),
+     "remove-vip", "stray-vip"),
+    ("scenario 5: the peer dead, no primary, long enough", obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead"),
+     Memory(peer_dead_for=watch.RETRY_AFTER), "retry-promotion", "peer-dead-no-primary"),
+    ("... while hapostgres runs", obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead", hapostgres_running=True),
+     Memory(peer_dead_for=10), "none", "standby"),
+    ("... too soon after the last retry", obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead"),
+     Memory(peer_dead_for=30, since_retry=5), "none", "standby"),
+    ("... a primary exists elsewhere", obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead",
+                                          primary_elsewhere=True), Memory(peer_dead_for=30), "none", "standby"),
+    ("heartbeat killed", obs(hb="failed"), Memory(), "start-heartbeat", "heartbeat-failed"),
+    ("heartbeat stopped by an admin is left alone", obs(hb="inactive"), Memory(), "none", "primary"),
+    ("scenario 12: the standby's heartbeat claims what it does not hold",
+     obs(STANDBY, flag=False, vip=False, rsc="all"), Memory(claims_for=watch.STUCK_AFTER), "restart-heartbeat",
+     "heartbeat-claims-resources"),
+    ("... not while heartbeat settles", obs(STANDBY, flag=False, vip=False, rsc="all", heartbeat_settled=False),
+     Memory(claims_for=watch.STUCK_AFTER), "none", "standby"),
+    ("a primary while heartbeat is in transition is not reclaimed", obs(flag=False, vip=False, rsc="transition"),
+     Memory(unclaimed_for=0), "none", "primary"),
+]
+
+
+@pytest.mark.parametrize("o, m, decision, reason", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_watch(o, m, decision, reason):
+    verdict = watch.decide(o, m)
+    assert (verdict.decision, verdict.reason) == (decision, reason), verdict.message
+
+
+@pytest.mark.parametrize("rscstatus, preferred_here, holds", [
+    ("all", True, True), ("local", True, True), ("foreign", True, False), ("none", True, False),
+    ("all", False, True), ("foreign", False, True), ("local", False, False), ("none", False, False),
+    ("transition", True, None), ("", False, None),
+])
+def test_holds_group(rscstatus, preferred_here, holds):
+    """The healthy standby pg2 (not the preferred node) says 'local': it holds nothing."""
+    assert watch.holds_group(rscstatus, preferred_here) is holds
+
+
+def test_a_healthy_non_preferred_standby_saying_local_is_no_claim():
+    o = obs(STANDBY, flag=False, vip=False, rsc="local", preferred_here=False)
+    m = watch.remember(o, Memory(), Verdict("none", "standby"), 40)
+    assert m.claims_for == 0 and watch.decide(o, Memory(claims_for=99)).decision == "none"
+
+
+def test_transition_is_neither_unclaimed_nor_a_claim():
+    m = watch.remember(obs(flag=False, vip=False, rsc="transition"), Memory(), Verdict("none", "primary"), 5)
+    assert m.unclaimed_for == 0
+    m = watch.remember(obs(STANDBY, flag=False, vip=False, rsc="transition"), Memory(), Verdict("none", "x"), 5)
+    assert m.claims_for == 0
+    m = watch.remember(obs(flag=False, vip=False, rsc="none"), Memory(), Verdict("none", "primary"), 5)
+    assert m.unclaimed_for == 5
+
+
+def test_memory_counts_wall_clock_time_and_resets():
+    o = obs(DOWN, unit="failed")
+    m = watch.remember(o, Memory(), watch.decide(o, Memory()), 0.7)
+    assert m.restarted and m.down_for == 0.0
+    m = watch.remember(o, m, Verdict("none", "starting"), 1.5)
+    assert m.down_for == 1.5 and m.restarted
+    healthy = watch.remember(obs(), m, Verdict("none", "primary"), 1.0)
+    assert healthy.down_for is None and not healthy.restarted
+    waiting = obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead")
+    m = Memory()
+    for _ in range(3):
+        m = watch.remember(waiting, m, watch.decide(waiting, m), 2.0)
+    assert m.since_retry == 0.0  # retried at 4 s, once
+    assert watch.decide(waiting, m).decision == "none"
+
+
+RELEASE_CASES = [
+    ("a link blip: heartbeat restarts itself", PRIMARY, True, False, KEEP, "keep", "heartbeat-restarting"),
+    ("an admin stops heartbeat", PRIMARY, True, True, KEEP, "release", "heartbeat-stopping"),
+    ("a former primary", PRIMARY, True, False, FENCE, "release", "former-primary"),
+    ("no flag", PRIMARY, False, False, KEEP, "release", "not-flagged"),
+    ("a standby", STANDBY, False, False, None, "release", "not-a-primary"),
+    ("an admin stops heartbeat on the new primary, its peer a former primary", PRIMARY, True, True, KEEP, "keep",
+     "peer-cannot-take-over"),
+]
+
+
+@pytest.mark.parametrize("local, flag, stop_job, deposition, decision, reason", [c[1:] for c in RELEASE_CASES],
+                         ids=[c[0] for c in RELEASE_CASES])
+def test_release(local, flag, stop_job, deposition, decision, reason):
+    peer = NodeState("stopped-primary", 0, SYSID) if reason == "peer-cannot-take-over" else STANDBY
+    verdict = release.decide(local, flag, stop_job, deposition, peer, "pg1")
+    assert (verdict.decision, verdict.reason) == (decision, reason)
+
+
+def sync_primary(state="streaming", sync="sync", flush=1 << 30):
+    return NodeState("primary", 1, SYSID, 1 << 30, replication=[Downstream("standby_1", "10.0.0.2", state, sync, flush)])
+
+
+@pytest.mark.parametrize("kwargs, ok, fragment", [
+    (dict(), True, ""),
+    (dict(heartbeat_state="failed"), False, "heartbeat is failed on pg1"),
+    (dict(rscstatus="none", holds=False), False, "holds 'none' resources"),
+    (dict(peer_status="dead"), False, "sees pg2 as dead"),
+    (dict(witnesses={"pg3": NodeState("unreachable")}), False, "no witness answers"),
+    (dict(local=sync_primary(sync="async")), False, "not synchronous"),
+    (dict(local=sync_primary(state="catchup")), False, "does not stream"),
+    (dict(peer=NodeState("standby", 1, SYSID, 0)), False, "MB behind"),
+])
+def test_can_fail_over_from_the_primary(kwargs, ok, fragment):
+    args = dict(self_name="pg1", peer_name="pg2", local=sync_primary(), flag=True, heartbeat_state="active",
+                rscstatus="all", peer_status="active", witnesses={"pg3": STANDBY}, peer=STANDBY,
+                peer_address="10.0.0.2", holds=True)
+    args.update(kwargs)
+    view = canfailover.evaluate(**args)
+    assert view["can_fail_over"] is ok
+    assert fragment in "; ".join(view["reasons"])
+
+
+def test_can_fail_over_status_line():
+    good = {"reasons": []}
+    assert canfailover.status_line([good, good], ["pg1", "pg2"]) == "can fail over: yes"
+    line = canfailover.status_line([good, None], ["pg1", "pg2"])
+    assert line.startswith("can fail over: no, because no ha-watch report from pg2")
+    bad = canfailover.evaluate("pg2", "pg1", STANDBY, False, "active", "all", "active", {"pg3": STANDBY}, None, "x",
+                               holds=True)
+    assert "claims the resources" in canfailover.status_line([good, bad], ["pg1", "pg2"])
+
+
+def test_a_stopped_primary_counts_unclaimed_time_only_once_the_cluster_answers():
+    alone = obs(DOWN, flag=False, vip=False, rsc="none")
+    assert watch.remember(alone, Memory(), Verdict("none", "stopped-primary"), 5).unclaimed_for == 0
+    answered = alone._replace(cluster_answers=True)
+    m = watch.remember(answered, Memory(unclaimed_for=4), Verdict("none", "stopped-primary"), 5)
+    assert m.unclaimed_for == 9
+    assert watch.remember(answered, m, Verdict("reclaim", "stopped-primary-unclaimed"), 1).unclaimed_for == 0
