@@ -7,6 +7,7 @@ are called on every host, so they keep their place in the run's order.
 from __future__ import annotations
 
 from pyinfra import state
+from pyinfra.api import deploy
 
 from deploys.context import ClusterConfigError, Context
 from operations.backup import (ensure_first_runs, ensure_repository_files, ensure_repository_keypair,
@@ -14,8 +15,6 @@ from operations.backup import (ensure_first_runs, ensure_repository_files, ensur
 from planner import backup as bk
 from planner.render import render
 from planner.secrets import BACKUP_CIPHER_PASS
-
-from pyinfra.api import deploy
 
 
 def check_repository_reachable(ctx: Context) -> None:

@@ -78,7 +78,8 @@ def load_context(tolerate_unreachable: Callable[[Topology], Collection[str]] | N
         raise ClusterConfigError("the inventory is not a valid cluster:\n" + str(error)) from None
     secrets_path = host.data.get("secrets_file")
     try:
-        secrets = resolve_secrets(required_secrets(topology.cluster.backup is not None), os.environ, _secrets_file_values(secrets_path), secrets_path)
+        secrets = resolve_secrets(required_secrets(topology.cluster.backup is not None), os.environ,
+                                  _secrets_file_values(secrets_path), secrets_path)
     except SecretsError as error:
         raise ClusterConfigError("missing secrets:\n" + str(error)) from None
     _check_all_connected(topology, tolerate_unreachable(topology) if tolerate_unreachable else ())

@@ -3,6 +3,7 @@ is a barrier in pyinfra's order: the cluster hosts' keys exist before the reposi
 the standbys are cloned before the stanza is created) and acts on the repository host only."""
 from __future__ import annotations
 
+import hashlib
 from io import StringIO
 
 from pyinfra import host
@@ -99,7 +100,6 @@ def ensure_repository_files(enabled: bool, repo_path: str, config: str, script: 
     yield from ensure_private_file._inner(dest=bk.CONFIG_PATH, content=config, user="postgres", group="postgres")
     yield from files.directory._inner(path=bk.BACKUP_RUN_PATH.rsplit("/", 1)[0], mode="755")
     yield from files.put._inner(src=StringIO(script), dest=bk.BACKUP_RUN_PATH, mode="755")
-    import hashlib
     changed = [path for path, content in sorted(units.items())
                if host.get_fact(Sha256File, path=path) != hashlib.sha256(content.encode()).hexdigest()]
     for path in sorted(units):

@@ -3,7 +3,6 @@ calls: only the primary pushes segments, history files go from any host, and a n
 pushes the former timelines' backlog, once."""
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 from pathlib import Path

@@ -157,5 +157,5 @@ def test_status_problems(results, now, words):
 
 
 def test_status_of_an_unreachable_repository():
-    lines, problems = render_backup_status(topology().cluster.backup, None, "down or unreachable (ssh: timeout)")
+    _lines, problems = render_backup_status(topology().cluster.backup, None, "down or unreachable (ssh: timeout)")
     assert problems == ["pg4: the backup repository cannot be read (down or unreachable (ssh: timeout))"]
