@@ -8,7 +8,7 @@ LAB ?= demo
 # rsync: unit tests run the archive script's rsync calls against local directories.
 HOST_PACKAGES := debootstrap systemd-container apt-utils dpkg-dev zstd iproute2 iputils-ping openssh-client rsync
 
-.PHONY: setup host-packages demo status test unit lab-test bench down gc
+.PHONY: setup host-packages demo status verify lint test unit lab-test bench down gc
 
 setup: host-packages $(VENV)/.installed
 
@@ -32,15 +32,27 @@ demo: setup
 status:
 	PGCASCADE_LAB=$(LAB) $(PY) -m tasks.status inventories/lab.py
 
-# The whole suite, timed: its duration and slowest tests go to bench/results/suite.json.
-test: setup
-	$(PY) bench/suite.py
+# The host-state spec (tests/spec, testinfra, read-only) against an inventory:
+# `make verify` (the lab LAB) or `make verify INVENTORY=inventories/prod.py`.
+INVENTORY ?= inventories/lab.py
+verify:
+	PGCASCADE_LAB=$(LAB) PGCASCADE_SPEC_INVENTORY=$(INVENTORY) $(PY) -m pytest tests/spec -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+# Lint, then the whole suite, timed: its duration and slowest tests go to bench/results/suite.json.
+# Two pytest workers, a test module each at a time (--dist loadfile): a lab module mostly waits on
+# its hosts, and each worker's labs and snapshot carry its own letter and subnet.
+PYTEST_PARALLEL := -n 2 --dist loadfile
+test: setup lint
+	$(PY) bench/suite.py $(PYTEST_PARALLEL)
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q
 
 lab-test: setup
-	$(PY) -m pytest tests/lab
+	$(PY) -m pytest $(PYTEST_PARALLEL) tests/lab
 
 bench: setup
 	$(PY) bench/lab.py

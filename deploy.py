@@ -10,9 +10,12 @@ from pyinfra import host
 from deploys.backup import configure_backups, prepare_backup_host
 from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
+from deploys.drift import report_host_drift
 from deploys.heartbeat import configure_heartbeat
+from deploys.held_failover import hold_failovers
 from deploys.hostrules import install_hostrules, record_synchronous_set
 from deploys.packages import install_packages
+from deploys.pending import check_pending
 from deploys.postgres_config import configure_master, configure_postgres
 from deploys.preflight import check_cluster_state
 from deploys.ssh_trust import configure_ssh_trust
@@ -23,6 +26,8 @@ ctx = load_context()  # the inventory, secrets and reachability: stops here on b
 prepare_backup_host(ctx)  # the backup repository host's pgBackRest and ssh key (every host: a barrier)
 if ctx.node is not None:  # application hosts only appear in pg_hba
     check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
+    ctx = hold_failovers(ctx)  # a failed-over cascade comes back only once it has caught up
+    report_host_drift(ctx)  # what drifted, the repair and what it disturbs (also with --dry)
     install_packages(ctx)
     configure_ssh_trust(ctx)
     install_hostrules(ctx)  # the on-host decision rules, before any script that uses them
@@ -34,4 +39,5 @@ if ctx.node is not None:  # application hosts only appear in pg_hba
     record_synchronous_set(ctx)  # whom the master waits for, on every host (may-promote reads it)
     configure_heartbeat(ctx)
     configure_cascade_failover(ctx)  # the cascade's standbys fail over by themselves when it dies
+    check_pending(ctx)  # fails naming what only tasks/rolling_restart.py applies (never a rerun)
 configure_backups(ctx)  # pgBackRest's repository, stanza, schedule, first backup (every host)

@@ -63,7 +63,7 @@ def warm_demo() -> dict:
     elapsed = time.monotonic() - started
     subprocess.run(["make", "down", "LAB=pdemo"], cwd=ROOT, env=env, capture_output=True)
     if proc.returncode != 0:
-        raise AssertionError(f"make demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        return {"make_demo_failed": (proc.stdout + proc.stderr).strip()[-500:]}
     return {"make_demo_warm_s": round(elapsed, 1)}
 
 
@@ -79,7 +79,7 @@ def main() -> None:
         print(f"{count} hosts: {figures['by_hosts'][str(count)]}", flush=True)
     if args.demo:
         figures.update(warm_demo())
-        print(f"make demo (warm): {figures['make_demo_warm_s']} s", flush=True)
+        print(f"make demo (warm): {figures.get('make_demo_warm_s', figures.get('make_demo_failed'))}", flush=True)
     figures.update(machine(load_before))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

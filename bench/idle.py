@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine  # noqa: E402
-from lab.machines import CGROUP_TREES  # noqa: E402
 from lab.client import Lab, holds_resources, wait_until  # noqa: E402
+from lab.machines import CGROUP_TREES  # noqa: E402
 
 RESULTS = ROOT / "bench/results/idle.json"
 UNIFIED = CGROUP_TREES[1]

@@ -27,7 +27,8 @@ def timed(args: list[str], env: dict | None = None) -> float:
 def cold_build_seconds() -> dict:
     with tempfile.TemporaryDirectory(dir="/var/tmp") as cache:
         env = {**os.environ, "PGCASCADE_LAB_CACHE": cache}
-        code = "import time; from lab import image; t=time.monotonic(); b=image.ensure_base(); t1=time.monotonic(); image.ensure_repo(b); print(t1-t, time.monotonic()-t1)"
+        code = ("import time; from lab import image; t=time.monotonic(); b=image.ensure_base(); "
+                "t1=time.monotonic(); image.ensure_repo(b); print(t1-t, time.monotonic()-t1)")
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, text=True,
                              capture_output=True).stdout.split()
         subprocess.run(["rm", "-rf", "--one-file-system", cache], check=False)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from pyinfra import host, inventory, state
@@ -28,6 +29,9 @@ class Context:
     secrets: dict
     node: Node | None  # this host's node; None for an application host or the backup repository
     host_name: str = ""
+    # {cascade: why}: failovers from a cascade that has not caught up, kept by this run
+    # (planner.held_failover; set by deploys.held_failover.hold_failovers)
+    held_failovers: dict = field(default_factory=dict)
 
     @property
     def cluster(self):
@@ -40,6 +44,15 @@ class Context:
 
     def host_of(self, name: str):
         return inventory.get_host(name)
+
+    @cached_property
+    def registry(self):
+        """Everything the deploy manages on this host (planner.registry), built once per context."""
+        from deploys.hostrules_package import package_contents
+        from planner import registry
+
+        return registry.entries(self.topology, self.node.name, self.secrets, hostrules=package_contents(),
+                                held=self.held_failovers)
 
 
 def inventory_hosts(hosts: Iterable) -> dict:

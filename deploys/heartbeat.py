@@ -7,32 +7,30 @@ from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.context import Context
-from deploys.managed_files import put_managed_files
+from deploys.managed_files import host_registry, put_managed_files
+from operations.managed_state import ensure_heartbeat_config_read
+from planner import registry
 
-# heartbeat reads these when it starts: a change needs a restart (a restart job: the newest primary
-# keeps running and keeps its VIP, hostrules.release).
-HA_CONFIG = ("ha.cf.j2", "haresources.j2", "authkeys.j2")
-# Read at each run: a change needs nothing.
-HA_SCRIPTS = ("hapostgres.j2", "pgcascade-vip.sh.j2", "may-promote.sh.j2", "boot-guard.sh.j2")
-# The ha-watch loop reads them once: a change restarts it (its script carries the hostrules digest).
-WATCH_FILES = ("ha-lib.sh.j2", "ha-watch.sh.j2", "pgcascade-ha-watch.service.j2")
-# systemd units and drop-ins: a change needs a daemon-reload. heartbeat-restart makes systemd start
-# heartbeat again after heartbeat restarted itself (when a partition heals).
-UNITS = ("postgresql-boot-guard.conf.j2", "heartbeat-restart.conf.j2", "pgcascade-ha-watch.service.j2")
+
+def _paths(ctx: Context, on_change: str) -> list[str]:
+    return [f.path for f in host_registry(ctx).files_of(registry.HEARTBEAT) if f.on_change == on_change]
 
 
 @deploy("Heartbeat")
 def configure_heartbeat(ctx: Context) -> None:
     if ctx.cluster.vip is None or ctx.node not in ctx.topology.vip_holders:
         return
-    ops = put_managed_files(ctx, tuple(dict.fromkeys(HA_CONFIG + HA_SCRIPTS + WATCH_FILES + UNITS)))
+    ops = put_managed_files(ctx, registry.HEARTBEAT)
     systemd.daemon_reload(name="systemd reads the boot guard, ha-watch and heartbeat's restart",
-                          _if=any_changed(*(ops[t] for t in UNITS)))
+                          _if=any_changed(ops[registry.ON_CHANGE_UNIT], ops[registry.ON_CHANGE_WATCH]))
     systemd.service(name="ha-watch restarted for its new scripts", service="pgcascade-ha-watch",
-                    restarted=True, _if=any_changed(*(ops[t] for t in WATCH_FILES)))
+                    restarted=True, _if=ops[registry.ON_CHANGE_WATCH].did_change)
     systemd.service(name="ha-watch running and enabled", service="pgcascade-ha-watch", running=True,
                     enabled=True)
-    # Restart first (it also starts a stopped daemon), so a first run starts heartbeat once.
-    systemd.service(name="heartbeat restarted for its new configuration", service="heartbeat",
-                    restarted=True, _if=any_changed(*(ops[t] for t in HA_CONFIG)))
+    # From the files' change times, not this run's changes: a mode fix reloads nothing, and a
+    # change left by an interrupted run is still applied. Never a restart on the resource holder.
+    ensure_heartbeat_config_read(name="heartbeat runs with its files (heartbeat -r; haresources: restart off the holder)",
+                                 reread_files=_paths(ctx, registry.ON_CHANGE_HEARTBEAT),
+                                 start_files=_paths(ctx, registry.ON_CHANGE_HARESOURCES),
+                                 vip=ctx.cluster.vip.address)
     systemd.service(name="heartbeat running and enabled", service="heartbeat", running=True, enabled=True)

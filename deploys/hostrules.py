@@ -4,29 +4,26 @@ for it (/etc/pgcascade/hostrules.json), and, on the master, the synchronous-set 
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from deploys.context import Context
-from deploys.hostrules_package import package_files
 from deploys.managed_files import put_managed_files
 from operations.syncset import ensure_syncset_record
-from planner import settings
+from planner import registry, settings
+from planner.held_failover import include_topology
 
 
 @deploy("On-host decision rules")
 def install_hostrules(ctx: Context) -> None:
-    files.directory(name="hostrules package directory", path=settings.HOSTRULES_DIRECTORY, mode="755")
-    for path in package_files():
-        files.put(name=f"{settings.HOSTRULES_DIRECTORY}/{path.name}", src=str(path),
-                  dest=f"{settings.HOSTRULES_DIRECTORY}/{path.name}", mode="644")
-    put_managed_files(ctx, ("hostrules.json.j2",))
+    put_managed_files(ctx, registry.HOSTRULES)  # its directory, the package's files, hostrules.json
 
 
 @deploy("Synchronous-set record")
 def record_synchronous_set(ctx: Context) -> None:
-    """On the master, once its standbys exist: the record of whom it waits for, on every host."""
+    """On the master, once its standbys exist: the record of whom it waits for, on every host
+    (while a cascade failover is kept, the cluster without that cascade's: planner.held_failover)."""
+    topology, _ = include_topology(ctx.topology, ctx.node.name, ctx.held_failovers)
     ensure_syncset_record(name="the master's synchronous set recorded on every host",
                           is_master=ctx.node.role == "master",
-                          setting=settings.synchronous_standby_names(ctx.topology, ctx.node.name),
+                          setting=settings.synchronous_standby_names(topology, ctx.node.name),
                           hosts=[n.name for n in ctx.topology.nodes],
                           _sudo=True, _sudo_user="postgres")

@@ -14,6 +14,7 @@ REMOVED_NEEDS_RESTART = "cannot be changed without restarting the server"
 
 _QUERY = f"""
 select json_build_object(
+  'in_recovery', pg_is_in_recovery(),
   'conf_load_time', extract(epoch from pg_conf_load_time()),
   'unapplied', coalesce((select json_agg(distinct n order by n) from (
                            select coalesce(name, substring(error from 'parameter "([^"]+)"')) as n
@@ -34,7 +35,7 @@ class PgConfigState(FactBase):
 
     .. code:: python
 
-        {"running": bool, "files_mtime": float, "conf_load_time": float|None,
+        {"running": bool, "in_recovery": bool|None, "files_mtime": float, "conf_load_time": float|None,
          "unapplied": [names needing a restart], "pending_restart": [names],
          "file_errors": [str], "hba_errors": [str]}
     """
@@ -51,7 +52,7 @@ class PgConfigState(FactBase):
 
     @staticmethod
     def default() -> dict:
-        return {"running": False, "files_mtime": 0.0, "conf_load_time": None, "unapplied": [],
+        return {"running": False, "in_recovery": None, "files_mtime": 0.0, "conf_load_time": None, "unapplied": [],
                 "pending_restart": [], "file_errors": [], "hba_errors": []}
 
     def process(self, output: list[str]) -> dict:
@@ -63,7 +64,7 @@ class PgConfigState(FactBase):
         result["files_mtime"] = float(raw.get("files_mtime") or 0)
         server = raw.get("server")
         if server:
-            result.update(running=True, conf_load_time=float(server["conf_load_time"]),
+            result.update(running=True, in_recovery=server.get("in_recovery"), conf_load_time=float(server["conf_load_time"]),
                           unapplied=server["unapplied"], pending_restart=server["pending_restart"],
                           file_errors=server["file_errors"], hba_errors=server["hba_errors"])
         return result

@@ -11,18 +11,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from typing import Dict, List, Optional
 
-from hostrules import canfailover, config as configlib, hostio, maypromote, timeline, watch
+from hostrules import canfailover, hostio, maypromote, timeline, watch
+from hostrules import config as configlib
 from hostrules.nodestate import NodeState, read_local
 
 HB_STANDBY = "/usr/share/heartbeat/hb_standby"
 HB_TAKEOVER = "/usr/share/heartbeat/hb_takeover"
 HAPOSTGRES = "/etc/ha.d/resource.d/hapostgres"
+RESOURCE_MANAGER = "/usr/share/heartbeat/ResourceManager"
+RESOURCE_GROUP = "hapostgres"  # haresources's group, named by its first resource
 
 
 def systemd_property(unit: str, prop: str) -> str:
@@ -123,6 +125,8 @@ class Watcher:
                 hostio.run([HB_STANDBY, "all"], timeout=10)
         elif d == "reclaim":
             hostio.run([HB_TAKEOVER, "all"], timeout=10)
+        elif d == "take-group":
+            hostio.run([RESOURCE_MANAGER, "takegroup", RESOURCE_GROUP], timeout=120)
         elif d == "remove-vip":
             hostio.run(["ip", "-4", "addr", "del", f"{c.vip_address}/{c.vip_prefix}", "dev", c.vip_interface],
                        timeout=5)

@@ -47,8 +47,9 @@ def module_command(module: str, *args: str) -> str:
     return f"PYTHONPATH={LIB_DIRECTORY} exec python3 -m hostrules.{module} " + " ".join(shlex.quote(a) for a in args)
 
 
-def remote_json(config: Config, address: str, module: str, *args: str) -> Optional[dict]:
-    out = on_host(config, address, module_command(module, *args))
+def remote_json(config: Config, address: str, module: str, *args: str,
+                timeout: Optional[float] = None) -> Optional[dict]:
+    out = on_host(config, address, module_command(module, *args), timeout=timeout)
     if out is None:
         return None
     try:

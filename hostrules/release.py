@@ -46,7 +46,8 @@ def heartbeat_stop_job() -> bool:
                              stderr=subprocess.DEVNULL, timeout=5).stdout.decode()
     except (OSError, subprocess.TimeoutExpired):
         return True  # cannot tell: the documented behaviour, the resources go
-    return any(len(w) >= 3 and w[1] == "heartbeat.service" and w[2] == "stop" for w in (l.split() for l in out.splitlines()))
+    words = (line.split() for line in out.splitlines())
+    return any(len(w) >= 3 and w[1] == "heartbeat.service" and w[2] == "stop" for w in words)
 
 
 def main() -> int:

@@ -124,7 +124,7 @@ def store(path: str, record: dict) -> None:
 
 # ---- entry point ------------------------------------------------------------------------------
 
-def _write(config, log) -> int:
+def _write(config, log, ssh_timeout: Optional[float] = None) -> int:
     from hostrules import hostio
     from hostrules.nodestate import read_local
 
@@ -133,7 +133,8 @@ def _write(config, log) -> int:
         log(f"syncset: {config.self_name} is '{node.line()}', not a running primary: no record written")
         return 1
     others = config.others()
-    remote = hostio.parallel(others, lambda h: hostio.remote_json(config, h.address, "syncset", "show"))
+    remote = hostio.parallel(others, lambda h: hostio.remote_json(config, h.address, "syncset", "show",
+                                                                   timeout=ssh_timeout))
     current = newest([load(config.syncset_path), *remote])
     record = next_record(current, config.self_name, node.system_identifier or "", node.timeline,
                          node.synchronous_standby_names, config.self_name)
@@ -143,7 +144,8 @@ def _write(config, log) -> int:
         store(config.syncset_path, record)
     payload = json.dumps(record, sort_keys=True)
     results = hostio.parallel(
-        others, lambda h: hostio.on_host(config, h.address, hostio.module_command("syncset", "accept"), stdin=payload))
+        others, lambda h: hostio.on_host(config, h.address, hostio.module_command("syncset", "accept"), stdin=payload,
+                                 timeout=ssh_timeout))
     missed = [h.name for h, out in zip(others, results) if out is None]
     log(f"syncset: generation {record['generation']}: {config.self_name} (timeline {record['timeline']}) "
         f"waits for {record['setting'] or 'nobody'}"
@@ -158,6 +160,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("action", choices=("write", "accept", "show"),
                         help="write: record this primary's synchronous set on every reachable host; "
                              "accept: store the record on stdin if it is newer; show: print this host's record")
+    parser.add_argument("--ssh-timeout", type=float, default=None,
+                        help="seconds for each other host (default: the failover paths' short timeout; "
+                             "the deploy, which has time, gives more so that a loaded host is not missed)")
     args = parser.parse_args(argv)
     config = configlib.load()
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
@@ -176,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             print("kept")
         return 0
-    return _write(config, log)
+    return _write(config, log, args.ssh_timeout)
 
 
 if __name__ == "__main__":

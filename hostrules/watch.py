@@ -16,6 +16,10 @@ no longer fails over. ha-watch observes, and this module decides, one action per
                     whole cluster the master may boot first: hapostgres then refuses, nobody being
                     there to say whether a standby was promoted, and heartbeat gives the
                     resources up for good);
+  take-group        ... the same stopped primary while heartbeat says this node holds the resource
+                    group although nothing of it is here (heartbeat counted it acquired without
+                    running it: seen when the peer died during the boot): run the group's start as
+                    heartbeat would (ResourceManager takegroup; hapostgres checks everything again);
   remove-vip        the VIP is here but hapostgres has not made this host the primary (seen twice);
   retry-promotion   a standby whose heartbeat peer is dead while no primary answers anywhere, for a
                     while, and no hapostgres is running: ask may-promote again and, if it agrees,
@@ -121,6 +125,13 @@ def decide(o: Observation, m: Memory) -> Verdict:
         return act("none", "primary", "")
     if local.state == "stopped-primary" and not o.flag and not o.vip_here:
         if (stopped_primary_unclaimed(o) and m.unclaimed_for >= RECLAIM_AFTER and o.heartbeat_settled
+                and not o.hapostgres_running and o.holds is True):
+            return act("take-group", "stopped-primary-group-not-started",
+                       f"PostgreSQL is a stopped primary (timeline {local.timeline}) that no other host succeeded, "
+                       "the cluster's other hosts answer and none is a primary; heartbeat says this host holds "
+                       f"the resources ({o.rscstatus}) but neither the primary flag nor the VIP is here: starting "
+                       "the resource group as heartbeat would (ResourceManager takegroup)")
+        if (stopped_primary_unclaimed(o) and m.unclaimed_for >= RECLAIM_AFTER and o.heartbeat_settled
                 and not o.hapostgres_running):
             return act("reclaim", "stopped-primary-unclaimed",
                        f"PostgreSQL is a stopped primary (timeline {local.timeline}) that no other host succeeded, "
@@ -140,9 +151,10 @@ def decide(o: Observation, m: Memory) -> Verdict:
 
 
 def stopped_primary_unclaimed(o: Observation) -> bool:
-    """A stopped primary without the resources that may have them: other hosts of the cluster
-    answer, none is a primary, none knows a successor timeline (o.deposition says keep)."""
-    return (o.local.state == "stopped-primary" and not o.flag and not o.vip_here and o.holds is not True
+    """A stopped primary without the resources (no flag, no VIP; heartbeat's word known) that may
+    have them: other hosts of the cluster answer, none is a primary, none knows a successor
+    timeline (o.deposition says keep)."""
+    return (o.local.state == "stopped-primary" and not o.flag and not o.vip_here and o.holds is not None
             and o.cluster_answers and not o.primary_elsewhere
             and o.deposition is not None and o.deposition.decision == "keep")
 
@@ -157,7 +169,7 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     unclaimed = (local.state == "primary" and (o.holds is False
                                                or (o.rscstatus == "" and not o.flag and not o.vip_here))
                  or stopped_primary_unclaimed(o))
-    unclaimed_for = 0.0 if verdict.decision == "reclaim" else (m.unclaimed_for + elapsed if unclaimed else 0.0)
+    unclaimed_for = 0.0 if verdict.decision in ("reclaim", "take-group") else (m.unclaimed_for + elapsed if unclaimed else 0.0)
     stray = m.stray_vip_seen + 1 if (o.vip_here and not o.flag and verdict.decision != "remove-vip") else 0
     waiting = (local.state == "standby" and not o.flag and not o.vip_here and o.peer_status == "dead"
                and not o.primary_elsewhere)

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "'last': the last free one (a lab to snapshot keeps it)")
     p_up.add_argument("--from", dest="snapshot", metavar="SNAP",
                       help="boot the hosts from a snapshot (its subnet, hosts and keys; seconds, no deploy)")
+    p_up.add_argument("--only", metavar="HOST,...", help="with --from: boot only these hosts (`restart HOST` boots the others)")
     p_snap = sub.add_parser("snapshot", help="power the lab off without a failover and save its disks as SNAP")
     p_snap.add_argument("snapshot", metavar="SNAP")
     p_snap.add_argument("--remove", action="store_true", help="delete the snapshot SNAP instead")
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.snapshot:
                 if args.subnet:
                     raise LabError("--subnet with --from: a snapshot's hosts keep the snapshot's subnet")
-                desc = snapshots.up_from(lab, args.snapshot)
+                desc = snapshots.up_from(lab, args.snapshot, args.only.split(",") if args.only else None)
             else:
                 desc = labs.up(lab, args.hosts, args.subnet, backup=args.backup)
             for name, ip, state in labs.status(lab):

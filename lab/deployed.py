@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from . import labs, snapshots
 from .client import LAB_INVENTORY, Lab, holds_resources, lab_cli, wait_until
+from .paths import lab_file
 from .shell import LabError, log
 
 
@@ -49,27 +50,42 @@ def ensure_deployed_snapshot(hosts: int = 3, prefix: str | None = None, deadline
     prefix = os.environ.get("PGCASCADE_TEST_LAB_PREFIX", "") if prefix is None else prefix
     snap = snapshot_name(hosts, prefix)
     with _build_lock(snap):
+        if lab_file(builder_name(hosts, prefix)).exists():  # a build was interrupted: its lab holds the subnet
+            lab_cli(builder_name(hosts, prefix), "down", check=False)
         why = _usable(snap)
         if why is None:
             return snap
         if snapshots.users(snap):
             raise LabError(f"snapshot {snap!r} must be rebuilt ({why}) but labs boot from it: "
                            f"{', '.join(snapshots.users(snap))}; take them down")
-        log(f"building snapshot {snap!r}: {why}")
-        started = time.monotonic()
-        snapshots.remove(snap)  # its subnet is free again for the builder to choose
-        name = builder_name(hosts, prefix)
-        try:
-            builder = Lab(name, hosts, exact_name=True, subnet="last")
-            proc = builder.pyinfra("-y", LAB_INVENTORY, "deploy.py", timeout=deadline_s)
-            if proc.returncode != 0:
-                raise LabError(f"snapshot {snap!r}: the deploy on lab {builder.name!r} failed:\n"
-                               f"{proc.stdout[-4000:]}{proc.stderr[-2000:]}")
-            master = builder.desc["hosts"][0]["name"]
-            wait_until(lambda: holds_resources(builder, master), 180, f"heartbeat giving {master} the resources")
-            builder.wait_healthy(timeout=180)
-            snapshots.snapshot(builder.name, snap)
-        finally:
-            lab_cli(name, "down", check=False)
-        log(f"snapshot {snap!r} built in {time.monotonic() - started:.0f} s")
-        return snap
+        for _attempt in range(3):
+            log(f"building snapshot {snap!r}: {why}")
+            key = _build(snap, hosts, prefix, deadline_s)
+            changed = snapshots.stale_reasons(key, snapshots.current_key(hosts))
+            if not changed:
+                return snap
+            # The deploy may have shipped either version of those files: build again.
+            why = f"{'; '.join(changed)} while it was built"
+        raise LabError(f"snapshot {snap!r}: the deploy files kept changing while it was built ({why})")
+
+
+def _build(snap: str, hosts: int, prefix: str, deadline_s: float) -> dict:
+    """Bare lab, deploy, healthy, snapshot, lab down; returns the key the deploy was read with."""
+    started = time.monotonic()
+    snapshots.remove(snap)  # its subnet is free again for the builder to choose
+    name = builder_name(hosts, prefix)
+    key = snapshots.current_key(hosts)  # what the deploy below ships, read before it starts
+    try:
+        builder = Lab(name, hosts, exact_name=True, subnet="last")
+        proc = builder.pyinfra("-y", LAB_INVENTORY, "deploy.py", timeout=deadline_s)
+        if proc.returncode != 0:
+            raise LabError(f"snapshot {snap!r}: the deploy on lab {builder.name!r} failed:\n"
+                           f"{proc.stdout[-4000:]}{proc.stderr[-2000:]}")
+        master = builder.desc["hosts"][0]["name"]
+        wait_until(lambda: holds_resources(builder, master), 180, f"heartbeat giving {master} the resources")
+        builder.wait_healthy(timeout=180)
+        snapshots.snapshot(builder.name, snap, key=key)
+    finally:
+        lab_cli(name, "down", check=False)
+    log(f"snapshot {snap!r} built in {time.monotonic() - started:.0f} s")
+    return key

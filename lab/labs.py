@@ -1,6 +1,7 @@
 """A lab: its bridge, its hosts, its apt repository server, its keys; up, down, status, gc."""
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import image, machines, network
@@ -53,13 +55,29 @@ def host_entry(desc: dict, host: str) -> dict:
     raise LabError(f"lab {desc['name']!r} has no host {host!r} (it has: {names})")
 
 
+RESERVED_SUBNET = "subnet.reserved"  # written under the lock as soon as a lab has chosen its subnet
+
+
 def taken_subnets(lab: str) -> dict[str, str]:
-    """{other lab: its subnet}."""
+    """{other lab: its subnet}: labs that are up, and labs being set up (their reservation)."""
     taken = {}
-    for path in STATE_ROOT.glob("*/lab.json"):
-        if path.parent.name != lab:
-            taken[path.parent.name] = json.loads(path.read_text())["subnet"]
+    for path in [*STATE_ROOT.glob("*/lab.json"), *STATE_ROOT.glob(f"*/{RESERVED_SUBNET}")]:
+        if path.parent.name != lab and path.parent.name not in taken:
+            try:
+                taken[path.parent.name] = (json.loads(path.read_text())["subnet"] if path.suffix == ".json"
+                                           else path.read_text().strip())
+            except (OSError, ValueError, KeyError):  # removed or being written meanwhile
+                continue
     return taken
+
+
+@contextmanager
+def subnet_lock():
+    """Two labs starting at once must not choose the same subnet."""
+    STATE_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(STATE_ROOT / ".subnet.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _ensure_keys(ldir: Path) -> str:
@@ -121,11 +139,14 @@ def up(lab: str, count: int, subnet: str | None = None, backup: bool = False) ->
         raise LabError(f"lab {lab!r} boots from snapshot {existing['snapshot']!r}: "
                        f"`python -m lab up --name {lab} --from {existing['snapshot']}` to start it again")
     from .snapshots import subnets_in_use  # snapshots builds on this module
-    # A lab chosen a subnet automatically keeps off the snapshots' (a lab booted from one needs it).
-    taken = [*taken_subnets(lab).values(), *subnets_in_use()]
-    last = subnet == "last"
-    net = (ipaddress.ip_network(existing["subnet"]) if existing
-           else network.choose_subnet(lab, None if last else subnet, taken, last=last))
+    with subnet_lock():
+        # A lab chosen a subnet automatically keeps off the snapshots' (a lab booted from one needs it).
+        taken = [*taken_subnets(lab).values(), *subnets_in_use()]
+        last = subnet == "last"
+        net = (ipaddress.ip_network(existing["subnet"]) if existing
+               else network.choose_subnet(lab, None if last else subnet, taken, last=last))
+        ldir.mkdir(parents=True, exist_ok=True)
+        (ldir / RESERVED_SUBNET).write_text(f"{net}\n")
     addressing = network.Addressing(net)
     base = image.ensure_base()
     repo = image.ensure_repo(base)

@@ -11,7 +11,6 @@ difference.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import shutil
 import time
@@ -198,8 +197,9 @@ def _copy_upper(lab: str, host: str, target: Path) -> None:
     run(["cp", "-a", "--no-preserve=context", str(host_dir(lab, host) / "upper"), str(target)])
 
 
-def snapshot(lab: str, snap: str) -> dict:
-    """Power the lab's hosts off in an order that causes no failover, and save their disks."""
+def snapshot(lab: str, snap: str, key: dict | None = None) -> dict:
+    """Power the lab's hosts off in an order that causes no failover, and save their disks.
+    key: what the hosts were deployed with (default: the files as they are now)."""
     labs.check_name(lab)
     check_name(snap)
     desc = labs.load(lab)
@@ -219,7 +219,7 @@ def snapshot(lab: str, snap: str) -> dict:
         with ThreadPoolExecutor(max_workers=len(group)) as pool:
             list(pool.map(lambda host: machines.shutdown(lab, host, seconds=60), group))
     clusters = _check_clean_shutdown(lab, desc)
-    key = current_key(len(desc["hosts"]))
+    key = key or current_key(len(desc["hosts"]))
     final = snapshot_dir(snap)
     tmp = final.with_name(final.name + ".tmp")
     SNAPSHOT_ROOT.mkdir(parents=True, exist_ok=True)
@@ -259,9 +259,10 @@ def remove(snap: str) -> None:
 
 # ---- booting one -----------------------------------------------------------------------------
 
-def up_from(lab: str, snap: str) -> dict:
+def up_from(lab: str, snap: str, only: list[str] | None = None) -> dict:
     """A new lab whose hosts' disks are the snapshot's (a lower layer over the base) with a fresh,
-    empty upper dir each; on the snapshot's subnet."""
+    empty upper dir each; on the snapshot's subnet. only: boot these hosts, leave the others off
+    (`python -m lab restart HOST` boots one later: machines that come back at different times)."""
     labs.check_name(lab)
     started = time.monotonic()
     network.check_no_forwarding()
@@ -272,16 +273,18 @@ def up_from(lab: str, snap: str) -> dict:
         if current.get("snapshot") != snap:
             raise LabError(f"lab {lab!r} is already up (not from snapshot {snap!r}): "
                            f"`python -m lab down --name {lab}` first")
-    for other, subnet in labs.taken_subnets(lab).items():
-        if subnet == meta["subnet"]:
-            raise LabError(f"snapshot {snap!r} needs subnet {meta['subnet']} (its hosts' configuration holds "
-                           f"their addresses), and lab {other!r} uses it: `python -m lab down --name {other}` first")
-    net = network.choose_subnet(lab, meta["subnet"], [])
+    ldir = lab_dir(lab)
+    with labs.subnet_lock():
+        for other, subnet in labs.taken_subnets(lab).items():
+            if subnet == meta["subnet"]:
+                raise LabError(f"snapshot {snap!r} needs subnet {meta['subnet']} (its hosts' configuration holds "
+                               f"their addresses), and lab {other!r} uses it: `python -m lab down --name {other}` first")
+        net = network.choose_subnet(lab, meta["subnet"], [])
+        ldir.mkdir(parents=True, exist_ok=True)
+        (ldir / labs.RESERVED_SUBNET).write_text(f"{net}\n")
     addressing = network.Addressing(net)
     base = image.ensure_base()
     repo = image.ensure_repo(base)
-    ldir = lab_dir(lab)
-    ldir.mkdir(parents=True, exist_ok=True)
     sdir = snapshot_dir(snap)
     for name in LAB_FILES:
         if not (ldir / name).exists():
@@ -296,6 +299,9 @@ def up_from(lab: str, snap: str) -> dict:
     if meta.get("backup_host"):
         desc["backup_host"] = meta["backup_host"]
     labs.save(lab, desc)
-    labs.boot_all(lab, hosts, net.prefixlen)
+    unknown = sorted(set(only or ()) - {h["name"] for h in hosts})
+    if unknown:
+        raise LabError(f"snapshot {snap!r} has no host {', '.join(unknown)} (it has: {', '.join(h['name'] for h in hosts)})")
+    labs.boot_all(lab, [h for h in hosts if only is None or h["name"] in only], net.prefixlen)
     log(f"lab {lab!r} up from snapshot {snap!r}: {len(hosts)} hosts on {net} in {time.monotonic() - started:.1f} s")
     return desc

@@ -193,7 +193,7 @@ class Workload:
         """Pairs of nodes whose acknowledgement periods overlap (a split brain), in words."""
         found = []
         items = sorted(self.spans().items(), key=lambda item: item[1][0])
-        for (node_a, (first_a, last_a)), (node_b, (first_b, last_b)) in itertools.combinations(items, 2):
+        for (node_a, (_first_a, last_a)), (node_b, (first_b, _last_b)) in itertools.combinations(items, 2):
             if first_b <= last_a:
                 found.append(f"{node_a} acknowledged until {last_a:.3f}, {node_b} from {first_b:.3f}")
         return found

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import math
-import shlex
-
 import os
+import shlex
 
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
@@ -13,6 +12,7 @@ from facts.config_state import PgConfigState
 from facts.replication import PgState
 from operations.private_files import ensure_private_file
 from planner.apply_config import config_action
+from planner.registry import primary_restart_pending
 from planner.scram import scram_matches, scram_verifier
 
 AS_POSTGRES = {"_sudo": True, "_sudo_user": "postgres"}
@@ -89,6 +89,17 @@ def ensure_config_applied(version: int, cluster: str, port: int, files: list[str
     if action == "nothing":
         host.noop(reason)
         return
+    if action == "restart":
+        needs = sorted(set(state["unapplied"]) | set(state["pending_restart"]))
+        pending = primary_restart_pending(state.get("in_recovery"), needs)
+        if pending and host.get_fact(PgState, version=version, cluster=cluster, port=port,
+                                     **AS_POSTGRES).get("pristine"):
+            pending = primary_restart_pending(state.get("in_recovery"), needs, pristine=True)
+        if pending:  # never an implicit outage: the run's last step fails naming it
+            host.noop(f"PENDING: {pending}")
+            if state["files_mtime"] > (state["conf_load_time"] or 0):
+                yield StringCommand("systemctl", "reload", unit(version, cluster))  # the rest applies now
+            return
     host.noop(f"{action}: {reason}")  # says why, in the output, before acting
     yield StringCommand("systemctl", action, unit(version, cluster))
     if action == "restart":

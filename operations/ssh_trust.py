@@ -30,10 +30,13 @@ def ensure_ssh_keypair(user: str, home: str):
     + user: the key's owner (postgres)
     + home: the user's home directory
     """
-    if host.get_fact(FileContents, path=_key_path(home) + ".pub"):
-        host.noop(f"{user} has an ed25519 key")
-        return
+    # The modes are checked at every run: archive-wal, may-promote and the cascade monitor use
+    # this key, and ssh refuses a private key or a ~/.ssh others can read.
     yield from files.directory._inner(path=f"{home}/.ssh", user=user, group=user, mode="700")
+    if host.get_fact(FileContents, path=_key_path(home) + ".pub"):
+        yield from files.file._inner(path=_key_path(home), user=user, group=user, mode="600")
+        yield from files.file._inner(path=_key_path(home) + ".pub", user=user, group=user, mode="644")
+        return
     yield StringCommand("runuser", "-u", user, "--", "ssh-keygen", "-q", "-t", "ed25519", "-N", "''",
                         "-C", f"{user}@{host.name}", "-f", _key_path(home))
 

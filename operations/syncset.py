@@ -39,4 +39,4 @@ def ensure_syncset_record(is_master: bool, setting: str, hosts: list):
     if record.get("primary") == host.name and record.get("setting") == setting and not behind:
         host.noop(f"generation {record.get('generation')} on every host: {host.name} waits for {setting or 'nobody'}")
         return
-    yield StringCommand(f"cd / && env PYTHONPATH={LIB_DIRECTORY} python3 -m hostrules.syncset write")
+    yield StringCommand(f"cd / && env PYTHONPATH={LIB_DIRECTORY} python3 -m hostrules.syncset write --ssh-timeout 30")

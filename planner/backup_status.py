@@ -83,3 +83,30 @@ def render_backup_status(backup: BackupRepository, state: Mapping | None,
         if not latest.get("ok"):
             problems.append(f"{backup.host}: the last scheduled backup failed: {latest.get('message')}")
     return lines, problems
+
+
+def backup_json(backup: BackupRepository, state: Mapping | None, unreachable_reason: str | None,
+                problems: list[str]) -> dict:
+    """The `backup` key of `tasks.status --json` (docs/status-json.md): the repository's state
+    as the text section shows it."""
+    info = ((state or {}).get("stanzas") or {}).get(backup.stanza) if state else None
+    missing = not info or info["status_code"] in (STATUS_MISSING_STANZA_PATH, STATUS_MISSING_STANZA_DATA)
+    backups = [] if missing else info["backups"]
+    now = (state or {}).get("now")
+    last = backups[-1] if backups else None
+    return {
+        "host": backup.host,
+        "stanza": backup.stanza,
+        "reachable": state is not None,
+        "unreachable_reason": None if state is not None else (unreachable_reason or "no answer"),
+        "installed": bool(state.get("installed")) if state is not None else None,
+        "stanza_exists": None if state is None or not state.get("installed") else not missing,
+        "last_backup": None if last is None else {
+            "type": last["type"], "label": last["label"], "stop": last.get("stop"),
+            "age_seconds": now - last["stop"] if now and last.get("stop") else None},
+        "kept": {t: sum(1 for b in backups if b["type"] == t) for t in ("full", "diff", "incr")},
+        "wal": None if missing else {"min": info["archive_min"], "max": info["archive_max"]},
+        "runs": {kind: (state.get("results") or {}).get(kind) if state is not None else None
+                 for kind in ("full", "diff", "check")},
+        "problems": list(problems),
+    }

@@ -148,8 +148,11 @@ def _availability_problems(
     return []
 
 
-def _replication_problems(topology: Topology, node: Node, fact: Mapping) -> list[str]:
-    """Compare this host's pg_stat_replication rows with its children in the inventory."""
+def _replication_problems(topology: Topology, node: Node, fact: Mapping,
+                          synchronous_off_reason: str | None = None) -> list[str]:
+    """Compare this host's pg_stat_replication rows with its children in the inventory.
+    synchronous_off_reason: why the master has no synchronous standby when it no longer asks for
+    one (its synchronous_standby_names emptied): said instead of "commits wait"."""
     problems = []
     children = topology.children(node.name)
     rows = {r.get("application_name"): r for r in fact.get("replication") or []}
@@ -171,9 +174,10 @@ def _replication_problems(topology: Topology, node: Node, fact: Mapping) -> list
         r.get("sync_state") in SYNCHRONOUS_STATES for r in connected
     ):
         names = ", ".join(c.application_name for c in children)
+        consequence = synchronous_off_reason or "commits wait until one is back"
         problems.append(
             f"{node.name}: no synchronous standby (expected {names} with sync_state sync): "
-            "commits wait until one is back"
+            f"{consequence}"
         )
     if not synchronous_wanted:
         for row in connected:
@@ -229,12 +233,16 @@ def render_status(
     facts_by_host: Mapping[str, Mapping | None],
     pristine_hosts: Collection[str] | None = None,
     unreachable_reasons: Mapping[str, str] | None = None,
+    extra_lines: Sequence[str] = (),
+    extra_problems: Sequence[str] = (),
+    synchronous_off_reason: str | None = None,
 ) -> tuple[str, list[str]]:
     """(text, problems): the tree and a block per host, then what disagrees with the inventory.
 
     A host whose fact is None could not be read; `unreachable_reasons` may say what happened
     instead, by host name, in the DBA's words (e.g. ``down or unreachable (ssh: Could not
-    connect (timed out))``): it is then that host's state and its problem.
+    connect (timed out))``): it is then that host's state and its problem. `extra_lines` come
+    after the hosts' blocks and `extra_problems` after theirs (planner.stack_report).
     """
     unreachable_reasons = unreachable_reasons or {}
     cluster = topology.cluster
@@ -258,11 +266,12 @@ def render_status(
         problems += availability
         if availability:
             continue
-        problems += _replication_problems(topology, node, fact)
+        problems += _replication_problems(topology, node, fact, synchronous_off_reason)
         problems += _standby_problems(node, fact, master_timeline)
         problems += _archiver_problems(node, fact)
 
-    unique_problems = list(dict.fromkeys(problems))
+    lines += list(extra_lines)
+    unique_problems = list(dict.fromkeys([*problems, *extra_problems]))
     lines.append("")
     if unique_problems:
         lines.append(f"{len(unique_problems)} problem(s):")

@@ -15,15 +15,18 @@ from types import MappingProxyType
 from typing import Any
 
 from .backup import backup_repository
+from .checks import SAFE_PATH
 from .model import ROLES, AppHost, Cluster, HeartbeatTimings, Node, Topology, Vip
+from .paths import SUPPORTED_VERSIONS
 
-SUPPORTED_VERSIONS = range(13, 18)
 # synchronous_standby_names takes bare names: keep them valid unquoted SQL identifiers.
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 MAX_IDENTIFIER_LENGTH = 63  # NAMEDATALEN - 1
 GUC_NAME = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?\Z")
 CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # what pg_createcluster accepts
-INTERFACE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,15}\Z")  # IFNAMSIZ - 1
+# IFNAMSIZ - 1; no ':' (an alias label such as eth0:1 is no interface: IPaddr2 adds the VIP to
+# the interface itself, and the name also goes into ha.cf's ucast line and the failover scripts).
+INTERFACE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")
 HOST_KEYS = ("pg_upstream", "pg_application_name", "pg_address")
 # Prefixes we own: an unknown key with one of them is almost certainly a typo.
 OWN_PREFIXES = ("pg_", "vip_", "ha_")
@@ -74,9 +77,10 @@ def _check_role_name(value: Any) -> str | None:
 
 
 def _check_absolute_path(value: Any) -> str | None:
-    if isinstance(value, str) and value.startswith("/") and not re.search(r"\s", value):
+    # The rule the files that carry it (archive-wal, restore_command) are rendered with.
+    if isinstance(value, str) and SAFE_PATH.match(value):
         return None
-    return f"is {value!r} (use an absolute path without spaces)"
+    return f"is {value!r} (use an absolute path of letters, digits and ._/+-)"
 
 
 def _check_optional_path(value: Any) -> str | None:
@@ -87,6 +91,12 @@ def _check_optional_path(value: Any) -> str | None:
 
 def _check_bool(value: Any) -> str | None:
     return None if isinstance(value, bool) else f"is {value!r} (use True or False)"
+
+
+def _check_megabytes(value: Any) -> str | None:
+    if _is_int(value) and value > 0:
+        return None
+    return f"is {value!r} (use a whole number of megabytes > 0)"
 
 
 def _check_seconds(value: Any) -> str | None:
@@ -143,7 +153,7 @@ def _check_vip_prefix(value: Any) -> str | None:
 def _check_interface(value: Any) -> str | None:
     if isinstance(value, str) and INTERFACE_NAME.match(value):
         return None
-    return f"is {value!r} (use a network interface name such as 'eth0')"
+    return f"is {value!r} (use a network interface name such as 'eth0', not an alias label)"
 
 
 def _check_apt_repository(value: Any) -> str | None:
@@ -184,6 +194,7 @@ CLUSTER_KEYS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "apt_repository": (None, _check_apt_repository),
     "secrets_file": (None, _check_optional_path),
     "pg_cascade_monitor": (_CLUSTER_DEFAULTS.cascade_monitor, _check_bool),
+    "pg_archive_backlog_mb": (_CLUSTER_DEFAULTS.archive_backlog_mb, _check_megabytes),
 }
 KNOWN_KEYS = frozenset(CLUSTER_KEYS) | frozenset(HOST_KEYS)
 
@@ -199,6 +210,13 @@ def _value(data: Mapping, key: str, default: Any = None) -> Any:
     """A key's value; None counts as unset so inventories can write `key=None`."""
     value = data.get(key)
     return default if value is None else value
+
+
+def _shown(value: Any) -> str:
+    """A value as the inventory writes it (a default's read-only mapping shows as {})."""
+    if isinstance(value, Mapping):
+        return repr(dict(value))
+    return repr(value)
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -270,7 +288,7 @@ def _check_cluster_keys(pg_hosts: Mapping[str, Mapping], reference: str) -> list
         for value, holders in groups:
             if not _same_value(value, reference_value):
                 problems.append(
-                    f"{_names(holders)}: {key} is {value!r} but {reference_value!r} on {reference} "
+                    f"{_names(holders)}: {key} is {_shown(value)} but {_shown(reference_value)} on {reference} "
                     "(cluster-wide keys must be the same on every PostgreSQL host: set it once "
                     "for all of them)"
                 )
@@ -438,6 +456,30 @@ def _tiers(
     return tiers, problems
 
 
+def _check_vip_subnet(pg_hosts: Mapping[str, Mapping], roles: Mapping[str, str], vip: Any,
+                      prefix: Any) -> list[str]:
+    """The heartbeat nodes (master, cascade) must be on the VIP's subnet: IPaddr2 adds the VIP
+    with vip_prefix to their interface, and clients must reach it wherever it is. (Host names
+    cannot be checked here.)"""
+    if _check_vip_address(vip) or _check_vip_prefix(prefix):
+        return []  # reported by the key checks
+    network = ipaddress.IPv4Network(f"{vip}/{prefix}", strict=False)
+    problems = []
+    for name in sorted(n for n, r in roles.items() if r in ("master", "cascade")):
+        address = _address(name, pg_hosts[name])
+        try:
+            ip = ipaddress.ip_address(address)
+        except (ValueError, TypeError):
+            continue
+        if ip not in network:
+            problems.append(
+                f"{name}: its address {address} is outside the VIP's subnet {network} (vip_address "
+                f"{vip} with vip_prefix {prefix}): heartbeat could not bring the VIP up next to it "
+                "(fix vip_address or vip_prefix)"
+            )
+    return problems
+
+
 def _check_vip(
     pg_hosts: Mapping[str, Mapping], roles: Mapping[str, str], reference: str
 ) -> list[str]:
@@ -460,6 +502,7 @@ def _check_vip(
             "on exactly two nodes, the master and one cascade: keep one cascade, or remove vip_*)"
         )
     vip = _value(data, "vip_address")
+    problems += _check_vip_subnet(pg_hosts, roles, vip, _value(data, "vip_prefix"))
     for name in sorted(pg_hosts):
         if _address(name, pg_hosts[name]) == vip:
             problems.append(
@@ -520,6 +563,7 @@ def _cluster(data: Mapping) -> Cluster:
         apt_repository=dict(get("apt_repository")) if get("apt_repository") is not None else None,
         secrets_file=get("secrets_file"),
         cascade_monitor=get("pg_cascade_monitor"),
+        archive_backlog_mb=get("pg_archive_backlog_mb"),
     )
 
 

@@ -17,6 +17,7 @@ from gevent import monkey
 monkey.patch_all()  # as pyinfra's CLI does: ssh sessions to the hosts run concurrently
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
@@ -34,14 +35,20 @@ from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state  # no
 from pyinfra_cli.inventory import make_inventory  # noqa: E402
 
 from deploys.context import inventory_hosts  # noqa: E402
+from deploys.hostrules_package import package_contents  # noqa: E402
 from facts.backup import BackupRepositoryState  # noqa: E402
+from facts.managed import ManagedState  # noqa: E402
 from facts.replication import PgState  # noqa: E402
-from planner.backup_status import render_backup_status  # noqa: E402
+from planner import registry, stack_report  # noqa: E402
+from planner.backup_status import backup_json, render_backup_status  # noqa: E402
 from planner.model import Topology  # noqa: E402
+from planner.secrets import ALL_SECRETS, SecretsError, parse_secrets_file, resolve_secrets  # noqa: E402
+from planner.settings import POSTGRES_HOME, RUNTIME_DIRECTORY  # noqa: E402
 from planner.status_report import render_status  # noqa: E402
 from planner.topology import InventoryError, build_topology  # noqa: E402
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
+FAILOVER_VIEW_PATH = f"{RUNTIME_DIRECTORY}/can-fail-over.json"  # each heartbeat node's ha-watch writes it
 AS_POSTGRES = {"_sudo": True, "_sudo_user": "postgres"}  # as operations.postgres.AS_POSTGRES
 DEFAULT_TIMEOUT = 10.0  # seconds per host: ssh connect + the fact (it bounds its own psql at 5-10 s)
 CONNECT_TIMEOUT = 5  # seconds for the TCP connection, within the deadline
@@ -103,42 +110,66 @@ def _fact_kwargs(topology: Topology, timeout: float) -> dict:
             **AS_POSTGRES}
 
 
-def _read_host(state: State, host, kwargs: dict, fact_cls=PgState):
-    """Connect and read the fact (PgState); (fact, None) or (None, reason)."""
+def managed_kwargs(topology: Topology, reg: registry.HostRegistry, timeout: float) -> dict:
+    """ManagedState's arguments for one host's registry (as root: it reads root's files too)."""
+    c = topology.cluster
+    return {"paths": reg.paths(), "units": [u.unit for u in reg.units],
+            "setting_names": list(registry.managed_setting_names(topology)), "port": c.port,
+            "role": c.replication_user, "home": POSTGRES_HOME, "vip": c.vip.address if c.vip else "",
+            "failover_view": FAILOVER_VIEW_PATH,
+            "_sudo": True, "_timeout": max(1, int(timeout))}
+
+
+def _read_host(state: State, host, kwargs: dict, managed_kwargs: dict | None = None, fact_class=PgState):
+    """Connect and read the host's fact (PgState; the backup repository host's: BackupRepositoryState)
+    and ManagedState; ((fact, managed), None) or (None, reason)."""
     try:
         host.connect(show_errors=False, raise_exceptions=True)
     except ConnectError as error:
         return None, f"down or unreachable (ssh: {error})"
     state.activate_host(host)
-    with ctx_host.use(host):
-        try:
-            fact = get_fact(state, host, fact_cls, kwargs=kwargs)
-        except PyinfraError as error:  # "No hosts remaining!" when every host failed
-            if host not in state.failed_hosts:
-                return None, f"connected, but its state could not be read ({error})"
+    def read(fact_class, fact_kwargs):
+        with ctx_host.use(host):
+            return get_fact(state, host, fact_class, kwargs=fact_kwargs)
+
+    # Both facts at once, on two channels of the host's one ssh connection.
+    readers = [gevent.spawn(read, fact_class, kwargs)]
+    if managed_kwargs:
+        readers.append(gevent.spawn(read, ManagedState, managed_kwargs))
+    gevent.joinall(readers)
+    for reader in readers:
+        if not reader.successful():
+            if isinstance(reader.exception, PyinfraError) and host not in state.failed_hosts:
+                return None, f"connected, but its state could not be read ({reader.exception})"
+            if not isinstance(reader.exception, PyinfraError):
+                raise reader.exception
+    fact, managed = readers[0].value, readers[1].value if managed_kwargs else None
     if host in state.failed_hosts:
         return None, "connected, but its state could not be read"
-    return fact, None
+    return (fact, managed), None
 
 
 def read_facts(state: State, config: Config, inventory: Inventory, names: list[str], kwargs: dict,
-               timeout: float, errors: _HostErrors, other_facts: dict | None = None) -> tuple[dict, dict]:
-    """Every named host's PgState, all at once (one ssh session each), within `timeout` seconds.
+               timeout: float, errors: _HostErrors, managed_kwargs: dict | None = None,
+               other_facts: dict | None = None) -> tuple[dict, dict, dict]:
+    """Every named host's PgState and ManagedState (managed_kwargs: by host name), all at once (one
+    ssh session each), within `timeout` seconds. other_facts: {name: (fact class, kwargs)} for a
+    host read with another fact instead of PgState (the backup repository host).
 
-    other_facts: {name: (fact class, kwargs)} for hosts read with another fact (the backup
-    repository host).
-
-    Returns (facts_by_host, reasons): a host that could not be read is None in facts_by_host,
-    and reasons says why, in words.
+    Returns (facts_by_host, managed_by_host, reasons): a host that could not be read is None in
+    both, and reasons says why, in words.
     """
+    managed_kwargs = managed_kwargs or {}
+    managed = {}
     hosts = [inventory.get_host(name) for name in names]
     with ctx_inventory.use(inventory):
         state.init(inventory, config, initial_limit=hosts)
         other_facts = other_facts or {}
         greenlets = {}
         for host in hosts:
-            fact_cls, fact_kwargs = other_facts.get(host.name, (PgState, kwargs))
-            greenlets[state.pool.spawn(_read_host, state, host, fact_kwargs, fact_cls)] = host
+            fact_class, fact_kwargs = other_facts.get(host.name, (PgState, kwargs))
+            greenlets[state.pool.spawn(_read_host, state, host, fact_kwargs, managed_kwargs.get(host.name),
+                                       fact_class)] = host
         gevent.joinall(list(greenlets), timeout=timeout)
         facts, reasons = {}, {}
         for greenlet, host in greenlets.items():
@@ -150,7 +181,8 @@ def read_facts(state: State, config: Config, inventory: Inventory, names: list[s
                 facts[host.name] = None
                 reasons[host.name] = f"its state could not be read ({greenlet.exception!r})"
             else:
-                facts[host.name], reason = greenlet.value
+                both, reason = greenlet.value
+                facts[host.name], managed[host.name] = both or (None, None)
                 if reason:
                     detail = errors.detail(host.name)
                     reasons[host.name] = f"{reason}: {detail}" if detail and host.connected else reason
@@ -159,11 +191,48 @@ def read_facts(state: State, config: Config, inventory: Inventory, names: list[s
                 host.disconnect()
             except Exception:  # noqa: BLE001 - best effort, the report is what matters
                 pass
-    return facts, reasons
+    return facts, managed, reasons
+
+
+def _secrets(inventory: Inventory) -> dict | None:
+    """The secrets as the deploy finds them (the environment, then secrets_file); None when one
+    is missing: the content of the files holding a secret is then not compared."""
+    path = next((h.data.get("secrets_file") for h in inventory if h.data.get("secrets_file")), None)
+    try:
+        values = parse_secrets_file(Path(path).read_text(), source=path) if path and Path(path).is_file() else None
+        return resolve_secrets(list(ALL_SECRETS), os.environ, values, path)
+    except (SecretsError, OSError):
+        return None
+
+
+def _json_host(node, fact: dict | None, reason: str | None) -> dict:
+    fact = fact or {}
+    return {"role": node.role, "address": node.address, "upstream": node.upstream,
+            "reachable": reason is None and bool(fact),
+            "unreachable_reason": reason,
+            "running": fact.get("running"), "in_recovery": fact.get("in_recovery"),
+            "timeline": fact.get("timeline"), "lsn": fact.get("lsn"),
+            "wal_receiver": fact.get("wal_receiver"), "replication": fact.get("replication") or [],
+            "pending_restart": fact.get("pending_restart") or []}
+
+
+def json_document(topology: Topology, facts: dict, reasons: dict, view: dict, problems: list[str],
+                  exit_code: int, backup: dict | None = None) -> dict:
+    """The `--json` document (docs/status-json.md)."""
+    c = topology.cluster
+    return {
+        "format": stack_report.FORMAT,
+        "exit_code": exit_code,
+        "cluster": {"version": c.version, "name": c.name, "port": c.port, "synchronous": c.synchronous},
+        "hosts": {n.name: _json_host(n, facts.get(n.name), reasons.get(n.name)) for n in topology.nodes},
+        **view,
+        "backup": backup,
+        "problems": problems,
+    }
 
 
 def status(inventory_path: str, timeout: float = DEFAULT_TIMEOUT, verbose: bool = False,
-           out=sys.stdout) -> int:
+           out=sys.stdout, as_json: bool = False) -> int:
     """Print the report; return the exit status."""
     collector = _HostErrors(())
     _quiet_pyinfra(verbose, collector)
@@ -176,30 +245,52 @@ def status(inventory_path: str, timeout: float = DEFAULT_TIMEOUT, verbose: bool 
             inventory = load_inventory(inventory_path)
             topology = build_topology(inventory_hosts(inventory))
         except BadInput as error:
-            print(f"status: {error}", file=out)
+            _bad_input(out, as_json, str(error))
             return EXIT_BAD_INPUT
         except InventoryError as error:
-            print(f"status: {inventory_path} is not a valid cluster:\n{error}", file=out)
+            _bad_input(out, as_json, f"{inventory_path} is not a valid cluster:\n{error}")
             return EXIT_BAD_INPUT
         names = [node.name for node in topology.nodes]
         backup = topology.cluster.backup
         other_facts = {}
         if backup is not None:  # the repository host, read in the same round
-            other_facts[backup.host] = (BackupRepositoryState, {"stanza": backup.stanza, "_timeout": max(1, int(timeout)),
-                                                                **AS_POSTGRES})
+            other_facts[backup.host] = (BackupRepositoryState, {"stanza": backup.stanza,
+                                                                "_timeout": max(1, int(timeout)), **AS_POSTGRES})
         collector.names = set(names) | set(other_facts)
-        facts, reasons = read_facts(state, config, inventory, names + list(other_facts), _fact_kwargs(topology, timeout),
-                                    timeout, collector, other_facts)
-    text, problems = render_status(topology, {n: facts[n] for n in names}, unreachable_reasons=reasons)
-    if backup is not None:
-        lines, backup_problems = render_backup_status(backup, facts.get(backup.host), reasons.get(backup.host))
-        summary = ([f"{len(backup_problems)} backup problem(s):"] + [f"  - {p}" for p in backup_problems]
-                   if backup_problems else ["no backup problems"])
-        text += "\n" + "\n".join(lines + summary) + "\n"
-        problems = list(problems) + backup_problems
-    out.write(text)
+        secrets, package = _secrets(inventory), package_contents()  # the files the deploy ships
+        registries = {n: registry.entries(topology, n, secrets, hostrules=package) for n in names}
+        facts, managed, reasons = read_facts(state, config, inventory, names + list(other_facts),
+                                             _fact_kwargs(topology, timeout), timeout, collector,
+                                             {n: managed_kwargs(topology, registries[n], timeout) for n in names},
+                                             other_facts)
+    backup_state = facts.pop(backup.host, None) if backup else None
+    backup_reason = reasons.pop(backup.host, None) if backup else None
+    if backup:
+        managed.pop(backup.host, None)
+    view = stack_report.stack_view(topology, registries, facts, managed)
+    guarantee = view["synchronous_guarantee"]
+    backup_lines, backup_problems = (render_backup_status(backup, backup_state, backup_reason) if backup
+                                     else ([], []))
+    text, problems = render_status(
+        topology, facts, unreachable_reasons=reasons, extra_lines=[*stack_report.stack_lines(view), *backup_lines],
+        extra_problems=[*stack_report.stack_problems(view), *backup_problems],
+        synchronous_off_reason=guarantee["reason"] if guarantee["on"] is False else None)
+    code = EXIT_PROBLEMS if problems else EXIT_OK
+    if as_json:
+        document = json_document(topology, facts, reasons, view, problems, code,
+                                 backup_json(backup, backup_state, backup_reason, backup_problems) if backup else None)
+        out.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    else:
+        out.write(text)
     out.flush()
-    return EXIT_PROBLEMS if problems else EXIT_OK
+    return code
+
+
+def _bad_input(out, as_json: bool, message: str) -> None:
+    if as_json:
+        out.write(json.dumps({"format": stack_report.FORMAT, "exit_code": EXIT_BAD_INPUT, "error": message}) + "\n")
+    else:
+        print(f"status: {message}", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,10 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds per host to connect and read its state (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("-v", "--verbose", action="store_true", help="pyinfra's own log on stderr")
+    parser.add_argument("--json", action="store_true", help="the same as a JSON document (docs/status-json.md)")
     args = parser.parse_args(argv)
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
-    return status(args.inventory, args.timeout, args.verbose)
+    return status(args.inventory, args.timeout, args.verbose, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 client itself (Lab, lab_cli, wait_until, ...) lives in lab/client.py."""
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 import pytest
@@ -11,7 +12,12 @@ from lab.deployed import ensure_deployed_snapshot
 
 __all__ = ["ROOT", "Lab", "boot_deployed", "deployed_lab", "has_vip", "holds_resources", "lab_cli", "test_lab_name", "wait_until"]
 
-BOOT_DEADLINE = 120  # seconds from a snapshot's boot to a healthy cluster (seen: about 15 s)
+# pytest -n N (xdist): each worker's labs and snapshots carry its own letter (gw0 -> w, gw1 -> x, ...),
+# so that modules running at once never share a lab name or a snapshot's subnet.
+if os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw") and "PGCASCADE_TEST_LAB_PREFIX" not in os.environ:
+    os.environ["PGCASCADE_TEST_LAB_PREFIX"] = "wxyzuv"[int(os.environ["PYTEST_XDIST_WORKER"][2:]) % 6]
+
+BOOT_DEADLINE = 300  # seconds from a snapshot's boot to a healthy cluster (seen: 15 s idle, over 120 s at load 48)
 
 
 def boot_deployed(name: str, hosts: int = 3) -> Lab:

@@ -72,8 +72,9 @@ class Peer:
     # ---- etcd (v2 keys, where Patroni 3.0 keeps its state)
 
     def _key(self, key: str, exclude: tuple[str, ...] = ()) -> dict:
-        return self._first_answer(f"/v2/keys{pf.NAMESPACE}{pf.SCOPE}/{key}?recursive=true", pf.ETCD_CLIENT_PORT,
-                                  exclude)["node"]
+        # quorum=true: read through etcd's leader, never a lagging member's copy
+        return self._first_answer(f"/v2/keys{pf.NAMESPACE}{pf.SCOPE}/{key}?recursive=true&quorum=true",
+                                  pf.ETCD_CLIENT_PORT, exclude)["node"]
 
     def leader_key(self, exclude: tuple[str, ...] = ()) -> dict:
         """The leader key: value (a member name), ttl (seconds left), modifiedIndex."""

@@ -7,7 +7,8 @@ the first write acknowledged through the VIP by another server (lab/workload.py,
 workers committing synchronously). pgcascade: a fresh cluster per run (lab 'pgc', booted from
 the snapshot of a deployed cluster, lab/deployed.py), the fault on pg1. Patroni: one cluster
 (lab 'peers'), the fault on whichever member leads, the member repaired (booted again,
-reconnected, thawed) and the cluster healthy again before the next run; first with Patroni's default timing, then with the fastest timing current Patroni accepts
+reconnected, thawed) and the cluster healthy again before the next run; first with Patroni's
+default timing, then with the fastest timing current Patroni accepts
 (bench/peers/patroni_files.py). Also for Patroni: the leader frozen 2 s (a GC-like stall), how
 many of those ended in a failover.
 
@@ -63,11 +64,13 @@ def first_ack_elsewhere(load: Workload, after: float, old: str):
     return min((a for a in load.acks_after(after) if a.node != old), key=lambda a: a.acked, default=None)
 
 
-def measure(lab: Lab, password: str, victim: str, fault: str) -> dict:
-    """The fault on `victim` under the workload: seconds to the first write another server
-    acknowledged through the VIP, and any overlap of two servers' acknowledgements."""
+def measure(lab: Lab, password: str, fault: str) -> dict:
+    """The fault on the server that acknowledges the workload's writes (read from the writes
+    themselves, not from a cluster view that may be stale), seconds to the first write another
+    server acknowledged through the VIP, and any overlap of two servers' acknowledgements."""
     with Workload(lab.desc["vip"], 5432, ROLE, password) as load:
         load.wait_for_acks(20, 30)
+        victim = max(load.acks_after(None), key=lambda a: a.acked).node
         broken = time.monotonic()
         break_host(lab.name, victim, fault)
         try:
@@ -77,7 +80,7 @@ def measure(lab: Lab, password: str, victim: str, fault: str) -> dict:
             if fault != "crash":
                 repair_host(lab.name, victim, fault)
         load.wait_for_acks(10, 30, after=first.acked)
-    return {"seconds": first.acked - broken, "new": first.node, "overlaps": load.overlaps()}
+    return {"seconds": first.acked - broken, "old": victim, "new": first.node, "overlaps": load.overlaps()}
 
 
 # ---- pgcascade
@@ -107,14 +110,17 @@ def pgcascade_run(fault: str, snapshot: str) -> dict:
         wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
         password = secrets.token_urlsafe(24)
         lab.psql("pg1", install_sql(ROLE, password, os.urandom(16)))
-        return measure(lab, password, "pg1", fault)
+        result = measure(lab, password, fault)
+        if result["old"] != "pg1":
+            raise AssertionError(f"pgcascade: {result['old']} acknowledged the writes before the fault, not pg1")
+        return result
     finally:
         lab.down()
 
 
 def pgcascade_series(faults: list[str], runs: int) -> dict:
     """Each fault `runs` times; a cluster that did not come back from the snapshot is booted
-    again (at most `runs` times in all) and the failure recorded."""
+    again (at most 2 * `runs` times in all) and the failure recorded."""
     snapshot = ensure_deployed_snapshot(3)
     out: dict = {"boot_failures": []}
     for fault in faults:
@@ -125,12 +131,13 @@ def pgcascade_series(faults: list[str], runs: int) -> dict:
             except BootFailed as failure:
                 out["boot_failures"].append(str(failure))
                 print(f"pgcascade {fault}: boot from the snapshot failed: {failure}", flush=True)
-                if len(out["boot_failures"]) > runs:
+                if len(out["boot_failures"]) > 2 * runs:
                     raise
                 continue
             print(f"pgcascade {fault} {len(results)}: {results[-1]['seconds']:.2f} s "
                   f"(load {load_average()[0]})", flush=True)
         out[fault] = figures_of(results)
+        publish("pgcascade", fault, out[fault])
     return out
 
 
@@ -152,37 +159,34 @@ def patroni_lab() -> tuple[Lab, Peer, str]:
 
 def patroni_fault_run(lab: Lab, peer: Peer, password: str, fault: str) -> dict:
     peer.wait_healthy(300)
-    victim = peer.leader()
-    result = measure(lab, password, victim, fault)
+    result = measure(lab, password, fault)
     if fault == "crash":
-        repair_host(lab.name, victim, fault)
+        repair_host(lab.name, result["old"], fault)
     return result
 
 
 def patroni_stalls(lab: Lab, peer: Peer, runs: int, timing: dict) -> dict:
-    """The leader frozen STALL_SECONDS, `runs` times: a failover is another leader, or a new
-    timeline, once the old leader renewed its key after the thaw (or the key expired)."""
+    """The leader frozen STALL_SECONDS, `runs` times: a failover is another member in the leader
+    key at its first change after the thaw (the old leader renewing it, or someone else taking it)."""
     failovers = []
     for number in range(1, runs + 1):
         peer.wait_healthy(300)
-        members = peer.members()
-        leader = next(m for m in members if m["role"] == "leader")
-        before = peer.leader_key()["modifiedIndex"]
-        machines.pause(lab.name, leader["name"])
+        before = peer.leader_key()
+        leader = before["value"]
+        machines.pause(lab.name, leader)
         frozen = time.monotonic()
         try:
             time.sleep(max(0.0, frozen + STALL_SECONDS - time.monotonic()))  # the stall itself, not a wait for a state
         finally:
-            machines.thaw(lab.name, leader["name"])
+            machines.thaw(lab.name, leader)
 
-        def settled():
+        def settled(before=before):
             key = peer.leader_key()
-            return key if key["modifiedIndex"] > before else None
+            return key if key["modifiedIndex"] > before["modifiedIndex"] else None
         key = wait_until(settled, timing["ttl"] + timing["loop_wait"] + 30, "the leader key renewed after the stall")
-        now = next(m for m in peer.members() if m["role"] == "leader")
-        if key["value"] != leader["name"] or now["name"] != leader["name"] or now.get("timeline") != leader.get("timeline"):
-            failovers.append({"run": number, "from": leader["name"], "to": now["name"], "timeline": now.get("timeline")})
-            print(f"  stall {number}: FAILOVER {leader['name']} -> {now['name']}", flush=True)
+        if key["value"] != leader:
+            failovers.append({"run": number, "from": leader, "to": key["value"]})
+            print(f"  stall {number}: FAILOVER {leader} -> {key['value']}", flush=True)
     return {"stall_s": STALL_SECONDS, "runs": runs, "false_failovers": len(failovers), "which": failovers}
 
 
@@ -203,8 +207,10 @@ def patroni_series(faults: list[str], runs: int, pause_runs: int) -> dict:
                     print(f"patroni {profile} {fault} {number}: {results[-1]['seconds']:.2f} s "
                           f"({results[-1]['new']}; load {load_average()[0]})", flush=True)
                 figures[fault] = figures_of(results)
+                publish(f"patroni_{profile}", fault, figures[fault])
             if pause_runs:
                 figures["stall_2s"] = patroni_stalls(lab, peer, pause_runs, timing)
+                publish(f"patroni_{profile}", "stall_2s", figures["stall_2s"])
                 print(f"patroni {profile} 2 s stalls: {figures['stall_2s']['false_failovers']} failovers "
                       f"in {pause_runs}", flush=True)
             out[f"patroni_{profile}"] = figures
@@ -215,8 +221,21 @@ def patroni_series(faults: list[str], runs: int, pause_runs: int) -> dict:
 
 # ---- the run
 
+_written: dict = {}
+_write_lock = threading.Lock()
+
+
+def publish(section: str, key: str, value) -> None:
+    """Put one finished figure into the results file at once (a series cut short keeps what it did)."""
+    with _write_lock:
+        _written.setdefault(section, {})[key] = value
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps({**_written, "partial": True, "load_average_now": load_average()},
+                                      indent=2, sort_keys=True) + "\n")
+
 def figures_of(results: list[dict]) -> dict:
-    return {**spread([r["seconds"] for r in results]), "new_leaders": [r["new"] for r in results],
+    return {**spread([r["seconds"] for r in results]), "old_leaders": [r["old"] for r in results],
+            "new_leaders": [r["new"] for r in results],
             "overlapping_acknowledgements": sum(len(r["overlaps"]) for r in results)}
 
 
@@ -240,18 +259,27 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         pgcascade_future = pool.submit(pgcascade_series, faults, args.runs)
         patroni_future = pool.submit(patroni_series, faults, args.runs, args.pause_runs)
-        pgcascade = out["pgcascade"] = pgcascade_future.result()
-        out.update(patroni_future.result())
+        for name, future in (("pgcascade", pgcascade_future), ("patroni", patroni_future)):
+            try:
+                figures = future.result()
+            except Exception as error:  # the other product's figures are still worth writing
+                out[f"{name}_failed"] = f"{type(error).__name__}: {error}"[:2000]
+                print(f"{name}: FAILED: {error}", flush=True)
+                continue
+            out.update({"pgcascade": figures} if name == "pgcascade" else figures)
+    pgcascade = out.get("pgcascade", {})
 
     out["ratio_patroni_median_to_pgcascade_median"] = {
         profile: {fault: round(out[f"patroni_{profile}"][fault]["median"] / pgcascade[fault]["median"], 2)
-                  for fault in faults}
+                  for fault in faults if fault in pgcascade and fault in out.get(f"patroni_{profile}", {})}
         for profile in pf.PROFILES}
     out["bench_minutes"] = round((time.monotonic() - started) / 60, 1)
     out.update(machine(load_before))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     for fault in faults:
+        if fault not in pgcascade or any(fault not in out.get(f"patroni_{p}", {}) for p in pf.PROFILES):
+            continue
         line = [f"{fault}: pgcascade median {pgcascade[fault]['median']} s"]
         for profile in pf.PROFILES:
             line.append(f"Patroni {profile} {out[f'patroni_{profile}'][fault]['median']} s "

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.conftest import Lab, deployed_lab, has_vip, holds_resources, wait_until
 from lab.workload import TABLE, Workload, client_inventory, install_sql
+from tests.conftest import Lab, deployed_lab, has_vip, holds_resources, wait_until
 
 pytestmark = pytest.mark.lab
 

@@ -92,11 +92,11 @@ def test_restart_reboots_on_the_same_disk(lab3):
 
 def _leftovers(lab: str) -> list[str]:
     found = []
-    found += [l for l in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
-              if l.startswith(f"pgl-{lab}-")]
-    found += [l for l in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines()
-              if f"pgl-{lab}" in l or f"v{lab}-" in l]
-    found += [l for l in Path("/proc/self/mounts").read_text().splitlines() if f"/pgcascade-lab/{lab}/" in l]
+    found += [line for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
+              if line.startswith(f"pgl-{lab}-")]
+    found += [line for line in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines()
+              if f"pgl-{lab}" in line or f"v{lab}-" in line]
+    found += [line for line in Path("/proc/self/mounts").read_text().splitlines() if f"/pgcascade-lab/{lab}/" in line]
     found += subprocess.run(["pgrep", "-af", f"pgcascade-lab/{lab}/"], capture_output=True, text=True).stdout.splitlines()
     found += [str(p) for p in Path("/sys/fs/cgroup/unified/pgl").glob(lab)]
     return found

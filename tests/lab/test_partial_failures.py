@@ -20,8 +20,15 @@ import pytest
 
 from lab.workload import client_inventory, install_sql
 from tests.conftest import Lab, deployed_lab, has_vip, holds_resources, wait_until
-from tests.lab.test_failover_master import (FAILOVER_DEADLINE, ROLE, assert_acknowledged_rows_on,
-                                            assert_one_writer_at_a_time, journal, unit_state, workload)
+from tests.lab.test_failover_master import (
+    FAILOVER_DEADLINE,
+    ROLE,
+    assert_acknowledged_rows_on,
+    assert_one_writer_at_a_time,
+    journal,
+    unit_state,
+    workload,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -31,8 +38,9 @@ BOUND = 10  # seconds: a dead or frozen PostgreSQL, writes back through the VIP
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """One deployed cluster (booted from the snapshot) for the whole module, the workload admitted."""
-    with deployed_lab(LAB) as lab:
+    """One deployed cluster (booted from the snapshot; PGCASCADE_TEST_FRESH=1: deployed onto bare
+    hosts) for the whole module, the workload admitted."""
+    with deployed_lab(LAB, fresh=os.environ.get("PGCASCADE_TEST_FRESH") == "1") as lab:
         lab.inventory = client_inventory(lab.desc, tmp_path_factory.mktemp("inv"), ROLE)
         proc = lab.pyinfra("-y", lab.inventory, "deploy.py")
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

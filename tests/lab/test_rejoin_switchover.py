@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from lab.workload import TABLE, Workload, client_inventory, install_sql
 from tests.conftest import Lab, deployed_lab, wait_until
 from tests.lab.pyinfra_output import changes, started_any_operation
-from lab.workload import TABLE, Workload, client_inventory, install_sql
 
 pytestmark = pytest.mark.lab
 ROLE, PASSWORD = "workload", "workload-" + os.urandom(6).hex()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from planner.rebuild import plan_rebuild
-from tests.unit.pg_states import MASTER_UP, CASCADE_UP, configured_standby, five_hosts_topology, pg_state
+from tests.unit.pg_states import CASCADE_UP, MASTER_UP, configured_standby, five_hosts_topology, pg_state
 
 
 @pytest.mark.parametrize("host, fact, upstream, force, action, words", [

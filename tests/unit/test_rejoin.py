@@ -9,9 +9,8 @@ import pytest
 from operations.rejoin import _rewind_or_clone
 from planner.rejoin import plan_rejoin
 from planner.roles import with_master
-from tests.unit.pg_states import AFTER_FAILOVER, OTHER_SYSID, configured_standby, five_hosts_topology, pg_state
+from tests.unit.pg_states import AFTER_FAILOVER, OTHER_SYSID, five_hosts_topology, pg_state
 from tests.unit.topologies import three
-
 
 
 def with_(**changes):

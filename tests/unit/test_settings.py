@@ -10,7 +10,6 @@ from planner.model import AppHost, Cluster, HeartbeatTimings, Topology
 from tests.unit.topologies import VIP, node, three
 
 
-
 def fan() -> Topology:
     """1 + 1 + 3: the cascade has three downstreams."""
     return Topology(
@@ -656,3 +655,21 @@ def test_managed_files(node_name, heartbeat):
         assert not {"ha-lib.sh.j2", "boot-guard.sh.j2", "pgcascade-ha-watch.service.j2"} & set(files)
     assert files["hostrules.json.j2"].dest == "/etc/pgcascade/hostrules.json"  # every PostgreSQL host
     assert all(re.match(r"^0[0-7]{3}$", f.mode) for f in files.values())
+
+
+def test_max_wal_senders_grows_with_the_widest_fan_out():
+    from planner.gucs import desired_values, wal_senders_needed
+    from planner.model import Cluster, Topology
+    from tests.unit.topologies import VIP, node, three
+    assert wal_senders_needed(three()) == 10  # three hosts: PostgreSQL's default is enough
+    assert {desired_values(three(), n.name)["max_wal_senders"] for n in three().nodes} == {"10"}
+    # Nine hosts, seven downstreams under the cascade: cloned at once, 2 senders each, plus streaming.
+    nine = Topology(Cluster(vip=VIP), (
+        node("pg1", "master", "198.51.100.11"),
+        node("pg2", "cascade", "198.51.100.12", "pg1", "standby_1", 1),
+        *(node(f"pg{i}", "downstream", f"198.51.100.{10 + i}", "pg2", f"standby_{i - 1}", 2) for i in range(3, 10)),
+    ))
+    assert wal_senders_needed(nine) == 23
+    assert {desired_values(nine, n.name)["max_wal_senders"] for n in nine.nodes} == {"23"}
+    # The inventory's own value wins (at least 10, checked with the other pg_settings).
+    assert desired_values(three(settings=(("max_wal_senders", "16"),)), "pg1")["max_wal_senders"] == "16"

@@ -301,6 +301,18 @@ PROBLEM_CASES = [
      "vip_interface is 'eth 0'"),
     ("vip-is-a-host-address", seed_three, _everywhere(vip_address="192.168.1.12", vip_prefix=24, vip_interface="eth0"),
      "cascade: its address is the vip_address '192.168.1.12'"),
+    ("archive-dir-with-a-shell-character", seed_three, _everywhere(pg_archive_dir="/var/lib/wal$(x)"),
+     "pg_archive_dir is '/var/lib/wal$(x)' (use an absolute path of letters, digits and ._/+-)"),
+    ("vip-alias-interface", seed_three, _everywhere(vip_address="192.168.1.15", vip_prefix=24, vip_interface="eth0:1"),
+     "vip_interface is 'eth0:1' (use a network interface name such as 'eth0', not an alias label)"),
+    ("vip-outside-the-subnet", seed_three, _everywhere(vip_address="192.168.2.15", vip_prefix=24, vip_interface="eth0"),
+     "master: its address 192.168.1.11 is outside the VIP's subnet 192.168.2.0/24 (vip_address 192.168.2.15 with "
+     "vip_prefix 24)"),
+    ("vip-prefix-too-long-for-the-hosts", seed_three,
+     _everywhere(vip_address="192.168.1.15", vip_prefix=30, vip_interface="eth0"),
+     "master: its address 192.168.1.11 is outside the VIP's subnet 192.168.1.12/30"),
+    ("settings-on-one-host-only", seed_three, _set("master", "pg_settings", {"work_mem": "8MB"}),
+     "cascade, downstream: pg_settings is {} but {'work_mem': '8MB'} on master"),
     ("vip-only-on-one-host", seed_three, _set("master", "vip_address", "192.168.1.15"),
      "cascade, downstream: vip_address is None but '192.168.1.15' on master"),
     ("heartbeat-timing-zero", seed_three, _everywhere(ha_deadtime=0), "ha_deadtime is 0 (use a whole number of seconds > 0)"),
@@ -322,6 +334,12 @@ PROBLEM_CASES = [
 def test_each_problem_is_reported_with_host_key_and_fix(base, edit, expected):
     problems = problems_of(_edit(base, edit))
     assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("base", [five_hosts, deep_chain, seed_three])
+def test_no_problem_shows_pythons_internal_types(base):
+    problems = problems_of(_edit(base, _everywhere(pg_settings=None, pg_port="x")))
+    assert problems and not any("mappingproxy" in p for p in problems), problems
 
 
 @pytest.mark.parametrize("base", [five_hosts, deep_chain, seed_three])

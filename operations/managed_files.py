@@ -1,0 +1,89 @@
+"""A concern's managed files and directories (planner.registry entries) in one operation: one ssh
+round trip reads them all (PathStates), and only what differs is changed."""
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from io import BytesIO
+
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+from pyinfra.api.command import FileUploadCommand
+
+from facts.managed import PathStates
+from planner.registry import DirectoryEntry, FileEntry
+
+
+def _mode(text) -> str:
+    return str(text or "").lstrip("0") or "0"
+
+
+def _attributes(entry, observed: dict) -> list[StringCommand]:
+    """chown/chmod when the owner, group or mode differ (no content touched)."""
+    commands = []
+    if (observed.get("owner"), observed.get("group")) != (entry.owner, entry.group):
+        commands.append(StringCommand("chown", f"{entry.owner}:{entry.group}", entry.path))
+    if _mode(observed.get("mode")) != _mode(entry.mode):
+        commands.append(StringCommand("chmod", entry.mode, entry.path))
+    return commands
+
+
+def _directory(entry: DirectoryEntry, observed: dict | None) -> tuple[list, str | None]:
+    if not entry.present:
+        return ([StringCommand("rm", "-rf", entry.path)], f"remove {entry.path}") if observed else ([], None)
+    if observed is None:
+        return [StringCommand("install", "-d", "-m", entry.mode, "-o", entry.owner, "-g", entry.group,
+                              entry.path)], f"create {entry.path}"
+    commands = _attributes(entry, observed)
+    return commands, f"chmod/chown {entry.path}" if commands else None
+
+
+def _file(entry: FileEntry, observed: dict | None) -> tuple[list, str | None]:
+    if not entry.present:
+        return ([StringCommand("rm", "-f", entry.path)], f"remove {entry.path}") if observed else ([], None)
+    if entry.content is None:  # made on the host (a key) or not known here: its mode and owner only
+        commands = _attributes(entry, observed) if observed else []
+        return commands, f"chmod/chown {entry.path}" if commands else None
+    data = entry.content.encode()
+    if observed is None:
+        # Created with its mode first: a secret never sits in a file others can read.
+        return [StringCommand("mkdir", "-p", posixpath.dirname(entry.path)),
+                StringCommand("install", "-m", entry.mode, "-o", entry.owner, "-g", entry.group, "/dev/null",
+                              entry.path),
+                FileUploadCommand(BytesIO(data), entry.path),
+                *_attributes(entry, {"mode": "0", "owner": "", "group": ""})], f"install {entry.path}"
+    if observed.get("sha256") != hashlib.sha256(data).hexdigest():
+        first = _attributes(entry, observed) if entry.secret else []
+        return [*first, FileUploadCommand(BytesIO(data), entry.path),
+                *_attributes(entry, {"mode": "0", "owner": "", "group": ""})], f"rewrite {entry.path}"
+    commands = _attributes(entry, observed)
+    return commands, f"chmod/chown {entry.path}" if commands else None
+
+
+@operation()
+def ensure_managed_files(files: list[FileEntry], directories: list[DirectoryEntry] | None = None):
+    """
+    These directories, then files: present with their content, mode and owner, or absent. The
+    content is never shown (some hold secrets).
+
+    + files: the registry's file entries
+    + directories: the registry's directory entries
+    """
+    directories = list(directories or [])
+    if not files and not directories:
+        host.noop("nothing managed here")
+        return
+    state = host.get_fact(PathStates, paths=[d.path for d in directories] + [f.path for f in files])
+    done = []
+    for entry in directories:
+        commands, what = _directory(entry, state.get(entry.path))
+        yield from commands
+        done += [what] if what else []
+    for entry in files:
+        commands, what = _file(entry, state.get(entry.path))
+        yield from commands
+        done += [what] if what else []
+    if done:
+        host.log("; ".join(done))
+    else:
+        host.noop(f"{len(files)} file(s), {len(directories)} director(ies) as managed")

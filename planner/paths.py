@@ -1,0 +1,62 @@
+"""Paths and timings on the hosts, shared by the planner, the operations and the templates."""
+from __future__ import annotations
+
+# ---------------------------------------------------------------------------------------------
+# Paths on the hosts (shared with the operations)
+# ---------------------------------------------------------------------------------------------
+
+POSTGRES_HOME = "/var/lib/postgresql"
+PGPASS_PATH = f"{POSTGRES_HOME}/.pgpass"
+KNOWN_HOSTS_PATH = f"{POSTGRES_HOME}/.ssh/known_hosts"
+# archive-wal's multiplexed ssh connections (one per child, %C: a hash of user, host and port)
+ARCHIVE_SSH_CONTROL_PATH = f"{POSTGRES_HOME}/.ssh/archive-%C"
+# archive-wal's backlog of WAL files for children that did not take them (hostrules.wal_backlog)
+ARCHIVE_BACKLOG_DIRECTORY = f"{POSTGRES_HOME}/archive-backlog"
+SOCKET_DIRECTORY = "/var/run/postgresql"
+LIB_DIRECTORY = "/usr/local/lib/pgcascade"
+ARCHIVE_WAL_PATH = f"{LIB_DIRECTORY}/archive-wal"
+MAY_PROMOTE_PATH = f"{LIB_DIRECTORY}/may-promote"
+HA_LIB_PATH = f"{LIB_DIRECTORY}/ha-lib"
+BOOT_GUARD_PATH = f"{LIB_DIRECTORY}/boot-guard"
+HA_WATCH_PATH = f"{LIB_DIRECTORY}/ha-watch"
+# The on-host decision rules (the hostrules package, stdlib-only python3) and where each host
+# stands in the cluster for them; the synchronous-set record (postgres's, kept across reboots).
+HOSTRULES_DIRECTORY = f"{LIB_DIRECTORY}/hostrules"
+HOSTRULES_CONFIG_PATH = "/etc/pgcascade/hostrules.json"
+SYNCSET_PATH = f"{POSTGRES_HOME}/pgcascade/syncset.json"
+VIP_RESOURCE_PATH = "/etc/ha.d/resource.d/pgcascade-vip"
+HA_WATCH_UNIT_PATH = "/etc/systemd/system/pgcascade-ha-watch.service"
+HEARTBEAT_DROPIN_PATH = "/etc/systemd/system/heartbeat.service.d/pgcascade-restart.conf"
+HB_STANDBY_PATH = "/usr/share/heartbeat/hb_standby"  # heartbeat v1: hand the resources to the peer
+HB_TAKEOVER_PATH = "/usr/share/heartbeat/hb_takeover"  # heartbeat v1: ask the peer for the resources
+# On tmpfs (gone after a reboot): set by hapostgres when it makes or confirms this host's primary;
+# the boot guard lets PostgreSQL start as a primary only while it exists.
+RUNTIME_DIRECTORY = "/run/pgcascade"
+PRIMARY_FLAG_PATH = f"{RUNTIME_DIRECTORY}/primary-allowed"
+REPLICATION_STATUS_PATH = f"{LIB_DIRECTORY}/replication-status"
+HA_DIRECTORY = "/etc/ha.d"
+HAPOSTGRES_PATH = f"{HA_DIRECTORY}/resource.d/hapostgres"
+INCLUDE_FILE_NAME = "pgcascade.conf"
+
+ARCHIVE_NOWHERE = "/bin/true"
+HEARTBEAT_UDP_PORT = 694
+SSH_CONNECT_TIMEOUT = 10  # seconds, archive-wal's ssh and rsync
+CONNECT_TIMEOUT = 5  # seconds, libpq in the scripts
+PROMOTE_TIMEOUT = 60  # seconds hapostgres waits for the promoted server to leave recovery
+READY_TIMEOUT = 30  # seconds hapostgres waits for a (re)starting server to answer
+# Failover probes (may-promote): a PostgreSQL that has not answered pg_isready within this many
+# seconds is "silent" (a live one answers in milliseconds, 0.12 s on a lab machine at load 12;
+# libpq's own minimum is 2 s). Every failover waits this long once. A server silent from the
+# cascade and a witness at once while heartbeat finds its node dead is hung or gone; were it
+# only slow, promoting it away would cost an unneeded failover, never a split brain: it cannot
+# acknowledge a commit once its synchronous standby, the cascade, is promoted.
+PROBE_TIMEOUT = 0.5
+HA_SSH_TIMEOUT = 3  # seconds for one ssh round trip to another cluster host (failover scripts)
+WATCH_INTERVAL = 1  # seconds between two checks of ha-watch (a dead primary is restarted within about that)
+# ha-watch asks heartbeat for the resources for the newest primary once it has held none for
+# this many seconds (heartbeat settles after a restart: initdead, then the acquisition), and
+# not more often than that.
+RECLAIM_AFTER = 12
+
+SUPPORTED_VERSIONS = range(13, 18)
+
