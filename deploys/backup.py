@@ -10,8 +10,15 @@ from pyinfra import state
 from pyinfra.api import deploy
 
 from deploys.context import ClusterConfigError, Context
-from operations.backup import (ensure_first_runs, ensure_repository_files, ensure_repository_keypair,
-                               ensure_repository_packages, ensure_repository_trust, ensure_stanza, ensure_timers)
+from operations.backup import (
+    ensure_first_runs,
+    ensure_repository_files,
+    ensure_repository_keypair,
+    ensure_repository_packages,
+    ensure_repository_trust,
+    ensure_stanza,
+    ensure_timers,
+)
 from planner import backup as bk
 from planner.render import render
 from planner.secrets import BACKUP_CIPHER_PASS

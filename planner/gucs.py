@@ -2,6 +2,7 @@
 Topology (and the inventory's pg_settings)."""
 from __future__ import annotations
 
+from planner.backup import archive_push_command
 from planner.checks import (
     _CONF_DIRECTIVES,
     _GUC_NAME,
@@ -10,7 +11,6 @@ from planner.checks import (
     _check_cluster,
     _node,
 )
-from planner.backup import archive_push_command
 from planner.model import Cluster, Node, Topology
 from planner.paths import (
     ARCHIVE_NOWHERE,

@@ -597,6 +597,14 @@ def _settings(topology: Topology, node_name: str) -> list[SettingEntry]:
     return entries
 
 
+def _key_peers(topology: Topology, node_name: str) -> tuple[str, ...]:
+    """Whose postgres keys a host's authorized_keys holds: the other cluster hosts', and the
+    backup repository host's when there is one (it runs the backups over ssh)."""
+    peers = tuple(n.name for n in topology.nodes if n.name != node_name)
+    backup = topology.cluster.backup
+    return peers + ((backup.host,) if backup is not None else ())
+
+
 def entries(topology: Topology, node_name: str, secrets: Mapping[str, str] | None = None,
             hostrules: Mapping[str, str] | None = None, held: Mapping[str, str] | None = None) -> HostRegistry:
     """Everything the deploy manages on `node_name`. Without `secrets`, the content of the files
@@ -614,7 +622,7 @@ def entries(topology: Topology, node_name: str, secrets: Mapping[str, str] | Non
         settings=tuple(_settings(topology, node_name)),
         signals=(SignalEntry(signal, present=node.upstream is not None),),
         authorized_keys=(AuthorizedKeysEntry(f"{settings.POSTGRES_HOME}/.ssh/authorized_keys",
-                                             tuple(n.name for n in topology.nodes if n.name != node_name)),),
+                                             _key_peers(topology, node_name)),),
         roles=(RoleEntry(cluster.replication_user),) if node.role == "master" else (),
         extra={"include_file": f"{cluster.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}",
                "main_config_file": f"{cluster.config_directory}/postgresql.conf"},

@@ -7,10 +7,10 @@ and each message names the host, the key and the fix.
 from __future__ import annotations
 
 import difflib
-from dataclasses import replace
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 

@@ -6,8 +6,9 @@
 
 The restored cluster (Debian cluster `pitr` on port 5440 by default, started by hand only:
 --start-conf=manual) is promoted at the target and never archives: the live cluster and its
-stanza are untouched. The other cluster hosts may be down (leave them out with --exclude). Bad input is refused before any host is touched; the plan is checked again
-on live facts when the restore runs; a second run with the same target changes nothing.
+stanza are untouched. The other cluster hosts may be down (leave them out with --exclude). Bad
+input is refused before any host is touched; the plan is checked again on live facts
+when the restore runs; a second run with the same target changes nothing.
 """
 from pyinfra import host
 
