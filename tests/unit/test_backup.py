@@ -122,3 +122,19 @@ def test_cipher_pass_is_required_only_with_a_repository():
     from planner.secrets import BACKUP_CIPHER_PASS, required_secrets
     assert BACKUP_CIPHER_PASS in required_secrets(True)
     assert BACKUP_CIPHER_PASS not in required_secrets(False)
+
+
+def test_the_repository_hosts_key_is_expected_in_authorized_keys_only_with_a_repository():
+    from planner import registry
+    with_repo = registry.entries(_with_backup(), "pg1").authorized_keys[0].peers
+    without = registry.entries(three(), "pg1").authorized_keys[0].peers
+    assert with_repo == ("pg2", "pg3", "bk1") and without == ("pg2", "pg3")
+
+
+def test_the_registry_manages_the_pgbackrest_files_only_with_a_repository():
+    from planner import registry
+    files = {f.path: f for f in registry.entries(_with_backup(), "pg2").files}
+    conf = files["/etc/pgbackrest.conf"]
+    assert (conf.owner, conf.mode, conf.concern) == ("postgres", "0640", registry.POSTGRES)
+    assert "repo1-host=10.0.0.9" in conf.content
+    assert "/etc/pgbackrest.conf" not in {f.path for f in registry.entries(three(), "pg2").files}

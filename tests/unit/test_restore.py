@@ -2,13 +2,14 @@
 their refusals, the rebuild from the repository, and the status section."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from planner.backup_info import NOT_INSTALLED, NOW_MARK, RESULTS_MARK, parse_repository_state
-from planner.backup_status import render_backup_status
+from planner.backup_status import backup_json, render_backup_status
 from planner.model import BackupRepository
 from planner.restore import BadTarget, parse_target, plan_pitr, plan_rebuild_from_repository
 from tests.unit.topologies import three
@@ -159,3 +160,24 @@ def test_status_problems(results, now, words):
 def test_status_of_an_unreachable_repository():
     _lines, problems = render_backup_status(topology().cluster.backup, None, "down or unreachable (ssh: timeout)")
     assert problems == ["pg4: the backup repository cannot be read (down or unreachable (ssh: timeout))"]
+
+
+def test_status_json_backup_key_says_what_the_text_says():
+    backup = topology().cluster.backup
+    repo = state(results=["kind=full", "ok=1", "source=standby", f"finished={BACKUP_STOP}", "message=taken"])
+    _lines, problems = render_backup_status(backup, repo)
+    doc = backup_json(backup, repo, None, problems)
+    assert doc["reachable"] and doc["installed"] and doc["stanza_exists"]
+    assert doc["last_backup"] == {"type": "full", "label": "20261201-152957F", "stop": BACKUP_STOP, "age_seconds": 600}
+    assert doc["kept"] == {"full": 1, "diff": 0, "incr": 0}
+    assert doc["wal"]["max"] == "00000001000000000000000E"
+    assert doc["runs"]["full"]["ok"] is True and doc["runs"]["check"] is None
+    assert doc["problems"] == problems and any("never checked" in p for p in problems)
+    json.dumps(doc)  # serializable as it is
+
+
+def test_status_json_backup_key_of_an_unreachable_repository():
+    backup = topology().cluster.backup
+    doc = backup_json(backup, None, "down or unreachable (ssh: timeout)", ["pg4: ..."])
+    assert doc["reachable"] is False and doc["unreachable_reason"] == "down or unreachable (ssh: timeout)"
+    assert doc["installed"] is None and doc["last_backup"] is None and doc["wal"] is None
