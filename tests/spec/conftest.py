@@ -9,17 +9,21 @@ import os
 
 import pytest
 
-from tests.spec.inventory import SpecCluster, load_spec_cluster
-
 INVENTORY_ENV = "PGCASCADE_SPEC_INVENTORY"
 
 if not os.environ.get(INVENTORY_ENV):
     collect_ignore_glob = ["test_*.py"]
 
-_CLUSTER: SpecCluster | None = None
+_CLUSTER = None
 
 
-def spec_cluster() -> SpecCluster:
+def spec_cluster():
+    """The inventory's hosts and registries (tests.spec.inventory.SpecCluster), loaded once.
+
+    Imported here, not at the top: pyinfra_cli monkey-patches threading with gevent on import, which
+    would break pytest-xdist's workers in a run that only collects this directory and skips it."""
+    from tests.spec.inventory import load_spec_cluster
+
     global _CLUSTER  # one load per pytest run: the parametrization and the fixtures share it
     if _CLUSTER is None:
         _CLUSTER = load_spec_cluster(os.environ[INVENTORY_ENV])
@@ -39,5 +43,5 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope="session")
-def cluster() -> SpecCluster:
+def cluster():
     return spec_cluster()
