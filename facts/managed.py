@@ -188,7 +188,8 @@ class HeartbeatConfigState(FactBase):
             "pid=$(tr -dc 0-9 < /run/heartbeat.pid 2>/dev/null)",
             'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then'
             ' echo "started $(( $(date +%s) - $(ps -o etimes= -p "$pid" | tr -d " ") ))"; fi',
-            f"[ -e {q(stamp)} ] && echo \"reread $(stat -c %Y {q(stamp)})\"",
+            # Sub-second, like the files': a file written in the same second as the stamp is not newer.
+            f"[ -e {q(stamp)} ] && echo \"reread $(stat -c %.9Y {q(stamp)})\"",
             f"for f in {' '.join(q(f) for f in files)}; do [ -e \"$f\" ] && echo \"mtime $(stat -c %.9Y \"$f\") $f\"; done",
             f"[ -n {q(vip)} ] && ip -4 -o addr show | grep -q \" {vip}/\" && echo vip",
             "true",

@@ -101,10 +101,12 @@ def ensure_failover_include(topology_after: Topology, node_name: str, step: str,
     if mine != step:
         host.noop(f"{node_name}: its include file is written in the {mine} step")
         return
-    managed = next(m for m in settings.managed_files(topology_after, node_name) if m.template == "pgcascade.conf.j2")
+    # The include file alone: the registry of the cluster without the cascade cannot be built whole
+    # (heartbeat there has a single node), and only this file changes.
+    dest = f"{topology_after.cluster.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}"
     yield from files.template._inner(
-        src=template_path(managed.template), dest=managed.dest, user=managed.owner, group=managed.group,
-        mode=managed.mode, **settings.render_vars_pgconf(topology_after, node_name, variant_without=failed))
+        src=template_path("pgcascade.conf.j2"), dest=dest, user="postgres", group="postgres",
+        mode="0644", **settings.render_vars_pgconf(topology_after, node_name, variant_without=failed))
 
 
 def _streams_from(fact: dict, address: str) -> bool:

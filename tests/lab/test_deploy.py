@@ -12,7 +12,8 @@ from tests.lab.pyinfra_output import changes, started_any_operation
 pytestmark = pytest.mark.lab
 
 DEPLOY = ("-y", "inventories/lab.py", "deploy.py")
-CONF = "PostgreSQL configuration | /etc/postgresql/15/main/conf.d/pgcascade.conf"
+CONF = "PostgreSQL configuration | postgres files: PostgreSQL reads it on reload"
+SOURCES = "PostgreSQL configuration | managed settings come from the include file only (ALTER SYSTEM, other files, roles)"
 APPLY = "PostgreSQL configuration | PostgreSQL runs with its configuration (reload or restart)"
 TRUST = "SSH trust | postgres authorized_keys and pinned known_hosts"
 TIER2 = "Standby tier | tier 2: streaming standby of its upstream"
@@ -107,7 +108,8 @@ def test_a_standby_pointed_at_the_wrong_upstream_is_repointed_without_a_clone(cl
              "passfile=/var/lib/postgresql/.pgpass")
     cluster.psql("pg3", f"alter system set primary_conninfo = '{wrong}'; select pg_reload_conf();")
     wait_until(lambda: streaming_from(cluster, "pg3") == cluster.ip("pg1"), 30, "pg3 streaming from pg1")
-    assert redeploy(cluster) == {(TIER2, "pg3")}
+    # ALTER SYSTEM overrides the include file: its entry is reset, and a reload repoints pg3.
+    assert redeploy(cluster) == {(SOURCES, "pg3")}
     wait_until(lambda: streaming_from(cluster, "pg3") == cluster.ip("pg2"), 30, "pg3 streaming from pg2 again")
     assert cluster.psql("pg3", "select system_identifier from pg_control_system()") == sysid
 

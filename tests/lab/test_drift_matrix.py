@@ -216,8 +216,9 @@ def test_a_restart_of_the_primary_is_refused_named_then_rolled(matrix):
     status = m.status()
     assert status.returncode == 1 and "  pg1: setting wal_log_hints\n" in status.stdout, status.stdout
     dry = m.pyinfra("--dry", m.inventory, "deploy.py")
+    said = dry.stdout + dry.stderr  # pyinfra's host.log writes to stderr
     assert "(disturbs: restart the primary or move resources) -- left pending for tasks/rolling_restart.py" \
-        in dry.stdout, dry.stdout[-3000:]
+        in said, said[-3000:]
 
     started = time.monotonic()
     run = m.pyinfra("-y", m.inventory, "deploy.py")
@@ -230,7 +231,8 @@ def test_a_restart_of_the_primary_is_refused_named_then_rolled(matrix):
     assert m.root("pg1", f"test \"$({AS_PG} -c 'show wal_log_hints')\" = off").returncode == 0  # not restarted
 
     dry = m.pyinfra("--dry", m.inventory, "tasks/rolling_restart.py")
-    assert "[pg1] rolling restart: " in dry.stdout and "switch over to pg2" in dry.stdout, dry.stdout[-3000:]
+    said = dry.stdout + dry.stderr
+    assert "[pg1] rolling restart: " in said and "switch over to pg2" in said, said[-3000:]
     started = time.monotonic()
     rolled = m.pyinfra("-y", m.inventory, "tasks/rolling_restart.py")
     ended = time.monotonic()

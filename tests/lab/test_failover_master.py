@@ -1,6 +1,6 @@
 """The master fails (issue 4, case 1), on lab hosts (lab `fm`), one fresh cluster per scenario:
 a crash, a network partition, a pause longer than heartbeat's dead time, and heartbeat alone
-dying. A workload commits numbered rows through the VIP meanwhile (lab/workload.py) and
+killed or frozen. A workload commits numbered rows through the VIP meanwhile (lab/workload.py) and
 records who acknowledged what, and when.
 
 Always: no two servers acknowledge writes in overlapping periods, and every acknowledged row is
@@ -167,15 +167,40 @@ def test_master_pause_no_overlapping_acknowledgements_and_nothing_lost(cluster):
     assert pause < 5, f"writes stopped a second time, for {pause:.1f} s, when pg1 came back"
 
 
-def test_heartbeat_dying_alone_promotes_nothing(cluster):
-    """heartbeat's messages stop (here: heartbeat killed on the master) but PostgreSQL lives:
-    may-promote sees the master answering, so the cascade stays a standby and writes go on."""
+def test_heartbeat_killed_on_the_master_comes_back_and_promotes_nothing(cluster):
+    """heartbeat killed on the master, PostgreSQL alive: ha-watch starts it again (the unit's
+    restart skips a killed daemon), the cascade stays a standby and writes go on."""
     lab = cluster
     with workload(lab) as load:
         load.wait_for_acks(20, 30)
         lab.ssh("pg1", "systemctl kill --signal=KILL heartbeat")
-        wait_until(lambda: "may-promote: REFUSED" in journal(lab, "pg2"), 30, "pg2 refusing to promote")
+        wait_until(lambda: lab.ssh("pg1", "systemctl is-active heartbeat").stdout.strip() == "active", 30,
+                   "heartbeat running on pg1 again")
         load.wait_for_acks(50, 30, after=time.monotonic())
+    assert set(load.spans()) == {"pg1"}
+    assert not load.overlaps()
+    assert lab.psql("pg2", "select pg_is_in_recovery()") == "t"
+    assert has_vip(lab, "pg1") and not has_vip(lab, "pg2")
+
+
+def test_heartbeat_frozen_on_the_master_past_the_dead_time_promotes_nothing(cluster):
+    """heartbeat's messages stop for longer than the dead time (heartbeat frozen on the master:
+    systemd still calls it active, so nothing restarts it) while PostgreSQL lives: the cascade's
+    heartbeat takes over, may-promote sees the master answering and refuses; when heartbeat
+    thaws, the master keeps the VIP and writes never moved."""
+    lab = cluster
+    with workload(lab) as load:
+        load.wait_for_acks(20, 30)
+        lab.ssh("pg1", "systemctl kill --signal=STOP heartbeat")
+        try:
+            wait_until(lambda: "may-promote: REFUSED" in journal(lab, "pg2"), 30, "pg2 refusing to promote")
+        finally:
+            lab.ssh("pg1", "systemctl kill --signal=CONT heartbeat")
+        load.wait_for_acks(50, 30, after=time.monotonic())
+        for host in ("pg1", "pg2"):
+            wait_until(lambda h=host: lab.ssh(h, "systemctl is-active heartbeat").stdout.strip() == "active", 60,
+                       f"heartbeat running on {host}")
+        load.wait_for_acks(20, 30, after=time.monotonic())
     assert set(load.spans()) == {"pg1"}
     assert not load.overlaps()
     assert lab.psql("pg2", "select pg_is_in_recovery()") == "t"

@@ -98,8 +98,9 @@ def test_down_leaves_nothing_behind(cluster):
 def test_the_master_booting_alone_first_gets_its_resources_once_the_others_are_back():
     """A power cut of the whole cluster, and the master boots well before the others: hapostgres
     refuses to start a primary nobody can vouch for (or heartbeat, its peer gone during the boot,
-    counts the group acquired without starting it); once the standbys answer, ha-watch gets the
-    resources started (hb_takeover, or the group's start); nothing is promoted."""
+    counts the group acquired without starting it); once the standbys answer, the resources are
+    started (by heartbeat as its peer joins, or by ha-watch: hb_takeover or the group's start),
+    hapostgres restarting the old primary in place; nothing is promoted."""
     lab = Lab("snc", snapshot=ensure_deployed_snapshot(3), only="pg1")  # pg2 and pg3 stay off
     try:
         wait_until(lambda: "Initial resource acquisition complete" in
@@ -113,6 +114,7 @@ def test_the_master_booting_alone_first_gets_its_resources_once_the_others_are_b
         assert lab.psql("pg2", "select pg_is_in_recovery()") == "t"
         assert "promoting" not in lab.ssh("pg2", "journalctl -b -t pgcascade --no-pager -o cat").stdout
         journal = lab.ssh("pg1", "journalctl -b -t pgcascade --no-pager -o cat").stdout
-        assert "[stopped-primary-unclaimed]" in journal or "[stopped-primary-group-not-started]" in journal
+        assert "boot-guard: REFUSED" in journal, journal  # not started before anyone could vouch for it
+        assert "hapostgres: start: PostgreSQL 15/main is the primary again" in journal, journal
     finally:
         lab.down()

@@ -1,6 +1,9 @@
 """The whole-stack part of tasks.status (planner/stack_report.py) and the ManagedState parser."""
 from __future__ import annotations
 
+import os
+import subprocess
+
 from facts.managed import HeartbeatConfigState, parse_managed_state
 from planner import registry, stack_report
 from tests.unit.test_registry import SECRETS, TOPOLOGY, healthy
@@ -129,6 +132,20 @@ def test_heartbeat_config_state_parses():
     assert state == {"running": True, "started": 1000.0, "reread": 1100.0, "mtimes": {"/etc/ha.d/ha.cf": 1050.5},
                      "holds_vip": True, "sha256": {"/etc/ha.d/haresources": "ab"},
                      "started_sha256": {"/etc/ha.d/haresources": "cd"}}
+
+
+def test_a_file_written_in_the_same_second_as_the_reread_stamp_needs_no_second_reread(tmp_path):
+    """The stamp's time is read as finely as the files': whole seconds made a file written at
+    x.5 s look newer than a `heartbeat -r` stamped at x.9 s, and every rerun re-read again."""
+    config, stamp = tmp_path / "ha.cf", tmp_path / "reread"
+    config.write_text("x")
+    os.utime(config, (1000.5, 1000.5))
+    stamp.write_text("")
+    os.utime(stamp, (1000.9, 1000.9))
+    command = HeartbeatConfigState().command(files=[str(config)], stamp=str(stamp))
+    output = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True).stdout
+    state = {**HeartbeatConfigState().process(output.splitlines()), "running": True, "started": 900.0}
+    assert registry.heartbeat_action(state, [str(config)], [])[0] == "nothing"
 
 
 def failed_over_facts() -> dict:
