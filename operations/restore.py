@@ -74,12 +74,21 @@ ARCHIVE_WAIT = 120  # seconds for the primary's switched WAL file to reach the r
 
 
 def switch_and_wait_command(port: int, stanza: str, seconds: int = ARCHIVE_WAIT) -> StringCommand:
-    """On the primary: end the current WAL file, then wait until the repository's newest segment
-    is that one or a later one (pgbackrest info through the repository host)."""
+    """On the primary: commit a transaction with an xid, end the current WAL file, then wait until
+    the repository's newest segment is that one or a later one (pgbackrest info through the
+    repository host).
+
+    The commit matters for a time target: recovery stops at the first commit after the target, and
+    PostgreSQL ends recovery with a FATAL error when the WAL runs out before one (an idle cluster
+    restored to "now": the restored cluster never starts). Its commit record lies in the switched
+    file, after any target the planner accepts (not after now). synchronous_commit=local: a
+    synchronous standby that is down must not hold the restore."""
     newest = (f"runuser -u postgres -- {bk.PGBACKREST} --stanza={stanza} --output=json --log-level-console=off info"
               " | grep -oE '\"max\":\"[0-9A-F]{24}\"' | cut -d'\"' -f4 | sort | tail -n 1")
     return StringCommand(
-        f"cd / && seg=$(runuser -u postgres -- psql -XAtq -p {port} -d postgres "
+        f"cd / && runuser -u postgres -- psql -XAtq -p {port} -d postgres -c 'set synchronous_commit = local' "
+        "-c 'select txid_current()' >/dev/null && "
+        f"seg=$(runuser -u postgres -- psql -XAtq -p {port} -d postgres "
         "-c 'select pg_walfile_name(pg_switch_wal())') && "
         f"for i in $(seq {seconds}); do max=$({newest}); "
         'test -n "$max" && test "$(printf \'%s\\n%s\\n\' "$seg" "$max" | sort | tail -n 1)" = "$max" && exit 0; '

@@ -181,3 +181,16 @@ def test_status_json_backup_key_of_an_unreachable_repository():
     doc = backup_json(backup, None, "down or unreachable (ssh: timeout)", ["pg4: ..."])
     assert doc["reachable"] is False and doc["unreachable_reason"] == "down or unreachable (ssh: timeout)"
     assert doc["installed"] is None and doc["last_backup"] is None and doc["wal"] is None
+
+
+def test_the_wal_switch_before_a_restore_commits_an_xid_first():
+    """A time target needs a commit after it in the WAL, else recovery ends with a FATAL error
+    (an idle cluster restored to "now")."""
+    import subprocess
+
+    from operations.restore import switch_and_wait_command
+
+    command = str(switch_and_wait_command(5432, "main", seconds=5).get_raw_value())
+    assert command.index("select txid_current()") < command.index("pg_switch_wal()")
+    assert "set synchronous_commit = local" in command
+    assert subprocess.run(["bash", "-n", "-c", command]).returncode == 0
