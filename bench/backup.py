@@ -50,7 +50,10 @@ def on(lab: Lab, host: str, command: str, timeout: float = 3600) -> float:
     started = time.monotonic()
     proc = lab.ssh(host, command, timeout=timeout)
     if proc.returncode != 0:
-        sys.exit(f"{host}: {command} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        # a scheduled run's own words are in its journal, not in systemctl's
+        journal = lab.ssh(host, "journalctl -u 'pgcascade-backup@*' -o cat --no-pager | tail -n 40").stdout \
+            if "pgcascade-backup@" in command else ""
+        sys.exit(f"{host}: {command} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}\n{journal}")
     return time.monotonic() - started
 
 
