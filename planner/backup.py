@@ -34,6 +34,10 @@ BACKUP_KINDS = ("full", "diff", "check")
 TEMPLATES = ("pgbackrest-cluster-host.conf.j2", "archive-pgbackrest.sh.j2", "pgbackrest-repository.conf.j2", "backup-run.sh.j2",
              "pgcascade-backup@.service.j2", "pgcascade-backup.timer.j2")
 ARCHIVE_TIMEOUT = 60  # seconds `pgbackrest check` and a backup wait for a WAL segment to arrive
+# A backup waits longer: its start checks that the segment before it is in the repository, and
+# after a burst of writes (a bulk load, a large UPDATE) the primary pushes a backlog of segments
+# in order first (bench/backup.py: 1 GB loaded by pgbench, the backup failed at 60 s).
+BACKUP_ARCHIVE_TIMEOUT = 1800
 
 _DEFAULTS = BackupRepository(host="", address="")
 # inventory key -> BackupRepository field
@@ -204,6 +208,7 @@ def backup_run_vars(backup: BackupRepository) -> dict:
         "stanza": shlex.quote(backup.stanza),
         "pgbackrest": shlex.quote(PGBACKREST),
         "results_directory": shlex.quote(RESULTS_DIRECTORY),
+        "backup_archive_timeout": BACKUP_ARCHIVE_TIMEOUT,
     }
 
 
