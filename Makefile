@@ -23,9 +23,10 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 demo: setup
-	$(PY) -m lab up --name $(LAB)
+	$(PY) -m lab up --name $(LAB) --hosts 4 --backup
 	PGCASCADE_LAB=$(LAB) $(VENV)/bin/pyinfra -y inventories/lab.py deploy.py
 	@PGCASCADE_LAB=$(LAB) $(PY) -m tasks.status inventories/lab.py || true
+	@$(PY) -m lab --name $(LAB) exec pg4 -- runuser -u postgres -- sh -c 'cd / && pgbackrest info' || true
 	@cat docs/demo-next-steps.txt
 
 status:
@@ -64,6 +65,7 @@ bench: setup
 	$(PY) bench/deploy_scaling.py --demo
 	$(PY) bench/idle.py
 	$(PY) bench/peers/failover.py
+	$(PY) bench/backup.py
 
 down:
 	$(PY) -m lab down --name $(LAB)

@@ -2,10 +2,12 @@
 
 Order matters and is explicit: packages and ssh trust everywhere, configuration everywhere,
 the master's replication role, then one standby tier at a time (cascade, then downstream...),
-heartbeat on the VIP holders, and the monitoring script.
+heartbeat on the VIP holders, the monitoring script; the backup repository host first (its
+ssh key) and last (stanza, schedule, first backup), when the inventory has one.
 """
 from pyinfra import host
 
+from deploys.backup import configure_backups, prepare_backup_host
 from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
 from deploys.drift import report_host_drift
@@ -20,6 +22,7 @@ from deploys.standby import configure_standby_tier
 
 ctx = load_context()  # the inventory, secrets and reachability: stops here on bad input
 
+prepare_backup_host(ctx=ctx)  # the backup repository host's pgBackRest and ssh key (every host: a barrier)
 if ctx.node is not None:  # application hosts only appear in pg_hba
     check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
     report_host_drift(ctx=ctx)  # what drifted, the repair and what it disturbs (also with --dry)
@@ -35,3 +38,4 @@ if ctx.node is not None:  # application hosts only appear in pg_hba
     configure_heartbeat(ctx=ctx)
     configure_cascade_failover(ctx=ctx)  # the cascade's standbys fail over by themselves when it dies
     check_pending(ctx=ctx)  # fails naming what only tasks/rolling_restart.py applies (never a rerun)
+configure_backups(ctx=ctx)  # pgBackRest's repository, stanza, schedule, first backup (every host)

@@ -15,7 +15,7 @@ from pyinfra import host, inventory, state
 from pyinfra.api.exceptions import PyinfraError
 
 from planner.model import Cluster, Node, Topology
-from planner.secrets import ALL_SECRETS, SecretsError, parse_secrets_file, resolve_secrets
+from planner.secrets import SecretsError, parse_secrets_file, required_secrets, resolve_secrets
 from planner.topology import InventoryError, build_topology
 
 
@@ -27,7 +27,8 @@ class ClusterConfigError(PyinfraError):
 class Context:
     topology: Topology
     secrets: dict
-    node: Node | None  # this host's node; None for an application host
+    node: Node | None  # this host's node; None for an application host or the backup repository
+    host_name: str = ""
 
     @property
     def cluster(self) -> Cluster:
@@ -39,6 +40,11 @@ class Context:
         if self.node is None:
             raise ClusterConfigError("an application host has no PostgreSQL node: this step runs on PostgreSQL hosts only")
         return self.node
+
+    @property
+    def is_backup_host(self) -> bool:
+        """This host is the pgBackRest repository host (inventory group backup)."""
+        return self.cluster.backup is not None and self.host_name == self.cluster.backup.host
 
     @cached_property
     def registry(self):
@@ -85,9 +91,10 @@ def load_context(tolerate_unreachable: Callable[[Topology], Collection[str]] | N
         raise ClusterConfigError("the inventory is not a valid cluster:\n" + str(error)) from None
     secrets_path = host.data.get("secrets_file")
     try:
-        secrets = resolve_secrets(list(ALL_SECRETS), os.environ, _secrets_file_values(secrets_path), secrets_path)
+        secrets = resolve_secrets(required_secrets(topology.cluster.backup is not None), os.environ,
+                                  _secrets_file_values(secrets_path), secrets_path)
     except SecretsError as error:
         raise ClusterConfigError("missing secrets:\n" + str(error)) from None
     _check_all_connected(topology, tolerate_unreachable(topology) if tolerate_unreachable else ())
     node = next((n for n in topology.nodes if n.name == host.name), None)
-    return Context(topology=topology, secrets=secrets, node=node)
+    return Context(topology=topology, secrets=secrets, node=node, host_name=host.name)

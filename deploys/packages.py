@@ -31,6 +31,8 @@ def package_list(ctx: Context) -> list[str]:
     packages = [f"postgresql-{ctx.cluster.version}", "python3", "rsync"]
     if ctx.node in ctx.topology.vip_holders and ctx.cluster.vip:
         packages.append("heartbeat")
+    if ctx.cluster.backup is not None:
+        packages.append("pgbackrest")
     return packages
 
 

@@ -12,5 +12,7 @@ from planner.settings import POSTGRES_HOME
 def configure_ssh_trust(ctx: Context) -> None:
     ensure_ssh_keypair(name="postgres ssh key (ed25519)", user="postgres", home=POSTGRES_HOME)
     peers = {n.name: n.address for n in ctx.topology.nodes if n.name != ctx.this_node.name}
+    if ctx.cluster.backup is not None:  # it runs backups here; WAL is pushed to it
+        peers[ctx.cluster.backup.host] = ctx.cluster.backup.address
     ensure_ssh_trust(name="postgres authorized_keys and pinned known_hosts", user="postgres",
                      home=POSTGRES_HOME, peers=peers)

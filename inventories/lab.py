@@ -1,4 +1,5 @@
-"""The lab's cluster: pg1 master, pg2 cascading standby, pg3.. downstream standbys of pg2.
+"""The lab's cluster: pg1 master, pg2 cascading standby, pg3.. downstream standbys of pg2, and the
+backup repository host (the lab's last host) when the lab was made with `lab up --backup`.
 
 Reads the description `python -m lab up` writes (lab name from $PGCASCADE_LAB, default 'demo'),
 so the same file serves the demo lab and the tests' lab. Lab-only ssh key and pinned known_hosts.
@@ -30,7 +31,8 @@ _ssh = {
     "ssh_known_hosts_file": _desc["known_hosts"],
     "ssh_strict_host_key_checking": "yes",
 }
-_hosts = _desc["hosts"]
+_backup_host = next((h for h in _desc["hosts"] if h["name"] == _desc.get("backup_host")), None)
+_hosts = [h for h in _desc["hosts"] if h is not _backup_host]  # `lab up --backup`: the last host
 _master, _cascade, _rest = _hosts[0], (_hosts[1:2] or [None])[0], _hosts[2:]
 
 
@@ -44,3 +46,5 @@ downstream = [
     _host(entry, pg_upstream=_cascade["name"], pg_application_name=f"standby_{i}")
     for i, entry in enumerate(_rest, start=2)
 ]
+# The pgBackRest repository host (planner/backup.py), when the lab was made with `lab up --backup`.
+backup = [(_backup_host["name"], {**_cluster, **_ssh, "ssh_hostname": _backup_host["ip"]})] if _backup_host else []

@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p_up = add_parser("up", help="build what is missing and boot every host (idempotent)")
     p_up.add_argument("--hosts", type=int, default=3)
+    p_up.add_argument("--backup", action="store_true", help="the last host is the backup repository host (pgBackRest)")
     p_up.add_argument("--subnet", help="default 198.51.100.0/26 (demo), .64/26 (test), else the next free /27 of .128/25; "
                                            "'last': the last free one (a lab to snapshot keeps it)")
     p_up.add_argument("--from", dest="snapshot", metavar="SNAP",
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise LabError("--subnet with --from: a snapshot's hosts keep the snapshot's subnet")
                 desc = snapshots.up_from(lab, args.snapshot, args.only.split(",") if args.only else None)
             else:
-                desc = labs.up(lab, args.hosts, args.subnet)
+                desc = labs.up(lab, args.hosts, args.subnet, backup=args.backup)
             for name, ip, state in labs.status(lab):
                 print(f"{name}\t{ip}\t{state}")
             print(f"inventory: PGCASCADE_LAB={lab} pyinfra inventories/lab.py ...  (VIP {desc['vip']})")

@@ -48,17 +48,18 @@ test_lab_name.__test__ = False  # type: ignore[attr-defined]  # pytest reads it:
 
 class Lab:
     """A lab that is up: its description, and helpers to reach its hosts. Bare hosts, or booted
-    from a snapshot (`snapshot=`)."""
+    from a snapshot (`snapshot=`); backup=True: the last host is the backup repository host."""
 
     def __init__(self, name: str, hosts: int = 3, snapshot: str | None = None, exact_name: bool = False,
-                 subnet: str | None = None, only: str | None = None):
+                 subnet: str | None = None, only: str | None = None, backup: bool = False):
         name = name if exact_name else test_lab_name(name)
         self.name = name
         lab_cli(name, "down", check=False)  # fresh hosts, even after an interrupted run
         if snapshot:
             lab_cli(name, "up", "--from", snapshot, *(["--only", only] if only else []))
         else:
-            lab_cli(name, "up", "--hosts", str(hosts), *(["--subnet", subnet] if subnet else []))
+            lab_cli(name, "up", "--hosts", str(hosts), *(["--subnet", subnet] if subnet else []),
+                    *(["--backup"] if backup else []))
         self.desc = json.loads(lab_cli(name, "describe").stdout)
 
     @property

@@ -30,7 +30,7 @@ BASE_PACKAGES = (
 )
 # What the deploy installs, and what bench/peers installs (Patroni, etcd, vip-manager: the peers
 # measured on the same hosts); the lab serves exactly these (and their dependencies). Sorted.
-REPO_PACKAGES = ("etcd-server", "heartbeat", "patroni", "postgresql-15", "rsync", "vip-manager")
+REPO_PACKAGES = ("etcd-server", "heartbeat", "patroni", "pgbackrest", "postgresql-15", "rsync", "vip-manager")
 IMAGE_VERSION = "3"  # bump when the build steps below change
 
 

@@ -90,6 +90,9 @@ def _ensure_secrets(ldir: Path) -> Path:
         with os.fdopen(fd, "w") as out:
             out.write(f"PGCASCADE_REPLICATION_PASSWORD={secrets.token_urlsafe(24)}\n")
             out.write(f"PGCASCADE_HEARTBEAT_KEY={secrets.token_hex(32)}\n")
+    if "PGCASCADE_BACKUP_CIPHER_PASS=" not in path.read_text():  # labs made before backups existed
+        with open(path, "a") as out:
+            out.write(f"PGCASCADE_BACKUP_CIPHER_PASS={secrets.token_urlsafe(32)}\n")
     return path
 
 
@@ -114,8 +117,12 @@ def _stop_repo(lab: str) -> None:
         pid_file.unlink()
 
 
-def up(lab: str, count: int, subnet: str | None = None) -> dict:
-    """Idempotent: creates what is missing, boots what is not running, in parallel."""
+def up(lab: str, count: int, subnet: str | None = None, backup: bool = False) -> dict:
+    """Idempotent: creates what is missing, boots what is not running, in parallel.
+
+    backup: the last host is the backup repository host (inventories/lab.py puts it in the
+    `backup` group); kept by later `up`s of the same lab.
+    """
     check_name(lab)
     started = time.monotonic()
     network.check_no_forwarding()
@@ -153,6 +160,11 @@ def up(lab: str, count: int, subnet: str | None = None) -> dict:
         hosts.append(entry)
     (ldir / "known_hosts").write_text("".join(f"{h['ip']} {h['host_key']}\n" for h in hosts))
     desc = describe(lab, net, addressing, hosts)
+    backup_host = (existing or {}).get("backup_host") or (hosts[-1]["name"] if backup else None)
+    if backup_host:
+        if len(hosts) < 2:
+            raise LabError("--backup: the backup repository host comes on top of the cluster's hosts (--hosts 2 or more)")
+        desc["backup_host"] = backup_host
     save(lab, desc)
     boot_all(lab, hosts, net.prefixlen)
     log(f"lab {lab!r} up: {len(hosts)} hosts on {net} in {time.monotonic() - started:.1f} s")

@@ -233,7 +233,8 @@ def snapshot(lab: str, snap: str, key: dict | None = None) -> dict:
     (tmp / "id_ed25519").chmod(0o600)
     meta = {"name": snap, "made_from": lab, "made_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "subnet": desc["subnet"], "hosts": [{k: h[k] for k in ("name", "ip", "host_key")} for h in desc["hosts"]],
-            "clusters": clusters, "key": key, "digest": key_digest(key)}
+            "clusters": clusters, "key": key, "digest": key_digest(key),
+            **({"backup_host": desc["backup_host"]} if desc.get("backup_host") else {})}
     (tmp / "snapshot.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     if final.exists():
         run(["rm", "-rf", "--one-file-system", str(final)])
@@ -295,6 +296,8 @@ def up_from(lab: str, snap: str, only: list[str] | None = None) -> dict:
         machines.create_from(lab, entry["name"], [sdir / "hosts" / entry["name"], base])
     desc = labs.describe(lab, net, addressing, hosts)
     desc["snapshot"] = snap
+    if meta.get("backup_host"):
+        desc["backup_host"] = meta["backup_host"]
     labs.save(lab, desc)
     unknown = sorted(set(only or ()) - {h["name"] for h in hosts})
     if unknown:

@@ -2,6 +2,7 @@
 Topology (and the inventory's pg_settings)."""
 from __future__ import annotations
 
+from planner.backup import archive_push_command
 from planner.checks import (
     _CONF_DIRECTIVES,
     _GUC_NAME,
@@ -107,8 +108,13 @@ def archive_targets(topology: Topology, node_name: str) -> tuple[Node, ...]:
 
 
 def archive_command(topology: Topology, node_name: str) -> str:
-    """Unquoted archive_command: archive-wal with the archive dir and the child addresses baked in."""
+    """Unquoted archive_command: archive-wal with the archive dir and the child addresses baked in
+    (and the push to the backup repository, when the cluster has one)."""
     _check_cluster(topology.cluster)
+    return with_repository_push(topology.cluster, _children_archive_command(topology, node_name))
+
+
+def _children_archive_command(topology: Topology, node_name: str) -> str:
     targets = archive_targets(topology, node_name)
     if not targets:
         return ARCHIVE_NOWHERE
@@ -117,6 +123,16 @@ def archive_command(topology: Topology, node_name: str) -> str:
         _check_address(child.address, child.name)
         words.append(_percent_escape(shell_quote(child.address)))
     return " ".join(words)
+
+
+def with_repository_push(cluster: Cluster, command: str) -> str:
+    """archive_command with, when the cluster has a backup repository, its push after the
+    children's archives: a file counts as archived once both hold it (PostgreSQL retries both,
+    and both take a second identical copy as done)."""
+    if cluster.backup is None:
+        return command
+    push = archive_push_command(cluster.backup)
+    return push if command == ARCHIVE_NOWHERE else f"{command} && {push}"
 
 
 def restore_command(cluster: Cluster) -> str:

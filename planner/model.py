@@ -34,6 +34,24 @@ class AppHost:
 
 
 @dataclass(frozen=True)
+class BackupRepository:
+    """The pgBackRest repository host (inventory group `backup`) and the cluster's stanza in it."""
+
+    host: str  # inventory name of the repository host
+    address: str  # what the cluster hosts use to reach it (ssh)
+    stanza: str = "main"
+    path: str = "/var/lib/pgbackrest"
+    retention_full: int = 2  # full backups kept (with the WAL they need)
+    retention_diff: int = 7  # differential backups kept
+    full_schedule: str = "Sun *-*-* 01:00:00"  # systemd OnCalendar
+    diff_schedule: str = "Mon..Sat *-*-* 01:00:00"
+    check_schedule: str = "hourly"
+    compress_type: str = "zst"
+    process_max: int = 2
+    max_age_hours: int = 48  # tasks.status: a problem when the last good backup is older
+
+
+@dataclass(frozen=True)
 class Cluster:
     """Cluster-wide settings, identical on every host."""
 
@@ -50,6 +68,14 @@ class Cluster:
     apt_repository: dict | None = None
     secrets_file: str | None = None  # KEY=VALUE file read when a secret's env var is not set
     cascade_monitor: bool = True  # the cascade's standbys fail over by themselves when it dies
+    backup: BackupRepository | None = None  # pgBackRest; None: no backups configured
+
+    @property
+    def repository(self) -> BackupRepository:
+        """The backup repository, for the steps that run only when one is configured."""
+        if self.backup is None:
+            raise ValueError("no backup repository in the inventory (its group backup is empty)")
+        return self.backup
 
     @property
     def data_directory(self) -> str:

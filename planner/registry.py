@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from planner import settings
+from planner import backup, settings
 from planner.failover_cascade import prepared_cascades, watched_cascade, without_cascade
 from planner.model import Topology
 from planner.render import render
@@ -464,6 +464,10 @@ def file_variables(topology: Topology, node: str, secrets: Mapping[str, str] | N
         "cascade-failed.sh.j2": lambda: settings.cascade_failed_vars(topology, node),
         "cascade-monitor.sh.j2": lambda: settings.cascade_monitor_vars(topology, node),
         "cascade-monitor.service.j2": lambda: settings.cascade_monitor_unit_vars(topology, node),
+        "pgbackrest-cluster-host.conf.j2": lambda: backup.cluster_host_config_vars(topology.cluster.repository,
+                                                                                   topology.cluster),
+        "archive-pgbackrest.sh.j2": lambda: backup.archive_pgbackrest_vars(topology.cluster.repository,
+                                                                           topology.cluster),
     }
 
 
@@ -506,6 +510,11 @@ def _files(topology: Topology, node_name: str, secrets: Mapping[str, str] | None
         FileEntry(f"{settings.POSTGRES_HOME}/.ssh/authorized_keys", "postgres", "postgres", "0600", concern=SSH),
         FileEntry(settings.KNOWN_HOSTS_PATH, "postgres", "postgres", "0644", concern=SSH),
     ]
+    if topology.cluster.backup is not None:  # pgBackRest: where the repository is; the WAL push
+        files += [
+            tf("pgbackrest-cluster-host.conf.j2", backup.CONFIG_PATH, "postgres", "postgres", "0640", POSTGRES),
+            tf("archive-pgbackrest.sh.j2", backup.ARCHIVE_PGBACKREST_PATH, "root", "root", "0755", POSTGRES),
+        ]
     if node in topology.vip_holders and topology.cluster.vip is not None:
         files += [
             tf("ha.cf.j2", f"{settings.HA_DIRECTORY}/ha.cf", "root", "root", "0644", HEARTBEAT, ON_CHANGE_HEARTBEAT),
@@ -591,6 +600,14 @@ def _settings(topology: Topology, node_name: str) -> list[SettingEntry]:
     return entries
 
 
+def _key_peers(topology: Topology, node_name: str) -> tuple[str, ...]:
+    """Whose postgres keys a host's authorized_keys holds: the other cluster hosts', and the
+    backup repository host's when there is one (it runs the backups over ssh)."""
+    peers = tuple(n.name for n in topology.nodes if n.name != node_name)
+    backup = topology.cluster.backup
+    return peers + ((backup.host,) if backup is not None else ())
+
+
 def entries(topology: Topology, node_name: str, secrets: Mapping[str, str] | None = None,
             hostrules: Mapping[str, str] | None = None) -> HostRegistry:
     """Everything the deploy manages on `node_name`. Without `secrets`, the content of the files
@@ -608,7 +625,7 @@ def entries(topology: Topology, node_name: str, secrets: Mapping[str, str] | Non
         settings=tuple(_settings(topology, node_name)),
         signals=(SignalEntry(signal, present=node.upstream is not None),),
         authorized_keys=(AuthorizedKeysEntry(f"{settings.POSTGRES_HOME}/.ssh/authorized_keys",
-                                             tuple(n.name for n in topology.nodes if n.name != node_name)),),
+                                             _key_peers(topology, node_name)),),
         roles=(RoleEntry(cluster.replication_user),) if node.role == "master" else (),
         extra={"include_file": f"{cluster.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}",
                "main_config_file": f"{cluster.config_directory}/postgresql.conf"},

@@ -12,6 +12,14 @@ from planner.problems import ProblemsError
 REPLICATION_PASSWORD = "PGCASCADE_REPLICATION_PASSWORD"
 HEARTBEAT_KEY = "PGCASCADE_HEARTBEAT_KEY"
 ALL_SECRETS = (REPLICATION_PASSWORD, HEARTBEAT_KEY)
+# The pgBackRest repository's encryption pass (repo1-cipher-pass): needed only with a backup
+# repository, and only on the repository host. Losing it makes every backup unreadable.
+BACKUP_CIPHER_PASS = "PGCASCADE_BACKUP_CIPHER_PASS"
+
+
+def required_secrets(has_backup_repository: bool) -> list[str]:
+    """The secrets a deploy of this cluster needs."""
+    return list(ALL_SECRETS) + ([BACKUP_CIPHER_PASS] if has_backup_repository else [])
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # In double quotes, as in sh, a backslash escapes only these.

@@ -106,6 +106,7 @@ from planner.gucs import (  # noqa: F401
     render_vars_pgconf,
     restore_command,
     synchronous_standby_names,
+    with_repository_push,
 )
 
 # Split by concern; everything stays importable from here.

@@ -10,9 +10,11 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
+from .backup import backup_repository
 from .checks import SAFE_PATH
 from .model import ROLES, AppHost, Cluster, HeartbeatTimings, Node, Role, Topology, Vip
 from .paths import SUPPORTED_VERSIONS
@@ -578,6 +580,9 @@ def build_topology(hosts: Mapping[str, Mapping]) -> Topology:
         problems += _check_unique(pg_hosts, roles)
         tiers, cycle_problems = _tiers(pg_hosts, roles)
         problems += cycle_problems
+        cluster_name = _value(pg_hosts[reference], "pg_cluster", CLUSTER_KEYS["pg_cluster"][0])
+        backup, backup_problems = backup_repository(hosts, pg_hosts[reference], cluster_name)
+        problems += backup_problems
     if problems:
         raise InventoryError(problems)
 
@@ -595,4 +600,4 @@ def build_topology(hosts: Mapping[str, Mapping]) -> Topology:
             )
         )
     nodes.sort(key=lambda n: (n.tier, n.name))
-    return Topology(cluster=_cluster(pg_hosts[reference]), nodes=tuple(nodes))
+    return Topology(cluster=replace(_cluster(pg_hosts[reference]), backup=backup), nodes=tuple(nodes))

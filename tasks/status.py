@@ -36,9 +36,11 @@ from pyinfra_cli.inventory import make_inventory  # noqa: E402
 
 from deploys.context import inventory_hosts  # noqa: E402
 from deploys.hostrules_package import package_contents  # noqa: E402
+from facts.backup import BackupRepositoryState  # noqa: E402
 from facts.managed import ManagedState  # noqa: E402
 from facts.replication import PgState  # noqa: E402
 from planner import registry, stack_report  # noqa: E402
+from planner.backup_status import backup_json, render_backup_status  # noqa: E402
 from planner.model import Node, Topology  # noqa: E402
 from planner.pgstate import PgStateDict  # noqa: E402
 from planner.secrets import ALL_SECRETS, SecretsError, parse_secrets_file, resolve_secrets  # noqa: E402
@@ -119,8 +121,9 @@ def managed_kwargs(topology: Topology, reg: registry.HostRegistry, timeout: floa
             "_sudo": True, "_timeout": max(1, int(timeout))}
 
 
-def _read_host(state: State, host, kwargs: dict, managed_kwargs: dict | None = None):
-    """Connect and read PgState (and ManagedState); ((fact, managed), None) or (None, reason)."""
+def _read_host(state: State, host, kwargs: dict, managed_kwargs: dict | None = None, fact_class=PgState):
+    """Connect and read the host's fact (PgState; the backup repository host's: BackupRepositoryState)
+    and ManagedState; ((fact, managed), None) or (None, reason)."""
     try:
         host.connect(show_errors=False, raise_exceptions=True)
     except ConnectError as error:
@@ -131,7 +134,7 @@ def _read_host(state: State, host, kwargs: dict, managed_kwargs: dict | None = N
             return get_fact(state, host, fact_class, kwargs=fact_kwargs)
 
     # Both facts at once, on two channels of the host's one ssh connection.
-    readers = [gevent.spawn(read, PgState, kwargs)]
+    readers = [gevent.spawn(read, fact_class, kwargs)]
     if managed_kwargs:
         readers.append(gevent.spawn(read, ManagedState, managed_kwargs))
     gevent.joinall(readers)
@@ -148,9 +151,11 @@ def _read_host(state: State, host, kwargs: dict, managed_kwargs: dict | None = N
 
 
 def read_facts(state: State, config: Config, inventory: Inventory, names: list[str], kwargs: dict,
-               timeout: float, errors: _HostErrors, managed_kwargs: dict | None = None) -> tuple[dict, dict, dict]:
+               timeout: float, errors: _HostErrors, managed_kwargs: dict | None = None,
+               other_facts: dict | None = None) -> tuple[dict, dict, dict]:
     """Every named host's PgState and ManagedState (managed_kwargs: by host name), all at once (one
-    ssh session each), within `timeout` seconds.
+    ssh session each), within `timeout` seconds. other_facts: {name: (fact class, kwargs)} for a
+    host read with another fact instead of PgState (the backup repository host).
 
     Returns (facts_by_host, managed_by_host, reasons): a host that could not be read is None in
     both, and reasons says why, in words.
@@ -160,8 +165,12 @@ def read_facts(state: State, config: Config, inventory: Inventory, names: list[s
     hosts = [inventory.get_host(name) for name in names]
     with ctx_inventory.use(inventory):
         state.init(inventory, config, initial_limit=hosts)
-        greenlets = {state.pool.spawn(_read_host, state, host, kwargs, managed_kwargs.get(host.name)): host
-                     for host in hosts}
+        other_facts = other_facts or {}
+        greenlets = {}
+        for host in hosts:
+            fact_class, fact_kwargs = other_facts.get(host.name, (PgState, kwargs))
+            greenlets[state.pool.spawn(_read_host, state, host, fact_kwargs, managed_kwargs.get(host.name),
+                                       fact_class)] = host
         gevent.joinall(list(greenlets), timeout=timeout)
         facts: dict[str, PgStateDict | None] = {}
         reasons: dict[str, str] = {}
@@ -209,7 +218,7 @@ def _json_host(node: Node, fact: PgStateDict | None, reason: str | None) -> dict
 
 
 def json_document(topology: Topology, facts: dict, reasons: dict, view: dict, problems: list[str],
-                  exit_code: int) -> dict:
+                  exit_code: int, backup: dict | None = None) -> dict:
     """The `--json` document (docs/status-json.md)."""
     c = topology.cluster
     return {
@@ -218,6 +227,7 @@ def json_document(topology: Topology, facts: dict, reasons: dict, view: dict, pr
         "cluster": {"version": c.version, "name": c.name, "port": c.port, "synchronous": c.synchronous},
         "hosts": {n.name: _json_host(n, facts.get(n.name), reasons.get(n.name)) for n in topology.nodes},
         **view,
+        "backup": backup,
         "problems": problems,
     }
 
@@ -242,22 +252,35 @@ def status(inventory_path: str, timeout: float = DEFAULT_TIMEOUT, verbose: bool 
             _bad_input(out, as_json, f"{inventory_path} is not a valid cluster:\n{error}")
             return EXIT_BAD_INPUT
         names = [node.name for node in topology.nodes]
-        collector.names = set(names)
+        backup = topology.cluster.backup
+        other_facts = {}
+        if backup is not None:  # the repository host, read in the same round
+            other_facts[backup.host] = (BackupRepositoryState, {"stanza": backup.stanza,
+                                                                "_timeout": max(1, int(timeout)), **AS_POSTGRES})
+        collector.names = set(names) | set(other_facts)
         secrets, package = _secrets(inventory), package_contents()  # the files the deploy ships
         registries = {n: registry.entries(topology, n, secrets, hostrules=package) for n in names}
-        facts, managed, reasons = read_facts(state, config, inventory, names, _fact_kwargs(topology, timeout),
-                                             timeout, collector,
-                                             {n: managed_kwargs(topology, registries[n], timeout) for n in names})
+        facts, managed, reasons = read_facts(state, config, inventory, names + list(other_facts),
+                                             _fact_kwargs(topology, timeout), timeout, collector,
+                                             {n: managed_kwargs(topology, registries[n], timeout) for n in names},
+                                             other_facts)
+    backup_state = facts.pop(backup.host, None) if backup else None
+    backup_reason = reasons.pop(backup.host, None) if backup else None
+    if backup:
+        managed.pop(backup.host, None)
     view = stack_report.stack_view(topology, registries, facts, managed)
     guarantee = view["synchronous_guarantee"]
+    backup_lines, backup_problems = (render_backup_status(backup, backup_state, backup_reason) if backup
+                                     else ([], []))
     text, problems = render_status(
-        topology, facts, unreachable_reasons=reasons, extra_lines=stack_report.stack_lines(view),
-        extra_problems=stack_report.stack_problems(view),
+        topology, facts, unreachable_reasons=reasons, extra_lines=[*stack_report.stack_lines(view), *backup_lines],
+        extra_problems=[*stack_report.stack_problems(view), *backup_problems],
         synchronous_off_reason=guarantee["reason"] if guarantee["on"] is False else None)
     code = EXIT_PROBLEMS if problems else EXIT_OK
     if as_json:
-        out.write(json.dumps(json_document(topology, facts, reasons, view, problems, code), indent=2,
-                             sort_keys=True) + "\n")
+        document = json_document(topology, facts, reasons, view, problems, code,
+                                 backup_json(backup, backup_state, backup_reason, backup_problems) if backup else None)
+        out.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     else:
         out.write(text)
     out.flush()

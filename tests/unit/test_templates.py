@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from planner import registry, settings
+from planner import backup, registry, settings
 from planner.failover_cascade import without_cascade
 from planner.model import AppHost, Cluster, Topology
 from planner.render import RESERVED_NAMES, TEMPLATE_DIR, render, template_path
@@ -81,7 +81,8 @@ def all_renders(topology: Topology, node_name: str) -> dict[str, str]:
 
 def test_every_template_is_used():
     on_disk = {f for f in os.listdir(TEMPLATE_DIR) if f.endswith(".j2")}
-    used = {f.template for f in settings.managed_files(fan(), "pg1")} | set(registry.file_variables(fan(), "pg1", None, None))
+    used = ({f.template for f in settings.managed_files(fan(), "pg1")} | set(registry.file_variables(fan(), "pg1", None, None))
+            | set(backup.TEMPLATES))
     assert on_disk == used
 
 
