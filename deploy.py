@@ -10,6 +10,7 @@ from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
 from deploys.drift import report_host_drift
 from deploys.heartbeat import configure_heartbeat
+from deploys.held_failover import hold_failovers
 from deploys.hostrules import install_hostrules, record_synchronous_set
 from deploys.packages import install_packages
 from deploys.pending import check_pending
@@ -22,6 +23,7 @@ ctx = load_context()  # the inventory, secrets and reachability: stops here on b
 
 if ctx.node is not None:  # application hosts only appear in pg_hba
     check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
+    ctx = hold_failovers(ctx)  # a failed-over cascade comes back only once it has caught up
     report_host_drift(ctx)  # what drifted, the repair and what it disturbs (also with --dry)
     install_packages(ctx)
     configure_ssh_trust(ctx)

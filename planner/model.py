@@ -48,6 +48,7 @@ class Cluster:
     apt_repository: dict | None = None
     secrets_file: str | None = None  # KEY=VALUE file read when a secret's env var is not set
     cascade_monitor: bool = True  # the cascade's standbys fail over by themselves when it dies
+    archive_backlog_mb: int = 1024  # WAL kept per child that does not take it, then: rebuild it
 
     @property
     def data_directory(self) -> str:
