@@ -15,7 +15,7 @@ wal_receiver_status_interval, 1 s here).
 Verdicts:
 - healthy: WAL flowed within STALL_AFTER seconds.
 - wait: no flow, but do not fail over (yet), with the reason: within START_GRACE of the
-  monitor's start (a cold boot), within FAIL_OVER_AFTER (a restart
+  monitor's start until it first saw WAL flow (a cold boot), within FAIL_OVER_AFTER (a restart
   of the cascade's PostgreSQL or a link blip of a few seconds resumes by itself: a failover
   would cut the cascade out for nothing), or the view cannot be trusted (this host's PostgreSQL
   or the master does not answer, the master is no longer the primary, the cascade was promoted).
@@ -50,8 +50,10 @@ FAIL_OVER_AFTER = 4.0  # seconds without WAL flow before the cascade is failed o
 # monitor says so once), though not failed over before FAIL_OVER_AFTER.
 STALL_AFTER = 2.5
 
-# A monitor that just started (a cold boot of the cluster, where the cascade may come up after
-# this host) gives the cascade this long before it fails over.
+# A monitor that just started and has not seen WAL flow to the cascade yet (a cold boot of the
+# cluster, where the cascade may come up after this host; not a reboot of this host alone, where
+# the cascade streams at once: the monitor passes no start from its first healthy look on) gives
+# the cascade this long before it fails over.
 START_GRACE = 30.0
 
 # Stable reason codes.

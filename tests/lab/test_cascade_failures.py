@@ -131,8 +131,14 @@ def log_mark(lab: Lab) -> int:
     return len(monitor_log(lab).splitlines())
 
 
+def answer(lab: Lab, host: str, sql: str) -> str:
+    """lab.psql for a wait's condition: '' while the server does not answer (starting up, down)."""
+    proc = lab.ssh(host, "cd / && runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -f -", input=sql)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
 def streaming_from(lab: Lab, host: str) -> str:
-    return lab.psql(host, "select sender_host from pg_stat_wal_receiver where status = 'streaming'")
+    return answer(lab, host, "select sender_host from pg_stat_wal_receiver where status = 'streaming'")
 
 
 def backlog(lab: Lab, host: str) -> dict:
@@ -142,7 +148,7 @@ def backlog(lab: Lab, host: str) -> dict:
 
 
 def last_archived(lab: Lab, host: str) -> str:
-    return lab.psql(host, "select coalesce(last_archived_wal, '') from pg_stat_archiver")
+    return answer(lab, host, "select coalesce(last_archived_wal, '') from pg_stat_archiver")
 
 
 def wait_archived(lab: Lab, host: str, segment: str) -> None:
@@ -175,7 +181,7 @@ def assert_failed_over(lab: Lab, mark: int, reason: str) -> None:
 
 def assert_original_tree(lab: Lab, mark: int | None = None) -> None:
     wait_until(lambda: streaming_from(lab, "pg3") == lab.ip("pg2"), 60, "pg3 streaming from pg2")
-    wait_until(lambda: lab.psql("pg1", REPLICATION_ROWS) == "standby_1|sync", 60, "standby_1 synchronous on pg1")
+    wait_until(lambda: answer(lab, "pg1", REPLICATION_ROWS) == "standby_1|sync", 60, "standby_1 synchronous on pg1")
     if mark is not None:
         wait_until(lambda: "watching pg2 again" in monitor_log(lab, mark), 30, "the monitor watching pg2 again")
 

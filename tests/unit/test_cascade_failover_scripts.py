@@ -97,15 +97,16 @@ def lab(tmp_path):
             else:
                 path.write_text(value + "\n")
 
-        def run(self, script, *args, rounds=None, fail_over_after=0.35):
+        def run(self, script, *args, rounds=None, fail_over_after=0.35, start_grace=0):
             argv = [str(script), *args] + (["--rounds", str(rounds), "--interval", "0.1",
-                                            "--fail-over-after", str(fail_over_after), "--start-grace", "0"]
+                                            "--fail-over-after", str(fail_over_after),
+                                            "--start-grace", str(start_grace)]
                                            if rounds else [])
             env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB": str(stub)}
             return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
 
-        def monitor(self, rounds=4, fail_over_after=0.35):
-            return self.run(monitor, rounds=rounds, fail_over_after=fail_over_after)
+        def monitor(self, rounds=4, fail_over_after=0.35, start_grace=0):
+            return self.run(monitor, rounds=rounds, fail_over_after=fail_over_after, start_grace=start_grace)
 
         def switch(self, *args):
             return self.run(switch, *args)
@@ -145,6 +146,32 @@ def test_a_cascade_that_takes_wal_is_left_alone(lab, tmp_path):
     assert not lab.switched and lab.ssh_calls == []
     assert "watching the cascading standby pg2 (10.0.0.2)" in result.stdout
     assert "failing over" not in result.stdout
+
+
+def test_once_wal_flowed_the_start_grace_is_over(lab, tmp_path):
+    """A monitor started with its own host (the cascade streaming at once) fails over once WAL
+    stops flowing, not only START_GRACE after its start (that grace is for a cold boot)."""
+    lab.set("cascade", None)
+    counter = tmp_path / "n"
+    counter.write_text("0")
+    psql = lab.stub.parent / "bin" / "psql"
+    psql.write_text(psql.read_text().replace(
+        'cat "$STUB/master" ;;',
+        f'n=$(($(cat {counter}) + 1)); echo $n >{counter}; '
+        f'if [ $n -le 2 ]; then echo "f|{SYSID}|1|1000|t|1000|$n"; else echo "{MASTER_PRIMARY}"; fi ;;'))
+    lab.set("master", "x")
+    result = lab.monitor(rounds=14, start_grace=600)
+    assert result.returncode == 0, result.stderr
+    assert "pg2 has not streamed from pg1" in result.stdout and "failing over (cascade-disconnected)" in result.stdout
+    assert lab.switched
+
+
+def test_before_wal_flowed_the_start_grace_holds(lab):
+    lab.set("master", MASTER_PRIMARY)
+    result = lab.monitor(rounds=8, start_grace=600)
+    assert result.returncode == 0, result.stderr
+    assert "is not streaming from pg1 yet; the monitor started" in result.stdout
+    assert not lab.switched and lab.ssh_calls == []
 
 
 @pytest.mark.parametrize("master, cascade, what", [
