@@ -240,9 +240,16 @@ def test_a_dead_downstream_never_holds_the_cascades_archiver(cluster):
     kept = backlog(lab, "pg2")[child]["oldest"]
 
     def drained():
-        make_wal(lab, 1)  # archive-wal tries a child that did not answer again after 15 s
-        return backlog(lab, "pg2")[child]["files"] == 0
-    wait_until(drained, 120, "pg2's backlog for pg3 shipped", interval=5)
+        state = backlog(lab, "pg2")[child]
+        # (more than 64 MB of WAL before archive-wal tries pg3 again would name it for rebuild)
+        assert not state["named_for_rebuild"], f"pg3 named for rebuild after a short absence: {state}"
+        if state["files"] == 0:
+            return True
+        # archive-wal tries a child that did not answer again 15 s after its last try: one WAL
+        # file now and then makes the archiver call it.
+        lab.psql("pg1", "insert into t_wal values ('x'); select pg_switch_wal()")
+        return False
+    wait_until(drained, 120, "pg2's backlog for pg3 shipped", interval=8)
     assert lab.ssh("pg3", f"test -f {ARCHIVE}/{kept}").returncode == 0
 
     # A long absence: past the budget (64 MB) pg3 is named for rebuild; pg_wal stays bounded.
@@ -270,8 +277,9 @@ def test_a_deploy_rerun_keeps_the_failover_while_the_cascade_cannot_catch_up(clu
     load, pause, _ = run_fault(lab, lambda: lab.cli("crash", "pg2"))
     assert_safe(lab, load, pause)
     assert_failed_over(lab, mark, "cascade-disconnected")
-    make_wal(lab, 8)  # more than wal_keep_size: what pg2 needs is gone from pg1
-    lab.psql("pg1", "checkpoint")
+    last = make_wal(lab, 8)  # more than wal_keep_size: what pg2 needs is gone from pg1 ...
+    wait_archived(lab, "pg1", last)  # ... once archived (pg_wal keeps what is not) and
+    lab.psql("pg1", "checkpoint")  # a checkpoint removed it
     lab.cli("restart", "pg2")
     wait_until(lambda: lab.ssh("pg2", "pg_isready -q").returncode == 0, 60, "PostgreSQL up on pg2")
 
