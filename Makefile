@@ -8,7 +8,7 @@ LAB ?= demo
 # rsync: unit tests run the archive script's rsync calls against local directories.
 HOST_PACKAGES := debootstrap systemd-container apt-utils dpkg-dev zstd iproute2 iputils-ping openssh-client rsync
 
-.PHONY: setup host-packages demo status verify lint test unit lab-test bench down gc
+.PHONY: setup host-packages demo status verify lint types test unit lab-test bench down gc
 
 setup: host-packages $(VENV)/.installed
 
@@ -40,11 +40,15 @@ verify:
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
-# Lint, then the whole suite, timed: its duration and slowest tests go to bench/results/suite.json.
+# mypy over the project's packages and entry points (mypy.ini says which; tests/ is not checked).
+types: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+# Lint and types, then the whole suite, timed: its duration and slowest tests go to bench/results/suite.json.
 # Two pytest workers, a test module each at a time (--dist loadfile): a lab module mostly waits on
 # its hosts, and each worker's labs and snapshot carry its own letter and subnet.
 PYTEST_PARALLEL := -n 2 --dist loadfile
-test: setup lint
+test: setup lint types
 	$(PY) bench/suite.py $(PYTEST_PARALLEL)
 
 unit: $(VENV)/.installed

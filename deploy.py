@@ -23,17 +23,17 @@ ctx = load_context()  # the inventory, secrets and reachability: stops here on b
 
 if ctx.node is not None:  # application hosts only appear in pg_hba
     check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
-    ctx = hold_failovers(ctx)  # a failed-over cascade comes back only once it has caught up
-    report_host_drift(ctx)  # what drifted, the repair and what it disturbs (also with --dry)
-    install_packages(ctx)
-    configure_ssh_trust(ctx)
-    install_hostrules(ctx)  # the on-host decision rules, before any script that uses them
-    configure_postgres(ctx)
-    if ctx.node.role == "master":
-        configure_master(ctx)
+    ctx = hold_failovers(ctx=ctx)  # a failed-over cascade comes back only once it has caught up
+    report_host_drift(ctx=ctx)  # what drifted, the repair and what it disturbs (also with --dry)
+    install_packages(ctx=ctx)
+    configure_ssh_trust(ctx=ctx)
+    install_hostrules(ctx=ctx)  # the on-host decision rules, before any script that uses them
+    configure_postgres(ctx=ctx)
+    if ctx.this_node.role == "master":
+        configure_master(ctx=ctx)
     for tier in host.loop(range(1, len(ctx.topology.tiers()))):
-        configure_standby_tier(ctx, tier)
-    record_synchronous_set(ctx)  # whom the master waits for, on every host (may-promote reads it)
-    configure_heartbeat(ctx)
-    configure_cascade_failover(ctx)  # the cascade's standbys fail over by themselves when it dies
-    check_pending(ctx)  # fails naming what only tasks/rolling_restart.py applies (never a rerun)
+        configure_standby_tier(ctx=ctx, tier=tier)
+    record_synchronous_set(ctx=ctx)  # whom the master waits for, on every host (may-promote reads it)
+    configure_heartbeat(ctx=ctx)
+    configure_cascade_failover(ctx=ctx)  # the cascade's standbys fail over by themselves when it dies
+    check_pending(ctx=ctx)  # fails naming what only tasks/rolling_restart.py applies (never a rerun)

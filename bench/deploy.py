@@ -42,7 +42,10 @@ def lab(*args: str) -> None:
 def main() -> None:
     runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
     pyinfra = str(ROOT / ".venv/bin/pyinfra")
-    full, noop, status, outputs = [], [], [], []
+    full: list[float] = []
+    noop: list[float] = []
+    status: list[float] = []
+    outputs: list[str] = []
     load_before = load_average()
     try:
         for _ in range(runs):
@@ -53,7 +56,7 @@ def main() -> None:
             status.append(run([sys.executable, "-m", "tasks.status", "inventories/lab.py"]))
     finally:
         lab("down")
-    figures = {}
+    figures: dict[str, object] = {}
     for label, values, target in (("full_deploy_3_bare_hosts_s", full, 120), ("noop_rerun_s", noop, 10),
                                   ("status_command_s", status, None)):
         figures[label] = spread(values, target=target)

@@ -1,7 +1,7 @@
-"""Issue 4's failover figures, each case run N times (default 5) on its own lab:
+"""The failover figures, each case run N times (default 5) on its own lab:
 
-- case 1, master crash -> first acknowledged write through the VIP (bench/failover_master.py)
-- case 2, cascade crash -> unblocked synchronous commits and downstream streaming from the
+- master crash -> first acknowledged write through the VIP (bench/failover_master.py)
+- cascade crash -> unblocked synchronous commits and downstream streaming from the
   master, with the automation (bench/failover_cascade.py)
 - rejoin (pg_rewind, then a fresh base backup) and switchover on a 1 GB database: rejoin times
   and the switchover's write pause (bench/switchover_rejoin.py, 2N cycles: N of each method)

@@ -196,7 +196,9 @@ def one_run(lab: BenchLab, fault: str) -> dict:
         except SystemExit:
             diagnose(lab, commits, receiver)
             raise
-        result = {"unblocked_s": round(unblocked() - crashed_at, 2), "streaming_s": round(streaming() - crashed_at, 2)}
+        unblocked_at, streaming_at = unblocked(), streaming()
+        assert unblocked_at is not None and streaming_at is not None  # what lab.wait waited for
+        result = {"unblocked_s": round(unblocked_at - crashed_at, 2), "streaming_s": round(streaming_at - crashed_at, 2)}
     finally:
         commits.stop()
         receiver.stop()

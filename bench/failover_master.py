@@ -1,4 +1,4 @@
-"""Issue 4, case 1, timed: the master crashes while a workload commits through the VIP.
+"""Timed: the master crashes while a workload commits through the VIP.
 
 The figure: from the crash (the instant before `lab crash pg1` kills the machine) to the first
 write acknowledged through the VIP by the promoted cascade (target: median 6 s or less). The
@@ -13,10 +13,7 @@ Run as root: `.venv/bin/python bench/failover_master.py [--runs N]` (default 5).
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,9 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine, spread  # noqa: E402
+from bench.workload_cluster import deploy_with_workload  # noqa: E402
 from lab import machines  # noqa: E402  (the same code as `python -m lab crash`)
-from lab.client import Lab, holds_resources, wait_until  # noqa: E402
-from lab.workload import Workload, client_inventory, install_sql  # noqa: E402
+from lab.client import Lab, wait_until  # noqa: E402
+from lab.workload import Workload  # noqa: E402
 
 RESULTS = ROOT / "bench/results/failover_master.json"
 LAB = "fm"
@@ -37,13 +35,7 @@ TARGET = 6.0
 def one_run(number: int) -> float:
     lab = Lab(LAB, 3)
     try:
-        with tempfile.TemporaryDirectory() as directory:
-            proc = lab.pyinfra("-y", client_inventory(lab.desc, Path(directory), ROLE), "deploy.py")
-        if proc.returncode != 0:
-            sys.exit(f"run {number}: the deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-        wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
-        password = secrets.token_urlsafe(24)
-        lab.psql("pg1", install_sql(ROLE, password, os.urandom(16)))
+        password = deploy_with_workload(lab, ROLE, f"run {number}: the deploy failed")
         with Workload(lab.desc["vip"], 5432, ROLE, password) as load:
             load.wait_for_acks(20, 30)
             crashed = time.monotonic()

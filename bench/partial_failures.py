@@ -1,4 +1,4 @@
-"""Issue 8, scenario 1, timed: the master's PostgreSQL is SIGKILLed on a live host (heartbeat up)
+"""Timed: the master's PostgreSQL is SIGKILLed on a live host (heartbeat up)
 while a workload commits through the VIP. ha-watch starts it again in place.
 
 The figure: write-unavailability, the longest time without an acknowledged write through the VIP
@@ -11,10 +11,7 @@ Run as root: `.venv/bin/python bench/partial_failures.py [--runs N]` (default 5)
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine, spread  # noqa: E402
-from lab.client import Lab, holds_resources, wait_until  # noqa: E402
-from lab.workload import Workload, client_inventory, install_sql  # noqa: E402
+from bench.workload_cluster import deploy_with_workload  # noqa: E402
+from lab.client import Lab, wait_until  # noqa: E402
+from lab.workload import Workload  # noqa: E402
 
 RESULTS = ROOT / "bench/results/partial_failures.json"
 LAB = "bp"
@@ -55,13 +53,7 @@ def main() -> None:
     load_before = load_average()
     lab = Lab(LAB, 3)
     try:
-        with tempfile.TemporaryDirectory() as directory:
-            proc = lab.pyinfra("-y", client_inventory(lab.desc, Path(directory), ROLE), "deploy.py")
-        if proc.returncode != 0:
-            sys.exit(f"the deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-        wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
-        password = secrets.token_urlsafe(24)
-        lab.psql("pg1", install_sql(ROLE, password, os.urandom(16)))
+        password = deploy_with_workload(lab, ROLE)
         values = []
         for number in range(1, runs + 1):
             values.append(kill_once(lab, password))

@@ -1,4 +1,4 @@
-"""Issue 4, rejoin and switchover, timed on a database of at least 1 GB (pgbench -i -s 70).
+"""Rejoin and switchover, timed on a database of at least 1 GB (pgbench -i -s 70).
 
 One cluster on the lab 'sw', a workload committing through the VIP the whole time. Per cycle:
 the master (pg1) crashes, heartbeat promotes pg2, pg1 is restarted (its boot guard keeps its
@@ -147,7 +147,7 @@ def main() -> None:
             acked = {a.n for a in load.acks}
             present = set(map(int, lab.psql("pg1", f"select n from {TABLE}").split()))
             lost = sorted(acked - present)
-            turns = []
+            turns: list[str] = []
             for ack in sorted(load.acks, key=lambda a: a.acked):
                 if not turns or turns[-1] != ack.node:
                     turns.append(ack.node)

@@ -1,5 +1,5 @@
-"""The cascade's failure, prepared (the seed's postgresql.cascade / recovery.cascade copies and
-its ping monitor): on the master and on each standby of a cascade, the include file of the
+"""The cascade's failure, prepared (a configuration without the cascade, ready to switch to, and
+a monitor that switches when the cascade is down): on the master and on each standby of a cascade, the include file of the
 cluster without that cascade and the `cascade-failed` script that switches to it (as postgres,
 reload only); on each standby of a cascade, the monitor service that runs it when the cascade
 is really down and the master really the primary. pg_cascade_monitor = False removes them all.
@@ -18,7 +18,7 @@ from planner.failover_cascade import watched_cascade
 
 @deploy("Cascade failover automation")
 def configure_cascade_failover(ctx: Context) -> None:
-    watched = watched_cascade(ctx.topology, ctx.node.name)
+    watched = watched_cascade(ctx.topology, ctx.this_node.name)
     if not watched:  # stopped before its unit file goes
         systemd.service(name="no cascade monitor", service=settings.CASCADE_MONITOR_UNIT, running=False,
                         enabled=False)
@@ -27,6 +27,7 @@ def configure_cascade_failover(ctx: Context) -> None:
     if monitor is not None:  # the monitor's script and unit (present or removed)
         systemd.daemon_reload(name="systemd reads the monitor's unit", _if=monitor.did_change)
     if watched:
+        assert monitor is not None  # a watched cascade's monitor has its files in the registry
         # Restart first (only when running), so a first run starts it once.
         systemd.service(name="cascade monitor restarted for its new script", service=settings.CASCADE_MONITOR_UNIT,
                         restarted=True, _if=monitor.did_change)

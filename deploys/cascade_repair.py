@@ -49,7 +49,7 @@ def load_repair_context() -> tuple[Context, str, bool]:
 def check_before_repair(ctx: Context, failed: str, force: bool) -> None:
     """While preparing the master: the facts must call for the repair, or the run stops here,
     before any operation, with the reason (pyinfra re-checks when the operations run)."""
-    if ctx.node.role != "master":
+    if ctx.this_node.role != "master":
         return
     plan = plan_failover_cascade(ctx.topology, failover_facts(ctx.topology, failed, try_connect=True), failed,
                                  force)
@@ -70,7 +70,7 @@ def check_before_repair(ctx: Context, failed: str, force: bool) -> None:
 def repair_cascade_failure(ctx: Context, failed: str, force: bool) -> None:
     c = ctx.cluster
     after = without_cascade(ctx.topology, failed)
-    name = ctx.node.name
+    name = ctx.this_node.name
     managed = config_file_paths(c)
     repointed = [n.name for n in ctx.topology.children(failed)]
     check_cascade_failover(name=f"the cluster without {failed}: checked on the master", topology=ctx.topology,

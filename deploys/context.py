@@ -14,7 +14,7 @@ from pathlib import Path
 from pyinfra import host, inventory, state
 from pyinfra.api.exceptions import PyinfraError
 
-from planner.model import Node, Topology
+from planner.model import Cluster, Node, Topology
 from planner.secrets import ALL_SECRETS, SecretsError, parse_secrets_file, resolve_secrets
 from planner.topology import InventoryError, build_topology
 
@@ -33,11 +33,15 @@ class Context:
     held_failovers: dict = field(default_factory=dict)
 
     @property
-    def cluster(self):
+    def cluster(self) -> Cluster:
         return self.topology.cluster
 
-    def host_of(self, name: str):
-        return inventory.get_host(name)
+    @property
+    def this_node(self) -> Node:
+        """This host's node, for the steps that only PostgreSQL hosts run."""
+        if self.node is None:
+            raise ClusterConfigError("an application host has no PostgreSQL node: this step runs on PostgreSQL hosts only")
+        return self.node
 
     @cached_property
     def registry(self):
@@ -45,7 +49,7 @@ class Context:
         from deploys.hostrules_package import package_contents
         from planner import registry
 
-        return registry.entries(self.topology, self.node.name, self.secrets, hostrules=package_contents(),
+        return registry.entries(self.topology, self.this_node.name, self.secrets, hostrules=package_contents(),
                                 held=self.held_failovers)
 
 

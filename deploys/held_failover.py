@@ -7,13 +7,13 @@ from dataclasses import replace
 from pyinfra import logger
 
 from deploys.context import Context
-from deploys.preflight import cluster_facts
+from operations.postgres import pg_states
 from planner.held_failover import held_failovers
 
 
 def hold_failovers(ctx: Context) -> Context:
-    held = held_failovers(ctx.topology, cluster_facts(ctx))
-    if held and ctx.node.role == "master":
+    held = held_failovers(ctx.topology, pg_states(ctx.topology))
+    if held and ctx.this_node.role == "master":
         for why in held.values():
             logger.warning(f"--> kept: {why}")
     return replace(ctx, held_failovers=held)

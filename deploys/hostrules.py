@@ -21,9 +21,9 @@ def install_hostrules(ctx: Context) -> None:
 def record_synchronous_set(ctx: Context) -> None:
     """On the master, once its standbys exist: the record of whom it waits for, on every host
     (while a cascade failover is kept, the cluster without that cascade's: planner.held_failover)."""
-    topology, _ = include_topology(ctx.topology, ctx.node.name, ctx.held_failovers)
+    topology, _ = include_topology(ctx.topology, ctx.this_node.name, ctx.held_failovers)
     ensure_syncset_record(name="the master's synchronous set recorded on every host",
-                          is_master=ctx.node.role == "master",
-                          setting=settings.synchronous_standby_names(topology, ctx.node.name),
+                          is_master=ctx.this_node.role == "master",
+                          setting=settings.synchronous_standby_names(topology, ctx.this_node.name),
                           hosts=[n.name for n in ctx.topology.nodes],
                           _sudo=True, _sudo_user="postgres")

@@ -14,7 +14,7 @@ from planner import registry
 
 def template_vars(ctx: Context, template: str) -> dict:
     """A template's variables on this host, as the registry renders it."""
-    return registry.file_variables(ctx.topology, ctx.node.name, ctx.secrets, package_contents())[template]()
+    return registry.file_variables(ctx.topology, ctx.this_node.name, ctx.secrets, package_contents())[template]()
 
 
 def host_registry(ctx: Context) -> registry.HostRegistry:

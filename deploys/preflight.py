@@ -6,26 +6,16 @@ master, from every host's live facts.
 """
 from __future__ import annotations
 
-from pyinfra import inventory
-
 from deploys.context import ClusterConfigError, Context
-from facts.replication import PgState
-from operations.postgres import AS_POSTGRES
+from operations.postgres import pg_states
 from planner.standby_plan import check_cluster_roles
 
 
-def cluster_facts(ctx: Context) -> dict:
-    c = ctx.cluster
-    return {n.name: inventory.get_host(n.name).get_fact(PgState, version=c.version, cluster=c.name, port=c.port,
-                                                        **AS_POSTGRES)
-            for n in ctx.topology.nodes}
-
-
 def check_cluster_state(ctx: Context) -> None:
-    if ctx.node.role != "master":
+    if ctx.this_node.role != "master":
         return
-    facts = cluster_facts(ctx)
-    pristine = [name for name, fact in facts.items() if fact.get("pristine")]
+    facts = pg_states(ctx.topology)
+    pristine = [name for name, fact in facts.items() if fact and fact["pristine"]]
     problems = check_cluster_roles(ctx.topology, facts, pristine_hosts=pristine, include_drift=False)
     if problems:
         raise ClusterConfigError(

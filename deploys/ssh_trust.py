@@ -11,6 +11,6 @@ from planner.settings import POSTGRES_HOME
 @deploy("SSH trust")
 def configure_ssh_trust(ctx: Context) -> None:
     ensure_ssh_keypair(name="postgres ssh key (ed25519)", user="postgres", home=POSTGRES_HOME)
-    peers = {n.name: n.address for n in ctx.topology.nodes if n.name != ctx.node.name}
+    peers = {n.name: n.address for n in ctx.topology.nodes if n.name != ctx.this_node.name}
     ensure_ssh_trust(name="postgres authorized_keys and pinned known_hosts", user="postgres",
                      home=POSTGRES_HOME, peers=peers)

@@ -13,6 +13,6 @@ from planner.held_failover import include_topology
 def configure_standby_tier(ctx: Context, tier: int) -> None:
     # The standbys of a cascade whose failover is kept stay with the master (in that tree they
     # are one tier up).
-    topology, _ = include_topology(ctx.topology, ctx.node.name, ctx.held_failovers)
+    topology, _ = include_topology(ctx.topology, ctx.this_node.name, ctx.held_failovers)
     ensure_standby(name=f"tier {tier}: streaming standby of its upstream", topology=topology,
-                   node_name=ctx.node.name, tier=tier)
+                   node_name=ctx.this_node.name, tier=tier)

@@ -24,10 +24,14 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Iterable
 from string import Template
+from typing import Any
 
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError
+
+from planner.pgstate import Archiver, Lsn, PgStateDict, ReplicationRow, Role, WalReceiver
 
 SOCKET_DIRECTORY = "/var/run/postgresql"
 
@@ -161,7 +165,7 @@ exit 0
 """
 
 
-def _names(kind: str, values, pattern: re.Pattern) -> list[str]:
+def _names(kind: str, values: Iterable[str], pattern: re.Pattern[str]) -> list[str]:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ValueError(f"PgState: {kind} must be a list of names, not {values!r}")
     names = list(values)
@@ -179,7 +183,7 @@ def _sql_array(names: list[str]) -> str:
     return "ARRAY[" + ", ".join(f"'{n}'" for n in names) + "]::text[]"
 
 
-def _empty_state(settings=()) -> dict:
+def _empty_state(settings: Iterable[str] = ()) -> PgStateDict:
     return {
         "installed": False,
         "cluster_exists": False,
@@ -204,7 +208,7 @@ def _empty_state(settings=()) -> dict:
 # -- strict readers: anything of the wrong type is garbage -> FactProcessError ---------------
 
 
-def _get(doc: dict, key: str, kinds, where: str, nullable: bool = True):
+def _get(doc: object, key: str, kinds: tuple[type, ...], where: str, nullable: bool = True) -> Any:
     if not isinstance(doc, dict):
         raise FactProcessError(f"PgState: {where} is not a JSON object: {doc!r:.200}")
     if key not in doc:
@@ -219,7 +223,7 @@ def _get(doc: dict, key: str, kinds, where: str, nullable: bool = True):
     return value
 
 
-def _int(doc, key, where):
+def _int(doc: object, key: str, where: str) -> int | None:
     value = _get(doc, key, (int, float), where)
     if value is None:
         return None
@@ -232,15 +236,15 @@ def _int(doc, key, where):
     return number
 
 
-def _str(doc, key, where):
+def _str(doc: object, key: str, where: str) -> str | None:
     return _get(doc, key, (str,), where)
 
 
-def _bool(doc, key, where, nullable=False):
+def _bool(doc: object, key: str, where: str, nullable: bool = False) -> Any:
     return _get(doc, key, (bool,), where, nullable=nullable)
 
 
-def _wal_receiver(row):
+def _wal_receiver(row: object) -> WalReceiver | None:
     if row is None:
         return None
     where = "server.wal_receiver"
@@ -252,7 +256,7 @@ def _wal_receiver(row):
     }
 
 
-def _replication(rows):
+def _replication(rows: object) -> list[ReplicationRow]:
     if not isinstance(rows, list):
         raise FactProcessError(f"PgState: server.replication is not a list: {rows!r:.200}")
     where = "server.replication[]"
@@ -270,7 +274,7 @@ def _replication(rows):
     ]
 
 
-def _archiver(row):
+def _archiver(row: object) -> Archiver | None:
     if row is None:
         return None
     where = "server.archiver"
@@ -282,7 +286,7 @@ def _archiver(row):
     }
 
 
-def _roles(roles):
+def _roles(roles: object) -> dict[str, Role]:
     if not isinstance(roles, dict):
         raise FactProcessError(f"PgState: server.roles is not an object: {roles!r:.200}")
     return {
@@ -298,19 +302,19 @@ def _roles(roles):
     }
 
 
-def _string_map(values, where):
+def _string_map(values: object, where: str) -> dict[str, str | None]:
     if not isinstance(values, dict):
         raise FactProcessError(f"PgState: {where} is not an object: {values!r:.200}")
     return {name: _str(values, name, where) for name in sorted(values)}
 
 
-def _string_list(values, where):
+def _string_list(values: object, where: str) -> list[str]:
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise FactProcessError(f"PgState: {where} is not a list of names: {values!r:.200}")
     return sorted(values)
 
 
-class PgState(FactBase[dict]):
+class PgState(FactBase[PgStateDict]):
     """
     The state of one PostgreSQL cluster on a host, in one round trip (docs/architecture.md).
 
@@ -348,11 +352,12 @@ class PgState(FactBase[dict]):
     shell_executable = "bash"
 
     @staticmethod
-    def default() -> dict:
+    def default() -> PgStateDict:
         """What a host without PostgreSQL (or without the postgres OS user) reports."""
         return _empty_state()
 
-    def command(self, version, cluster, port, roles=(), settings=()):
+    def command(self, version: int, cluster: str, port: int, roles: Iterable[str] = (),
+                settings: Iterable[str] = ()) -> str:
         if isinstance(version, bool) or not isinstance(version, int) or not 13 <= version < 100:
             raise ValueError(f"PgState: version must be an int major version >= 13, not {version!r}")
         if not isinstance(cluster, str) or not _CLUSTER_RE.match(cluster):
@@ -376,7 +381,7 @@ class PgState(FactBase[dict]):
         )
         return header + _SCRIPT
 
-    def process(self, output) -> dict:
+    def process(self, output: Iterable[str]) -> PgStateDict:
         text = "\n".join(output).strip()
         try:
             raw = json.loads(text)
@@ -419,7 +424,8 @@ class PgState(FactBase[dict]):
                 "in_recovery": _bool(server, "in_recovery", where),
                 "system_identifier": _str(server, "system_identifier", where),
                 "timeline": _int(server, "timeline", where),
-                "lsn": {key: _int(lsn, key, "server.lsn") for key in ("current", "receive", "replay")},
+                "lsn": Lsn(current=_int(lsn, "current", "server.lsn"), receive=_int(lsn, "receive", "server.lsn"),
+                           replay=_int(lsn, "replay", "server.lsn")),
                 "primary_conninfo": _str(server, "primary_conninfo", where) or "",
                 "wal_receiver": _wal_receiver(_get(server, "wal_receiver", (dict,), where)),
                 "replication": _replication(_get(server, "replication", (list,), where, False)),

@@ -123,7 +123,7 @@ def progressed(seen: Observation, previous: str) -> bool:
     flush, _ = previous.split("/", 1)
     if str(seen.cascade_flush_lsn) != flush:
         return True
-    return seen.master_lsn is None or seen.master_lsn <= seen.cascade_flush_lsn
+    return seen.master_lsn is None or seen.cascade_flush_lsn is None or seen.master_lsn <= seen.cascade_flush_lsn
 
 
 def master_problem(seen: Observation, master: str) -> tuple[str, str] | None:

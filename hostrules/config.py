@@ -50,6 +50,13 @@ class Config:
     def host(self, name: str) -> Optional[Host]:
         return next((h for h in self.hosts if h.name == name), None)
 
+    def peer(self) -> Host:
+        """The other heartbeat node; only a heartbeat node has one."""
+        peer = self.host(self.ha_peer) if self.ha_peer else None
+        if peer is None:
+            raise ValueError(f"{self.self_name} has no heartbeat peer in its hostrules.json: it is no heartbeat node")
+        return peer
+
     def witnesses(self) -> List[Host]:
         """The cluster hosts that run no heartbeat: neither this node nor its peer."""
         return [h for h in self.others() if h.name != self.ha_peer]

@@ -12,13 +12,12 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from typing import Dict, List, Optional
 
 from hostrules import canfailover, hostio, maypromote, timeline, watch
 from hostrules import config as configlib
-from hostrules.nodestate import NodeState, read_local
+from hostrules.nodestate import NodeState, Session, as_postgres, read_local
 
 HB_STANDBY = "/usr/share/heartbeat/hb_standby"
 HB_TAKEOVER = "/usr/share/heartbeat/hb_takeover"
@@ -49,6 +48,35 @@ def vip_here(c: configlib.Config) -> bool:
     return bool(out and out.strip())
 
 
+def relaxed_path(c: configlib.Config) -> str:
+    """Where relax-sync remembers the setting it emptied (next to the synchronous-set record: the
+    ALTER SYSTEM it made outlives a reboot, so does this)."""
+    return os.path.join(os.path.dirname(c.syncset_path), "sync-relaxed.json")
+
+
+def load_relaxed(c: configlib.Config) -> Optional[dict]:
+    try:
+        with open(relaxed_path(c)) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def sql(c: configlib.Config, *statements: str) -> bool:
+    argv = [os.path.join(c.bin_directory, "psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+            "-h", c.socket_directory, "-p", str(c.port), "-d", "postgres"]
+    for statement in statements:
+        argv += ["-c", statement]
+    return hostio.run(as_postgres(argv), timeout=10) is not None
+
+
+def write_syncset(c: configlib.Config) -> None:
+    """The new synchronous set, recorded on every reachable host (as postgres, like the deploy's)."""
+    hostio.run(as_postgres(["env", f"PYTHONPATH={hostio.LIB_DIRECTORY}", "python3", "-m", "hostrules.syncset",
+                            "write", "--ssh-timeout", str(c.ssh_timeout)]), timeout=4 * c.ssh_timeout + 10)
+
+
 def hapostgres_running() -> bool:
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -69,28 +97,26 @@ class Watcher:
         self.checks = 0
         self.others: Dict[str, NodeState] = {}
         self.last = time.monotonic()
+        self.session = Session(c.bin_directory, c.port, c.socket_directory)
+        self.streams: Dict[str, hostio.NodeStream] = {}
         if background:
-            # The other hosts' states, refreshed in the background: a host that does not answer
-            # (ssh's deadline) never delays the local checks.
-            threading.Thread(target=self.refresh_others, daemon=True, name="others").start()
+            # The other hosts' states, each streamed over its own ssh session: a host that does
+            # not answer never delays the local checks, and an idle cluster forks nothing.
+            interval = c.timing("watch_interval", 1)
+            max_age = c.ssh_timeout + interval
+            self.streams = {h.name: hostio.NodeStream(c, h.address, interval, max_age) for h in c.others()}
 
     def refresh_others(self) -> None:
-        interval = self.c.timing("watch_interval", 1)
-        while True:
-            started = time.monotonic()
-            try:
-                self.others = hostio.states_of(self.c, [h.name for h in self.c.others()])
-            except Exception as error:  # said, and tried again
-                self.say(f"reading the other hosts failed: {error!r}")
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        if self.streams:
+            self.others = {name: stream.state() for name, stream in self.streams.items()}
 
     def say(self, message: str) -> None:
         hostio.log("ha-watch", message)
 
     def observe(self) -> watch.Observation:
         c = self.c
-        local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory)
-        peer_status = cl_status("nodestatus", c.ha_peer)
+        local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory, session=self.session)
+        peer_status = cl_status("nodestatus", c.peer().name)
         deposition = None
         if local.state in ("primary", "stopped-primary"):
             deposition = timeline.successor_verdict(local, self.others, {h.name: h.address for h in c.hosts})
@@ -105,7 +131,9 @@ class Watcher:
             heartbeat_enabled=systemd_property("heartbeat", "UnitFileState") == "enabled",
             heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
             hapostgres_running=hapostgres_running(), deposition=deposition, primary_elsewhere=primary_elsewhere,
-            preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers)
+            preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
+            relaxed=load_relaxed(c), hosts_total=len(c.hosts),
+            hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"))
 
     def act(self, verdict, o: watch.Observation) -> None:
         c, d = self.c, verdict.decision
@@ -132,6 +160,10 @@ class Watcher:
                        timeout=5)
         elif d == "retry-promotion":
             self.retry_promotion()
+        elif d == "relax-sync":
+            self.relax_sync(o)
+        elif d == "restore-sync":
+            self.restore_sync(o)
         elif d == "start-heartbeat":
             hostio.run(["systemctl", "reset-failed", "heartbeat"], timeout=5)
             hostio.run(["systemctl", "start", "heartbeat"], timeout=30)
@@ -161,6 +193,38 @@ class Watcher:
                  f"{self.c.ha_peer} takes them")
         hostio.run(["systemctl", "restart", "heartbeat"], timeout=60)
 
+    def relax_sync(self, o: watch.Observation) -> None:
+        """The setting is remembered first: a crash between the two steps leaves a file that
+        restore-sync undoes (a RESET of an unset setting changes nothing)."""
+        c, path = self.c, relaxed_path(self.c)
+        try:
+            with open(path + ".new", "w") as f:
+                json.dump({"setting": o.local.synchronous_standby_names, "at": time.time()}, f)
+            os.replace(path + ".new", path)
+        except OSError as error:
+            self.say(f"could not remember the synchronous setting ({error}): leaving it as it is")
+            return
+        if not sql(c, "ALTER SYSTEM SET synchronous_standby_names = ''", "SELECT pg_reload_conf()"):
+            self.say("could not empty synchronous_standby_names (psql failed): tried again at the next check")
+            os.unlink(path)
+            return
+        write_syncset(c)
+
+    def restore_sync(self, o: watch.Observation) -> None:
+        c = self.c
+        statements = ["ALTER SYSTEM RESET synchronous_standby_names"]
+        if o.local.state == "primary":
+            statements.append("SELECT pg_reload_conf()")
+        if not sql(c, *statements):  # ALTER SYSTEM works on a standby too
+            self.say("could not reset synchronous_standby_names (psql failed): tried again at the next check")
+            return
+        try:
+            os.unlink(relaxed_path(c))
+        except FileNotFoundError:
+            pass
+        if o.local.state == "primary":
+            write_syncset(c)
+
     def retry_promotion(self) -> None:
         """may-promote again; if it agrees, heartbeat is restarted here: with its peer dead, a
         starting heartbeat acquires every resource (hapostgres start, may-promote once more, the
@@ -174,10 +238,10 @@ class Watcher:
 
     def write_view(self, o: watch.Observation) -> None:
         c = self.c
-        peer = c.host(c.ha_peer)
+        peer = c.peer()
         witnesses = {h.name: self.others.get(h.name, NodeState("unreachable")) for h in c.witnesses()}
-        view = canfailover.evaluate(c.self_name, c.ha_peer, o.local, o.flag, o.heartbeat_state, o.rscstatus,
-                                    o.peer_status, witnesses, self.others.get(c.ha_peer), peer.address, o.holds)
+        view = canfailover.evaluate(c.self_name, peer.name, o.local, o.flag, o.heartbeat_state, o.rscstatus,
+                                    o.peer_status, witnesses, self.others.get(peer.name), peer.address, o.holds)
         view["checked_at"] = time.time()
         path = os.path.join(c.runtime_directory, "can-fail-over.json")
         tmp = path + ".new"
@@ -189,6 +253,7 @@ class Watcher:
             pass
 
     def check(self) -> None:
+        self.refresh_others()
         o = self.observe()
         verdict = watch.decide(o, self.memory)
         self.act(verdict, o)

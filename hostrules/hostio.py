@@ -7,11 +7,13 @@ import json
 import os
 import shlex
 import subprocess
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
 from hostrules.config import Config
-from hostrules.nodestate import as_postgres
+from hostrules.nodestate import NodeState, as_postgres, unreachable
 
 LIB_DIRECTORY = "/usr/local/lib/pgcascade"
 T = TypeVar("T")
@@ -105,16 +107,54 @@ def ensure_ssh_directory(config: Config) -> None:
         os.makedirs(config.runtime_directory, exist_ok=True)
 
 
-def states_of(config: Config, names: Sequence[str]) -> Dict[str, "object"]:
+def states_of(config: Config, names: Sequence[str]) -> Dict[str, NodeState]:
     """{name: NodeState} of other cluster hosts, read in parallel (unreachable when ssh fails)."""
-    from hostrules.nodestate import NodeState, unreachable  # noqa: F811
-
     def one(name: str):
         host = config.host(name)
         data = remote_json(config, host.address, "nodestate", "--json") if host else None
         return NodeState.from_dict(data) if data else unreachable()
 
     return dict(zip(names, parallel(list(names), one)))
+
+
+class NodeStream:
+    """Another host's node state, kept current by one long-lived ssh session that runs
+    `nodestate --stream` there (one psql kept open): no new ssh, python and psql every second.
+    state() is the newest line when it is at most `max_age` seconds old, else unreachable (a
+    frozen or cut-off host: ssh's keep-alives end the session within about 3 s and a new one is
+    started every `interval`)."""
+
+    def __init__(self, config: Config, address: str, interval: float, max_age: float):
+        self.config, self.address, self.interval, self.max_age = config, address, interval, max_age
+        self.latest: Optional[dict] = None
+        self.at = 0.0
+        threading.Thread(target=self._follow, daemon=True, name=f"stream {address}").start()
+
+    def _follow(self) -> None:
+        command = module_command("nodestate", "--json", "--stream", str(self.interval))
+        while True:
+            started = time.monotonic()
+            try:
+                with subprocess.Popen(ssh_argv(self.config, self.address, command), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/") as proc:
+                    assert proc.stdout is not None
+                    for line in proc.stdout:
+                        try:
+                            self.latest, self.at = json.loads(line), time.monotonic()
+                        except ValueError:
+                            continue
+            except (OSError, AssertionError):
+                pass
+            time.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def state(self) -> NodeState:
+        latest = self.latest
+        if latest is None or time.monotonic() - self.at > self.max_age:
+            return unreachable()
+        try:
+            return NodeState.from_dict(latest)
+        except TypeError:
+            return unreachable()
 
 
 def log(script: str, message: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from hostrules import config as configlib
 from hostrules import hostio, promotion, syncset
@@ -17,8 +17,8 @@ from hostrules.nodestate import NodeState, read_local, unreachable
 from hostrules.verdict import Verdict
 
 
-def gather_and_decide(c: configlib.Config) -> (Verdict, str):
-    peer = c.host(c.ha_peer)
+def gather_and_decide(c: configlib.Config) -> Tuple[Verdict, str]:
+    peer = c.peer()
     witnesses = c.witnesses()
 
     def witness_view(w) -> promotion.Witness:

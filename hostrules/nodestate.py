@@ -13,15 +13,19 @@ import argparse
 import json
 import os
 import re
+import select
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Literal, Optional, Tuple, get_args
 
 from hostrules import lsn as lsnlib
 
-RUNNING_STATES = ("primary", "standby")
-KNOWN_STATES = ("primary", "standby", "starting", "stopped-primary", "stopped-standby", "absent", "unreachable")
+# What a node is, in one word (the first word of `nodestate`'s line, which the shell scripts read).
+State = Literal["primary", "standby", "starting", "stopped-primary", "stopped-standby", "absent", "unreachable"]
+KNOWN_STATES: Tuple[State, ...] = get_args(State)
+RUNNING_STATES: Tuple[State, ...] = ("primary", "standby")
 
 # The one query: role, timeline, identity, positions, upstream and downstreams, in one round trip.
 QUERY = """
@@ -60,7 +64,7 @@ class Downstream:
 
 @dataclass
 class NodeState:
-    state: str
+    state: State
     timeline: int = 0  # the newest timeline the node knows (its own, or a newer one it has a history file of)
     system_identifier: Optional[str] = None
     lsn: Optional[int] = None  # a primary's current LSN; a standby's received (or replayed) LSN
@@ -113,8 +117,8 @@ def parse_query_row(row: str) -> dict:
     data = json.loads(row)
     standby = bool(data["in_recovery"])
     receiver = data.get("wal_receiver") or {}
-    received = [lsnlib.parse(data.get("receive_lsn")), lsnlib.parse(data.get("replay_lsn"))]
-    received = [x for x in received if x is not None]
+    received = [x for x in (lsnlib.parse(data.get("receive_lsn")), lsnlib.parse(data.get("replay_lsn")))
+                if x is not None]
     return {
         "state": "standby" if standby else "primary",
         "timeline": int(data["timeline"] or 0),
@@ -159,7 +163,7 @@ def parse_controldata(text: str) -> dict:
 
 def history_files(data_directory: str) -> dict:
     """{timeline: path} of the history files in pg_wal."""
-    found = {}
+    found: Dict[int, str] = {}
     try:
         names = os.listdir(os.path.join(data_directory, "pg_wal"))
     except OSError:
@@ -190,12 +194,68 @@ def _run(argv: List[str], timeout: float) -> Optional[str]:
     return proc.stdout.decode(errors="replace") if proc.returncode == 0 else None
 
 
+END_MARK = "__pgcascade_end_of_answer__"
+
+
+class Session:
+    """One psql kept open to the local server, asked QUERY at each read: a watcher reading its node
+    every second costs a query, not a new process (psql, setpriv) each time. A read that fails,
+    times out or finds psql gone (the server restarted: psql exits when its connection drops)
+    returns None and closes the session; the next read opens a new one."""
+
+    def __init__(self, bin_directory: str, port: int, socket_directory: str):
+        self.argv = as_postgres([os.path.join(bin_directory, "psql"), "-X", "-A", "-t", "-q", "-h", socket_directory,
+                                 "-p", str(port), "-d", "postgres"])
+        self.proc: Optional[subprocess.Popen] = None
+
+    def query(self, timeout: float) -> Optional[str]:
+        deadline = time.monotonic() + timeout
+        try:
+            if self.proc is not None and self.proc.poll() is not None:
+                self.close()  # psql ended (its server restarted)
+            if self.proc is None:
+                self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"}, cwd="/")
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self.proc.stdin.write(f"{QUERY.strip()};\n\\echo {END_MARK}\n".encode())
+            self.proc.stdin.flush()
+            fd, answer = self.proc.stdout.fileno(), b""
+            while (END_MARK + "\n").encode() not in answer:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise TimeoutError("no answer in time")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise EOFError("psql ended")
+                answer += chunk
+        except (OSError, ValueError, AssertionError, TimeoutError, EOFError):
+            self.close()
+            return None
+        return answer.decode(errors="replace").split(END_MARK)[0]
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+            self.proc = None
+
+
 def read_local(bin_directory: str, data_directory: str, port: int, socket_directory: str,
-               timeout: float = 5) -> NodeState:
-    """This host's node, as the postgres user (reads pg_wal and connects over the socket)."""
+               timeout: float = 5, session: Optional[Session] = None) -> NodeState:
+    """This host's node, as the postgres user (reads pg_wal and connects over the socket); through
+    `session` when given (a watcher's open psql), else a psql of its own."""
     histories = history_files(data_directory)
-    row = _run([os.path.join(bin_directory, "psql"), "-X", "-A", "-t", "-q", "-h", socket_directory,
-                "-p", str(port), "-d", "postgres", "-c", QUERY], timeout)
+    if session is not None:
+        row = session.query(timeout)
+    else:
+        row = _run([os.path.join(bin_directory, "psql"), "-X", "-A", "-t", "-q", "-h", socket_directory,
+                    "-p", str(port), "-d", "postgres", "-c", QUERY], timeout)
     fields = None
     if row and row.strip():
         try:
@@ -231,11 +291,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m hostrules.nodestate",
                                      description="This host's PostgreSQL node state.")
     parser.add_argument("--json", action="store_true", help="the whole state as JSON (default: one line)")
+    parser.add_argument("--stream", type=float, metavar="SECONDS", default=0,
+                        help="a state every SECONDS, one per line, until the reader goes (one open psql)")
     args = parser.parse_args(argv)
     c = config.load()
-    node = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory)
-    print(node.to_json() if args.json else node.line())
-    return 0
+    if not args.stream:
+        node = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory)
+        print(node.to_json() if args.json else node.line())
+        return 0
+    return stream(c, args.stream, args.json)
+
+
+def stream(c, interval: float, as_json: bool) -> int:
+    """Print this node's state every `interval` seconds; ends when the reader is gone (a write to
+    the closed pipe: the ssh session ended)."""
+    session = Session(c.bin_directory, c.port, c.socket_directory)
+    try:
+        while True:
+            started = time.monotonic()
+            node = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory,
+                              timeout=max(1.0, 2 * interval), session=session)
+            try:
+                print(node.to_json() if as_json else node.line(), flush=True)
+            except (BrokenPipeError, OSError):
+                return 0
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    finally:
+        session.close()
 
 
 if __name__ == "__main__":

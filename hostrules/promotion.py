@@ -84,7 +84,7 @@ def decide(own: NodeState, own_name: str, peer_name: str, peer_from_here: str,
              and w.state.state == "standby"]
     if record is None:
         if ahead:
-            w = max(ahead, key=lambda x: x.state.lsn)
+            w = max(ahead, key=lambda x: x.state.lsn or 0)
             return refuse("stale-candidate", f"{gone}, but there is no synchronous-set record and {w.name} received "
                                              f"more WAL ({_position(w.state)}) than this standby ({_position(own)})")
         return Verdict("promote", "no-record", f"agreed: {gone}; no synchronous-set record, and no witness "
@@ -94,7 +94,7 @@ def decide(own: NodeState, own_name: str, peer_name: str, peer_from_here: str,
     if own.application_name and own.application_name in members:
         behind = [w for w in ahead if w.state.application_name in members]
         if behind:
-            w = max(behind, key=lambda x: x.state.lsn)
+            w = max(behind, key=lambda x: x.state.lsn or 0)
             return refuse("stale-candidate", f"{gone}, but {w.name}, also synchronous ({generation}), received "
                                              f"more WAL ({_position(w.state)}) than this standby ({_position(own)})")
         return Verdict("promote", "synchronous-standby",
@@ -107,7 +107,7 @@ def decide(own: NodeState, own_name: str, peer_name: str, peer_from_here: str,
                       f"({generation}) and {', '.join(missing)} does not answer as a standby: it may hold "
                       "acknowledged commits this standby lacks")
     if ahead:
-        w = max(ahead, key=lambda x: x.state.lsn)
+        w = max(ahead, key=lambda x: x.state.lsn or 0)
         return refuse("stale-candidate",
                       f"{gone}, but this standby ({own.application_name or own_name}) is not synchronous "
                       f"({generation}) and {w.name} received more WAL ({_position(w.state)}) than this "

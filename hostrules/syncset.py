@@ -81,7 +81,7 @@ def next_record(current: Optional[dict], primary: str, system_identifier: str, t
         "setting": setting,
         "written_by": written_by,
     }
-    if same_content(current, record):
+    if current is not None and same_content(current, record):
         return current
     record["generation"] = (current["generation"] if current else 0) + 1
     return dict(sorted(record.items()))

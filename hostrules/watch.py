@@ -24,6 +24,15 @@ no longer fails over. ha-watch observes, and this module decides, one action per
   retry-promotion   a standby whose heartbeat peer is dead while no primary answers anywhere, for a
                     while, and no hapostgres is running: ask may-promote again and, if it agrees,
                     restart heartbeat here (with its peer dead it then takes every resource);
+  relax-sync        a running primary that reaches a majority of the cluster hosts but none of whose
+                    synchronous standbys (synchronous_standby_names) has streamed for
+                    SYNC_RELAX_AFTER seconds (the standby died, or can no longer follow: promoted
+                    by hand, away too long) while nothing else switches them (the cascade
+                    failover acts sooner): every commit would wait for ever, so the
+                    setting is emptied (ALTER SYSTEM, remembered in a state file, recorded in the
+                    synchronous-set record: nobody is then guaranteed to hold every commit);
+  restore-sync      ... and one of those standbys streams again, caught up: the setting is reset to
+                    the managed one (or the node is no longer a primary: the override goes);
   start-heartbeat   heartbeat is enabled here but failed (killed): start it again;
   restart-heartbeat a standby that holds nothing while its settled heartbeat says it holds the
                     resource group, for long (stuck: "Dead node gave up resources" and no takeover
@@ -35,6 +44,7 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from hostrules.nodestate import NodeState
+from hostrules.syncset import parse_names
 from hostrules.verdict import Verdict
 
 RESTART_DEADLINE = 6.0  # seconds a restarted primary has to answer before the resources are handed over
@@ -42,6 +52,8 @@ RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources be
 RETRY_AFTER = 4.0  # seconds the peer is dead without a primary anywhere before the promotion is retried
 RETRY_EVERY = 8.0  # seconds between two refused retries (each asks the witnesses once)
 STUCK_AFTER = 30.0  # seconds a settled heartbeat on a standby may claim resources it does not hold
+SYNC_RELAX_AFTER = 10.0  # seconds a primary's synchronous standbys may all be gone before commits stop waiting
+CAUGHT_UP_BYTES = 16 * 1024 * 1024  # a returning synchronous standby this close (one WAL segment) is caught up
 
 
 class Observation(NamedTuple):
@@ -59,6 +71,9 @@ class Observation(NamedTuple):
     primary_elsewhere: bool = False  # another cluster host answers as a primary
     preferred_here: bool = True  # this node is haresources's preferred node (the group is its "local" one)
     cluster_answers: bool = False  # another host of this cluster (system identifier) answers
+    relaxed: Optional[dict] = None  # {"setting": ...} while ha-watch holds synchronous commit off (relax-sync)
+    hosts_reached: int = 0  # cluster hosts this node reaches (itself included)
+    hosts_total: int = 1
 
     @property
     def holds(self) -> Optional[bool]:
@@ -75,6 +90,7 @@ class Memory(NamedTuple):
     peer_dead_for: float = 0.0  # dead peer and no primary anywhere, this standby holding nothing
     since_retry: Optional[float] = None
     claims_for: float = 0.0  # a standby's heartbeat claiming resources it does not hold
+    sync_missing_for: float = 0.0  # a primary whose synchronous standbys all stopped streaming
 
 
 def holds_group(rscstatus: str, preferred_here: bool) -> Optional[bool]:
@@ -122,7 +138,21 @@ def decide(o: Observation, m: Memory) -> Verdict:
             return act("reclaim", "newest-primary-unclaimed",
                        f"PostgreSQL is the newest primary (timeline {local.timeline}) but heartbeat says this "
                        f"host holds no resources ({o.rscstatus or 'no flag, no VIP'}): asking for them (hb_takeover)")
+        # Only with a majority of the cluster in reach: a primary cut off from the others keeps
+        # waiting, since a standby beyond the cut may be promoted and its commits would be lost.
+        if o.relaxed is None and m.sync_missing_for >= SYNC_RELAX_AFTER and 2 * o.hosts_reached > o.hosts_total:
+            return act("relax-sync", "synchronous-standby-gone",
+                       f"none of the synchronous standbys ({local.synchronous_standby_names}) has streamed for "
+                       f"{m.sync_missing_for:.0f} s: every commit would wait for ever; synchronous commit off "
+                       "until one is back")
+        back = returned_synchronous(local, o.relaxed)
+        if back:
+            return act("restore-sync", "synchronous-standby-back",
+                       f"{back} streams again and caught up: synchronous commit back on ({(o.relaxed or {}).get('setting')})")
         return act("none", "primary", "")
+    if o.relaxed is not None and local.state == "standby":
+        return act("restore-sync", "no-longer-primary",
+                   "this node is no longer a primary: the synchronous-commit override goes")
     if local.state == "stopped-primary" and not o.flag and not o.vip_here:
         if (stopped_primary_unclaimed(o) and m.unclaimed_for >= RECLAIM_AFTER and o.heartbeat_settled
                 and not o.hapostgres_running and o.holds is True):
@@ -148,6 +178,33 @@ def decide(o: Observation, m: Memory) -> Verdict:
                        f"heartbeat here says it holds the resources ({o.rscstatus}) but this standby holds "
                        "nothing: restarting heartbeat here (it holds nothing to release)")
     return act("none", local.state, "")
+
+
+def synchronous_names(setting: str) -> list:
+    return parse_names(setting)[2]
+
+
+def streaming_names(local: NodeState) -> set:
+    return {d.application_name for d in local.replication if d.state == "streaming"}
+
+
+def synchronous_missing(local: NodeState) -> bool:
+    """A running primary that names synchronous standbys, none of which streams to it."""
+    names = synchronous_names(local.synchronous_standby_names)
+    return (local.state == "primary" and bool(names) and "*" not in names
+            and not (set(names) & streaming_names(local)))
+
+
+def returned_synchronous(local: NodeState, relaxed: Optional[dict]) -> str:
+    """The first standby of the relaxed setting that streams again within CAUGHT_UP_BYTES ('' if none)."""
+    if not relaxed or local.state != "primary":
+        return ""
+    for row in local.replication:
+        if (row.application_name in synchronous_names(relaxed.get("setting") or "") and row.state == "streaming"
+                and row.flush_lsn is not None and local.lsn is not None
+                and local.lsn - row.flush_lsn <= CAUGHT_UP_BYTES):
+            return row.application_name
+    return ""
 
 
 def stopped_primary_unclaimed(o: Observation) -> bool:
@@ -182,4 +239,6 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
         since_retry = None
     claims = local.state == "standby" and not o.flag and not o.vip_here and o.holds is True
     claims_for = 0.0 if verdict.decision == "restart-heartbeat" else (m.claims_for + elapsed if claims else 0.0)
-    return Memory(down_for, restarted, unclaimed_for, stray, peer_dead_for, since_retry, claims_for)
+    missing = o.relaxed is None and synchronous_missing(local) and verdict.decision != "relax-sync"
+    sync_missing_for = m.sync_missing_for + elapsed if missing else 0.0
+    return Memory(down_for, restarted, unclaimed_for, stray, peer_dead_for, since_retry, claims_for, sync_missing_for)

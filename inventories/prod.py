@@ -1,4 +1,4 @@
-"""Example production inventory: three real Debian 12 servers, as in the seed document.
+"""Example production inventory: three real Debian 12 servers (master, cascade, downstream).
 
 Edit the addresses and names (each inventory name must be the server's hostname, `uname -n`:
 heartbeat uses it), set the secrets, preview, apply:
@@ -12,7 +12,7 @@ heartbeat uses it), set the secrets, preview, apply:
 _cluster = {
     "pg_version": 15,
     "pg_port": 5432,
-    "pg_synchronous": True,  # the master's direct standby is synchronous, as in the seed
+    "pg_synchronous": True,  # the master's direct standby is synchronous
     "pg_settings": {"wal_keep_size": "1GB"},
     # Application servers allowed in pg_hba.conf (one /32 entry each, never a /24).
     "pg_app_hosts": [{"address": "192.168.1.20", "database": "cyclos4", "user": "cyclos"}],

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 from . import labs, machines, network, snapshots
 from .paths import DEFAULT_LAB
@@ -31,29 +32,31 @@ def main(argv: list[str] | None = None) -> int:
     named = argparse.ArgumentParser(add_help=False)  # --name also after the verb
     named.add_argument("--name", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="verb", required=True)
-    _add = sub.add_parser
-    sub.add_parser = lambda *a, **k: _add(*a, parents=[named], **k)
-    p_up = sub.add_parser("up", help="build what is missing and boot every host (idempotent)")
+
+    def add_parser(verb: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(verb, parents=[named], **kwargs)
+
+    p_up = add_parser("up", help="build what is missing and boot every host (idempotent)")
     p_up.add_argument("--hosts", type=int, default=3)
     p_up.add_argument("--subnet", help="default 198.51.100.0/26 (demo), .64/26 (test), else the next free /27 of .128/25; "
                                            "'last': the last free one (a lab to snapshot keeps it)")
     p_up.add_argument("--from", dest="snapshot", metavar="SNAP",
                       help="boot the hosts from a snapshot (its subnet, hosts and keys; seconds, no deploy)")
     p_up.add_argument("--only", metavar="HOST,...", help="with --from: boot only these hosts (`restart HOST` boots the others)")
-    p_snap = sub.add_parser("snapshot", help="power the lab off without a failover and save its disks as SNAP")
+    p_snap = add_parser("snapshot", help="power the lab off without a failover and save its disks as SNAP")
     p_snap.add_argument("snapshot", metavar="SNAP")
     p_snap.add_argument("--remove", action="store_true", help="delete the snapshot SNAP instead")
-    sub.add_parser("snapshots", help="every snapshot: subnet, hosts, fresh or stale, labs booted from it")
-    sub.add_parser("down", help="remove the lab: nothing left running or mounted")
-    sub.add_parser("status", help="each host: address and state")
-    sub.add_parser("describe", help="the lab's description (JSON)")
-    sub.add_parser("gc", help="remove every lab and any leftover")
+    add_parser("snapshots", help="every snapshot: subnet, hosts, fresh or stale, labs booted from it")
+    add_parser("down", help="remove the lab: nothing left running or mounted")
+    add_parser("status", help="each host: address and state")
+    add_parser("describe", help="the lab's description (JSON)")
+    add_parser("gc", help="remove every lab and any leftover")
     for verb, help_text in [("ssh", "an interactive shell on HOST"), ("crash", "power cut: all processes and addresses gone"),
                             ("pause", "freeze every process (a hung machine)"), ("resume", "unfreeze"),
                             ("partition", "cut the host's network"), ("heal", "restore it"),
                             ("restart", "boot again on the same disk")]:
-        sub.add_parser(verb, help=help_text).add_argument("host")
-    p_exec = sub.add_parser("exec", help="run CMD on HOST (inside its namespaces, no network needed)")
+        add_parser(verb, help=help_text).add_argument("host")
+    p_exec = add_parser("exec", help="run CMD on HOST (inside its namespaces, no network needed)")
     p_exec.add_argument("host")
     p_exec.add_argument("cmd", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

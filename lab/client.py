@@ -43,7 +43,7 @@ def test_lab_name(short: str) -> str:
     return (os.environ.get("PGCASCADE_TEST_LAB_PREFIX", "") + short)[:6]
 
 
-test_lab_name.__test__ = False  # a helper, not a test
+test_lab_name.__test__ = False  # type: ignore[attr-defined]  # pytest reads it: a helper, not a test
 
 
 class Lab:

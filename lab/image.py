@@ -6,16 +6,15 @@ rsync (the deploy installs those, from the repository, as on real servers).
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from .paths import CACHE_DIR
-from .shell import LabError, log, run
+from .shell import LabError, file_lock, log, run
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -47,12 +46,8 @@ def repo_key() -> str:
     return _key(IMAGE_VERSION, base_key(), REPO_PACKAGES)
 
 
-@contextmanager
-def _cache_lock():
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(CACHE_DIR / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+def _cache_lock() -> AbstractContextManager[None]:
+    return file_lock(CACHE_DIR / ".lock")
 
 
 @contextmanager

@@ -1,7 +1,6 @@
 """A lab: its bridge, its hosts, its apt repository server, its keys; up, down, status, gc."""
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import json
 import os
@@ -11,12 +10,12 @@ import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from . import image, machines, network
 from .paths import STATE_ROOT, lab_dir, lab_file
-from .shell import LabError, log, ok, run
+from .shell import LabError, file_lock, log, ok, run
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 SNAP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -71,13 +70,9 @@ def taken_subnets(lab: str) -> dict[str, str]:
     return taken
 
 
-@contextmanager
-def subnet_lock():
+def subnet_lock() -> AbstractContextManager[None]:
     """Two labs starting at once must not choose the same subnet."""
-    STATE_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(STATE_ROOT / ".subnet.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    return file_lock(STATE_ROOT / ".subnet.lock")
 
 
 def _ensure_keys(ldir: Path) -> str:
@@ -136,7 +131,7 @@ def up(lab: str, count: int, subnet: str | None = None) -> dict:
         # A lab chosen a subnet automatically keeps off the snapshots' (a lab booted from one needs it).
         taken = [*taken_subnets(lab).values(), *subnets_in_use()]
         last = subnet == "last"
-        net = (ipaddress.ip_network(existing["subnet"]) if existing
+        net = (ipaddress.IPv4Network(existing["subnet"]) if existing
                else network.choose_subnet(lab, None if last else subnet, taken, last=last))
         ldir.mkdir(parents=True, exist_ok=True)
         (ldir / RESERVED_SUBNET).write_text(f"{net}\n")
@@ -201,7 +196,8 @@ def down(lab: str) -> None:
 
 
 def _clean_nspawn_leftovers() -> None:
-    """nspawn leaves empty lock and propagate directories behind (lab-notes A12)."""
+    """nspawn leaves empty lock and propagate directories behind in /run/systemd/nspawn: removed
+    once no nspawn runs."""
     if ok(["pgrep", "-x", "systemd-nspawn"]):
         return
     for sub in ("locks", "propagate"):

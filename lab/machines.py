@@ -127,7 +127,8 @@ def boot(lab: str, host: str, ip: str, prefix: int) -> None:
         cg.mkdir(parents=True, exist_ok=True)
         cgroups.append(str(cg / "cgroup.procs"))
     console = open(host_dir(lab, host) / "console.log", "ab")
-    # Each nspawn starts in its own cgroup, or all containers would share one (lab-notes A2).
+    # Each nspawn moves into its own cgroup first: with --keep-unit it makes no scope of its own, so
+    # all the containers would share this process's cgroup.
     proc = subprocess.Popen(
         ["sh", "-c", 'for f in ' + " ".join(cgroups) + '; do echo $$ >"$f"; done; exec "$@"', "nspawn",
          "systemd-nspawn", "-q", "-D", str(_root(lab, host)), "--boot", "--register=no", "--keep-unit",

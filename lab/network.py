@@ -12,11 +12,11 @@ from pathlib import Path
 
 from .shell import LabError, ok, run
 
-LAB_RANGE = ipaddress.ip_network("198.51.100.0/24")
+LAB_RANGE = ipaddress.IPv4Network("198.51.100.0/24")
 # Once 198.51.100.128/25 is full (many labs at once: parallel test runs), labs take /27s of
 # TEST-NET-3, also never routed; it is still checked against the machine's routes.
-OVERFLOW_RANGE = ipaddress.ip_network("203.0.113.0/24")
-MACHINE_NETWORK = ipaddress.ip_network("192.0.2.0/24")  # these machines' own network: never ours
+OVERFLOW_RANGE = ipaddress.IPv4Network("203.0.113.0/24")
+MACHINE_NETWORK = ipaddress.IPv4Network("192.0.2.0/24")  # these machines' own network: never ours
 DEFAULT_SUBNETS = {"demo": "198.51.100.0/26", "test": "198.51.100.64/26"}
 
 
@@ -56,13 +56,13 @@ def _routed_networks() -> list[tuple[ipaddress.IPv4Network, str]]:
     found = []
     for entry in json.loads(run(["ip", "-j", "-4", "addr"]).stdout):
         for info in entry.get("addr_info", []):
-            net = ipaddress.ip_network(f"{info['local']}/{info['prefixlen']}", strict=False)
+            net = ipaddress.IPv4Network(f"{info['local']}/{info['prefixlen']}", strict=False)
             found.append((net, entry["ifname"]))
     for route in json.loads(run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout):
         dst = route.get("dst", "")
         if dst in ("", "default") or route.get("type") in ("local", "broadcast"):
             continue
-        found.append((ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False), route.get("dev", "?")))
+        found.append((ipaddress.IPv4Network(dst if "/" in dst else f"{dst}/32", strict=False), route.get("dev", "?")))
     return found
 
 
@@ -71,12 +71,12 @@ def choose_subnet(lab: str, requested: str | None, taken: list[str], last: bool 
     (then of 203.0.113.0/24); with `last`, the last free one (for a lab whose snapshot keeps the
     subnet for later: labs that come and go take the first ones)."""
     if requested:
-        candidates = [ipaddress.ip_network(requested)]
+        candidates = [ipaddress.IPv4Network(requested)]
     elif lab in DEFAULT_SUBNETS:
-        candidates = [ipaddress.ip_network(DEFAULT_SUBNETS[lab])]
+        candidates = [ipaddress.IPv4Network(DEFAULT_SUBNETS[lab])]
     else:
         # Other labs take /27s outside the default labs' subnets, so those stay free for them.
-        reserved = [ipaddress.ip_network(net) for net in DEFAULT_SUBNETS.values()]
+        reserved = [ipaddress.IPv4Network(net) for net in DEFAULT_SUBNETS.values()]
         pool = [*LAB_RANGE.subnets(new_prefix=27), *OVERFLOW_RANGE.subnets(new_prefix=27)]
         candidates = [net for net in (reversed(pool) if last else pool)
                       if str(net) not in taken and not any(net.overlaps(r) for r in reserved)]

@@ -1,8 +1,12 @@
 """Running commands on the main machine, with errors that say what failed."""
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 class LabError(RuntimeError):
@@ -24,3 +28,12 @@ def ok(args: list[str]) -> bool:
 
 def log(message: str) -> None:
     print(f"lab: {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` (created, with its directory) while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -86,7 +86,8 @@ def _wait(conn, deadline: float, tcp_deadline: float | None = None) -> None:
         if state == psycopg2.extensions.POLL_OK:
             return
         now = time.monotonic()
-        remaining = (min(deadline, tcp_deadline) if waiting_for_tcp else deadline) - now
+        limit = min(deadline, tcp_deadline) if waiting_for_tcp and tcp_deadline is not None else deadline
+        remaining = limit - now
         if remaining <= 0:
             raise Timeout("no TCP connection in time" if waiting_for_tcp else "no answer in time")
         if state == psycopg2.extensions.POLL_READ:
@@ -133,7 +134,8 @@ class Workload:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.started = self.stopped = None
+        self.started: float | None = None
+        self.stopped: float | None = None
 
     # ---- control
 
@@ -225,6 +227,7 @@ class Workload:
             self.failures.append(Failure(worker, time.monotonic(), what, f"{type(error).__name__}: {error}".strip()))
 
     def _run(self, worker: int) -> None:
+        assert self.started is not None  # start() sets it before the workers run
         deadline = self.started + self.max_seconds
         conn = None
         while not self._stop.is_set() and time.monotonic() < deadline and len(self.acks) < self.max_rows:

@@ -1,4 +1,4 @@
-"""Cluster administration (the seed's "Cluster Database Administration" and its `clean` reset).
+"""Cluster administration: list, create, start, stop and drop clusters, and the `clean` reset.
 
 Ad-hoc operations on the Debian clusters of a host (pg_lsclusters, pg_createcluster,
 pg_ctlcluster, pg_dropcluster), run with the pyinfra CLI::
@@ -27,9 +27,9 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, OperationError, OperationValueError, QuoteString, StringCommand, operation
 
 from facts.clusters import PgClusters
-from facts.replication import PgState
 from operations.plans import preparing
-from operations.postgres import AS_POSTGRES, wait_ready
+from operations.postgres import pg_state, wait_ready
+from planner.pgstate import ReplicationRow
 
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 LOCALE_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -53,7 +53,7 @@ def format_clusters(clusters: list[dict]) -> list[str]:
     return [" ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
 
 
-def describe_standbys(rows: list[dict]) -> str:
+def describe_standbys(rows: list[ReplicationRow]) -> str:
     """pg_stat_replication rows (PgState["replication"]) in a DBA's words."""
     return ", ".join(
         f"{r['application_name'] or '?'} ({r['client_addr'] or 'local'}, {r['state']}, {r['sync_state']})"
@@ -145,10 +145,15 @@ def refusals_fail_the_host(func):
 # -- facts -------------------------------------------------------------------------------------
 
 
-def _existing(version: int, cluster: str, must_exist: bool) -> dict | None:
+def _existing(version: int, cluster: str) -> dict | None:
+    return find_cluster(host.get_fact(PgClusters), version, cluster)
+
+
+def _required(version: int, cluster: str) -> dict:
+    """The cluster's pg_lsclusters row; refuses when there is none."""
     clusters = host.get_fact(PgClusters)
     found = find_cluster(clusters, version, cluster)
-    if found is None and must_exist:
+    if found is None:
         listed = ", ".join(f"{c['version']}/{c['cluster']}" for c in clusters) or "none"
         raise OperationError(f"{host.name}: there is no cluster {version}/{cluster} (pg_lsclusters lists: {listed})")
     return found
@@ -161,8 +166,7 @@ def _refuse_if_feeding_standbys(found: dict, action: str, force: bool) -> None:
     if found["port"] is None:
         raise OperationError(f"{host.name}: pg_lsclusters shows no port for {found['version']}/{found['cluster']}: "
                              "cannot check for connected standbys, so it is left alone")
-    fact = host.get_fact(PgState, version=found["version"], cluster=found["cluster"], port=found["port"],
-                         **AS_POSTGRES)
+    fact = pg_state(host, found["version"], found["cluster"], found["port"])
     standbys = fact["replication"]
     if not standbys:
         return
@@ -180,8 +184,8 @@ def _refuse_if_feeding_standbys(found: dict, action: str, force: bool) -> None:
 
 
 def _report_fresh(state, host, version: int, cluster: str, port: int, was_standby: bool) -> bool:  # noqa: ARG001
-    """After clean (a step at execute): the new cluster's identity; the seed ends with pg_lsclusters."""
-    fact = host.get_fact(PgState, version=version, cluster=cluster, port=port, **AS_POSTGRES)
+    """After clean (a step at execute): the new cluster's identity, in the host's log."""
+    fact = pg_state(host, version, cluster, port)
     recovery = "in recovery" if fact["in_recovery"] else "not in recovery"
     host.log(f"{version}/{cluster} is a fresh, empty cluster on port {port}: "
              f"system identifier {fact['system_identifier']}, {recovery}, "
@@ -257,7 +261,7 @@ def start_cluster(version: int, cluster: str):
     + cluster: cluster name
     """
     check_arguments(version, cluster)
-    found = _existing(version, cluster, must_exist=True)
+    found = _required(version, cluster)
     name = f"{version}/{cluster}"
     if found["running"]:
         _nothing(f"{name} is already running (port {found['port']}, {found['status']})")
@@ -281,7 +285,7 @@ def stop_cluster(version: int, cluster: str, mode: str | None = None):
     check_arguments(version, cluster)
     if mode is not None and mode not in STOP_MODES:
         raise OperationValueError(f"mode must be one of {', '.join(STOP_MODES)}, not {mode!r}")
-    found = _existing(version, cluster, must_exist=True)
+    found = _required(version, cluster)
     name = f"{version}/{cluster}"
     if not found["running"]:
         _nothing(f"{name} is already stopped ({found['status']})")
@@ -305,7 +309,7 @@ def drop_cluster(version: int, cluster: str, confirm: str | None = None, force: 
     """
     check_arguments(version, cluster, force=force)
     _require_confirm("drop_cluster", version, cluster, confirm)
-    found = _existing(version, cluster, must_exist=False)
+    found = _existing(version, cluster)
     name = f"{version}/{cluster}"
     if found is None:
         _nothing(f"{name} does not exist: nothing to drop")
@@ -322,7 +326,7 @@ def drop_cluster(version: int, cluster: str, confirm: str | None = None, force: 
 def clean(version: int, cluster: str, confirm: str | None = None, force: bool = False,
           locale: str = DEFAULT_LOCALE):
     """
-    The seed's `clean`: a fresh, empty cluster in place of this one, on the same port.
+    A fresh, empty cluster in place of this one, on the same port.
 
     stop -m immediate, pg_dropcluster, pg_createcluster, start, then the new cluster's identity
     is printed. Needs confirm=<cluster>. Refused while standbys stream from it, unless force=true.
@@ -336,7 +340,7 @@ def clean(version: int, cluster: str, confirm: str | None = None, force: bool = 
     check_arguments(version, cluster, force=force)
     _require_confirm("clean", version, cluster, confirm)
     check_locale(locale)
-    found = _existing(version, cluster, must_exist=True)
+    found = _required(version, cluster)
     name = f"{version}/{cluster}"
     port = found["port"]
     if port is None:

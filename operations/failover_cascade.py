@@ -12,12 +12,12 @@ from pyinfra.api import OperationError, operation
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.operations import files
 
-from facts.replication import PgState
 from operations.plans import go_ahead
-from operations.postgres import AS_POSTGRES, poll_until
+from operations.postgres import pg_state, pg_states, poll_until
 from planner import settings
 from planner.failover_cascade import MASTER_SETTINGS, describe_changes, plan_failover_cascade
 from planner.model import Topology
+from planner.pgstate import PgStateDict, streams_from
 from planner.render import template_path
 
 CONNECT_TIMEOUT = 15  # seconds to reach the failed cascade's host (a hung one never answers)
@@ -38,22 +38,16 @@ def _reachable(name: str, try_connect: bool) -> bool:
     return True
 
 
-def failover_facts(topology: Topology, failed: str, try_connect: bool) -> dict:
+def failover_facts(topology: Topology, failed: str, try_connect: bool) -> dict[str, PgStateDict | None]:
     """PgState of the master, the failed cascade's standbys and the cascade (None: unreachable).
 
     The cascade is read only if its host is connected, or, with try_connect, once it connects
     (it is left out of the run with --exclude when it is down).
     """
-    c = topology.cluster
-    kwargs = {"version": c.version, "cluster": c.name, "port": c.port, "settings": list(MASTER_SETTINGS),
-              **AS_POSTGRES}
-    names = [topology.master.name, *(n.name for n in topology.children(failed)), failed]
-    facts = {}
-    for name in names:
-        if name == failed and not _reachable(name, try_connect):
-            facts[name] = None
-            continue
-        facts[name] = inventory.get_host(name).get_fact(PgState, **kwargs)
+    facts = pg_states(topology, [topology.master.name, *(n.name for n in topology.children(failed))],
+                      settings=MASTER_SETTINGS)
+    unread = () if _reachable(failed, try_connect) else (failed,)
+    facts.update(pg_states(topology, [failed], settings=MASTER_SETTINGS, unread=unread))
     return facts
 
 
@@ -112,11 +106,6 @@ def ensure_failover_include(topology_after: Topology, node_name: str, step: str,
         mode="0644", **settings.render_vars_pgconf(topology_after, node_name, variant_without=failed))
 
 
-def _streams_from(fact: dict, address: str) -> bool:
-    receiver = fact.get("wal_receiver") or {}
-    return receiver.get("status") == "streaming" and receiver.get("sender_host") == address
-
-
 @operation()
 def ensure_streaming_from_master(topology_after: Topology, node_name: str, repointed: list[str]):
     """
@@ -131,8 +120,8 @@ def ensure_streaming_from_master(topology_after: Topology, node_name: str, repoi
         return
     c = topology_after.cluster
     master = topology_after.master
-    fact = host.get_fact(PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
-    if _streams_from(fact, master.address):
+    fact = pg_state(host, c.version, c.name, c.port)
+    if streams_from(fact, master.address):
         host.noop(f"{node_name} streams from {master.name}")
         return
     query = ("select count(*) from pg_stat_wal_receiver where status = 'streaming' "

@@ -75,12 +75,12 @@ def ensure_managed_files(files: list[FileEntry], directories: list[DirectoryEntr
         return
     state = host.get_fact(PathStates, paths=[d.path for d in directories] + [f.path for f in files])
     done = []
-    for entry in directories:
-        commands, what = _directory(entry, state.get(entry.path))
+    for directory in directories:
+        commands, what = _directory(directory, state.get(directory.path))
         yield from commands
         done += [what] if what else []
-    for entry in files:
-        commands, what = _file(entry, state.get(entry.path))
+    for file in files:
+        commands, what = _file(file, state.get(file.path))
         yield from commands
         done += [what] if what else []
     if done:

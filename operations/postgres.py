@@ -4,14 +4,19 @@ from __future__ import annotations
 import math
 import os
 import shlex
+from collections.abc import Collection, Iterable
+from typing import Any
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import OperationError, StringCommand, operation
+from pyinfra.api.host import Host
 
 from facts.config_state import PgConfigState
 from facts.replication import PgState
 from operations.private_files import ensure_private_file
 from planner.apply_config import config_action
+from planner.model import Topology
+from planner.pgstate import PgStateDict
 from planner.registry import primary_restart_pending
 from planner.scram import scram_matches, scram_verifier
 
@@ -21,6 +26,40 @@ ROLE_SQL_PATH = "/var/lib/postgresql/.pgcascade-role.sql"
 REWIND_FUNCTIONS = ("pg_catalog.pg_ls_dir(text, boolean, boolean)", "pg_catalog.pg_stat_file(text, boolean)",
                     "pg_catalog.pg_read_binary_file(text)",
                     "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)")
+
+
+def pg_state(host_obj: Host, version: int, cluster: str, port: int, *, roles: Iterable[str] = (),
+             settings: Iterable[str] = ()) -> PgStateDict:
+    """The host's live PgState of one cluster, read as the postgres OS user (inside an operation:
+    at execute time)."""
+    asked: dict[str, Any] = {}
+    if roles:
+        asked["roles"] = list(roles)
+    if settings:
+        asked["settings"] = list(settings)
+    return host_obj.get_fact(PgState, version=version, cluster=cluster, port=port, **asked, **AS_POSTGRES)
+
+
+def pg_states(topology: Topology, names: Iterable[str] | None = None, *, settings: Iterable[str] = (),
+              unread: Collection[str] = (), unreadable_as_none: bool = False) -> dict[str, PgStateDict | None]:
+    """Each named host's live PgState of the cluster (default: every PostgreSQL host), in that order.
+
+    unread: hosts not to read (known to be unreachable): None. unreadable_as_none: a host whose
+    fact cannot be read is None (the planner decides what that means) instead of an error.
+    """
+    c = topology.cluster
+    states: dict[str, PgStateDict | None] = {}
+    for name in [n.name for n in topology.nodes] if names is None else names:
+        if name in unread:
+            states[name] = None
+            continue
+        try:
+            states[name] = pg_state(inventory.get_host(name), c.version, c.name, c.port, settings=settings)
+        except Exception:
+            if not unreadable_as_none:
+                raise
+            states[name] = None
+    return states
 
 
 def unit(version: int, cluster: str) -> str:
@@ -56,23 +95,6 @@ def psql(port: int, *statements: str) -> StringCommand:
 
 
 @operation()
-def ensure_running(version: int, cluster: str, port: int):
-    """
-    The cluster runs (started through its systemd unit).
-
-    + version: PostgreSQL major version
-    + cluster: cluster name
-    + port: its port
-    """
-    state = host.get_fact(PgConfigState, port=port, files=[], **AS_POSTGRES)
-    if state["running"]:
-        host.noop(f"{unit(version, cluster)} is running")
-        return
-    yield StringCommand("systemctl", "start", unit(version, cluster))
-    yield wait_ready(port)
-
-
-@operation()
 def ensure_config_applied(version: int, cluster: str, port: int, files: list[str]):
     """
     The running server uses what its files say: reload or restart, decided from the facts.
@@ -92,8 +114,7 @@ def ensure_config_applied(version: int, cluster: str, port: int, files: list[str
     if action == "restart":
         needs = sorted(set(state["unapplied"]) | set(state["pending_restart"]))
         pending = primary_restart_pending(state.get("in_recovery"), needs)
-        if pending and host.get_fact(PgState, version=version, cluster=cluster, port=port,
-                                     **AS_POSTGRES).get("pristine"):
+        if pending and pg_state(host, version, cluster, port)["pristine"]:
             pending = primary_restart_pending(state.get("in_recovery"), needs, pristine=True)
         if pending:  # never an implicit outage: the run's last step fails naming it
             host.noop(f"PENDING: {pending}")
@@ -120,10 +141,10 @@ def ensure_replication_role(version: int, cluster: str, port: int, role: str, pa
     + role: role name
     + password: its password (never printed)
     """
-    fact = host.get_fact(PgState, version=version, cluster=cluster, port=port, roles=[role], **AS_POSTGRES)
-    current = (fact.get("roles") or {}).get(role)
-    if (current and current["replication"] and current["login"] and current.get("reads_all_stats")
-            and current.get("can_rewind") and scram_matches(password, current["password"])):
+    fact = pg_state(host, version, cluster, port, roles=[role])
+    current = (fact["roles"] or {}).get(role)
+    if (current and current["replication"] and current["login"] and current["reads_all_stats"]
+            and current["can_rewind"] and scram_matches(password, current["password"])):
         host.noop(f"role {role} has REPLICATION LOGIN, pg_read_all_stats, pg_rewind's functions and the wanted password")
         return
     if fact["running"] and fact["in_recovery"]:

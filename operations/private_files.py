@@ -24,8 +24,8 @@ def ensure_private_file(dest: str, content: str, user: str, group: str):
     + group: group
     """
     current = host.get_fact(File, path=dest)
-    mode_ok = bool(current) and current.get("mode") == 600 and current.get("user") == user \
-        and current.get("group") == group
+    mode_ok = bool(current and current.get("mode") == 600 and current.get("user") == user
+                   and current.get("group") == group)
     same = bool(current) and host.get_fact(Sha256File, path=dest) == hashlib.sha256(content.encode()).hexdigest()
     if mode_ok and same:
         host.noop(f"{dest} is up to date")

@@ -1,37 +1,28 @@
 """Rejoin a former master as a standby of the live primary: pg_rewind, else a base backup."""
 from __future__ import annotations
 
-from pyinfra import host, inventory
+import shlex
+
+from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
-from facts.replication import PgState
 from operations.plans import go_ahead
-from operations.postgres import AS_POSTGRES, poll_until, psql, unit, wait_ready
+from operations.postgres import pg_state, pg_states, poll_until, psql, unit, wait_ready
 from planner.model import Topology
+from planner.pgstate import streams_from
+from planner.quoting import conninfo
 from planner.rejoin import plan_rejoin
 from planner.settings import PGPASS_PATH
-
-
-def cluster_facts(topology: Topology) -> dict:
-    """Every host's live PgState; None for a host that cannot be read."""
-    c = topology.cluster
-    facts = {}
-    for node in topology.nodes:
-        try:
-            facts[node.name] = inventory.get_host(node.name).get_fact(
-                PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
-        except Exception:  # an unreachable host is a fact too: the planner decides what it means
-            facts[node.name] = None
-    return facts
 
 
 def _rewind_or_clone(now: Topology, target: str, method: str) -> StringCommand:
     """pg_rewind onto the new master (method "rewind"); if it cannot, or with method
     "basebackup", a fresh base backup from it."""
     c = now.cluster
-    source = now.node(now.node(target).upstream)
-    conninfo = f"host={source.address} port={c.port} user={c.replication_user} dbname=postgres passfile={PGPASS_PATH}"
-    basebackup = f"host={source.address} port={c.port} user={c.replication_user} passfile={PGPASS_PATH}"
+    source = now.upstream_of(now.node(target))
+    server: list[tuple[str, str | int]] = [("host", source.address), ("port", c.port), ("user", c.replication_user)]
+    rewind_source = shlex.quote(conninfo([*server, ("dbname", "postgres"), ("passfile", PGPASS_PATH)]))
+    basebackup = shlex.quote(conninfo([*server, ("passfile", PGPASS_PATH)]))
     as_postgres = "runuser -u postgres --"
     config = f"--config-file={c.config_directory}/postgresql.conf" if c.version >= 15 else ""
     rewind = "false" if method == "basebackup" else "true"
@@ -41,12 +32,12 @@ def _rewind_or_clone(now: Topology, target: str, method: str) -> StringCommand:
         "cd / && t0=$(date +%s%N) && elapsed() { awk -v a=\"$t0\" -v b=\"$(date +%s%N)\" "
         "'BEGIN { printf \"%.1f\", (b - a) / 1e9 }'; } && "
         f"if {rewind} && out=$({as_postgres} {c.bin_directory}/pg_rewind --target-pgdata={c.data_directory} "
-        f"--source-server='{conninfo}' {config} 2>&1); then "
+        f"--source-server={rewind_source} {config} 2>&1); then "
         f"logger -t pgcascade \"rejoin: {target} rewound onto {source.name} (pg_rewind, $(elapsed) s)\"; else "
         f"printf '%s\\n' \"${{out:-}}\" >&2; "
         f"echo 'no pg_rewind ({method}): taking a fresh base backup from {source.name}' >&2; "
         f"find {c.data_directory} -mindepth 1 -delete && "
-        f"{as_postgres} {c.bin_directory}/pg_basebackup --no-password -d '{basebackup}' "
+        f"{as_postgres} {c.bin_directory}/pg_basebackup --no-password -d {basebackup} "
         f"-D {c.data_directory} -X stream -c fast && "
         f"logger -t pgcascade \"rejoin: {target} re-cloned from {source.name} (base backup, $(elapsed) s; "
         f"method {method}; $(printf '%s' \"${{out:-pg_rewind not tried}}\" | tail -n 1))\"; fi && "
@@ -71,8 +62,8 @@ def rewind_former_master(inventory_topology: Topology, node_name: str, target: s
     if node_name != target:
         host.noop(f"not the host to rejoin ({target})")
         return
-    plan = plan_rejoin(inventory_topology, target, cluster_facts(inventory_topology), force=force)
-    if not go_ahead(plan.action, plan.reason):
+    plan = plan_rejoin(inventory_topology, target, pg_states(inventory_topology, unreadable_as_none=True), force=force)
+    if not go_ahead(plan.action, plan.reason) or plan.topology is None:  # a rejoin plan has its topology
         return
     c = inventory_topology.cluster
     yield StringCommand("systemctl", "stop", unit(c.version, c.name))
@@ -93,10 +84,9 @@ def start_standby_streaming(topology: Topology, node_name: str, target: str, sec
         host.noop(f"not {target}")
         return
     c = topology.cluster
-    fact = host.get_fact(PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
-    upstream = topology.node(topology.node(target).upstream)
-    receiver = fact.get("wal_receiver") or {}
-    if fact.get("running") and receiver.get("status") == "streaming" and receiver.get("sender_host") == upstream.address:
+    fact = pg_state(host, c.version, c.name, c.port)
+    upstream = topology.upstream_of(topology.node(target))
+    if fact["running"] and streams_from(fact, upstream.address):
         host.noop(f"{target} streams from {upstream.name}")
         return
     yield StringCommand("systemctl", "start", unit(c.version, c.name))
@@ -118,8 +108,8 @@ def checkpoint_new_master(inventory_topology: Topology, node_name: str, target: 
     + target: the host to rejoin
     + force: as for rewind_former_master
     """
-    plan = plan_rejoin(inventory_topology, target, cluster_facts(inventory_topology), force=force)
-    if plan.action != "rejoin" or node_name != plan.topology.master.name:
+    plan = plan_rejoin(inventory_topology, target, pg_states(inventory_topology, unreadable_as_none=True), force=force)
+    if plan.action != "rejoin" or plan.topology is None or node_name != plan.topology.master.name:
         host.noop("no rewind to prepare here")
         return
     yield psql(inventory_topology.cluster.port, "CHECKPOINT")

@@ -1,32 +1,31 @@
 """A standby of its upstream: cloned only when the facts say there is nothing to lose."""
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host, inventory, state
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.state import StateStage
 
-from facts.replication import PgState
 from operations.plans import go_ahead
-from operations.postgres import AS_POSTGRES, psql, unit, wait_ready
+from operations.postgres import pg_state, psql, unit, wait_ready
 from planner.model import Topology
+from planner.pgstate import PgStateDict
+from planner.quoting import conninfo
 from planner.rebuild import plan_rebuild
 from planner.settings import ARCHIVE_BACKLOG_DIRECTORY, PGPASS_PATH, STANDBY_GUCS, primary_conninfo
 from planner.standby_plan import plan_standby
 
 
-def _pg_state(host_obj, topology: Topology) -> dict:
-    c = topology.cluster
-    return host_obj.get_fact(PgState, version=c.version, cluster=c.name, port=c.port, **AS_POSTGRES)
-
-
-def _facts_around(topology: Topology, node_name: str) -> tuple[dict, dict, dict]:
+def _facts_around(topology: Topology, node_name: str) -> tuple[PgStateDict, PgStateDict | None, PgStateDict]:
     """This host's, its upstream's and the master's live PgState (read at execute time)."""
-    node, master = topology.node(node_name), topology.master
-    fact = _pg_state(host, topology)
+    node, master, c = topology.node(node_name), topology.master, topology.cluster
+    fact = pg_state(host, c.version, c.name, c.port)
     if node.upstream is None:  # the master: the planner refuses it
         return fact, None, fact
-    upstream_fact = _pg_state(inventory.get_host(node.upstream), topology)
-    master_fact = upstream_fact if node.upstream == master.name else _pg_state(inventory.get_host(master.name), topology)
+    upstream_fact = pg_state(inventory.get_host(node.upstream), c.version, c.name, c.port)
+    master_fact = (upstream_fact if node.upstream == master.name
+                   else pg_state(inventory.get_host(master.name), c.version, c.name, c.port))
     return fact, upstream_fact, master_fact
 
 
@@ -34,16 +33,16 @@ def clone_commands(topology: Topology, node_name: str) -> list[StringCommand]:
     """Stop, empty the data directory, base backup from the upstream, standby.signal, start."""
     c = topology.cluster
     node = topology.node(node_name)
-    upstream = topology.node(node.upstream)
-    source = (f"host={upstream.address} port={c.port} user={c.replication_user} "
-              f"passfile={PGPASS_PATH} application_name=pgcascade_clone_{node.name}")
+    upstream = topology.upstream_of(node)
+    source = conninfo([("host", upstream.address), ("port", c.port), ("user", c.replication_user),
+                       ("passfile", PGPASS_PATH), ("application_name", f"pgcascade_clone_{node.name}")])
     data = c.data_directory
     as_postgres = ["runuser", "-u", "postgres", "--"]
     return [
         StringCommand("systemctl", "stop", unit(c.version, c.name)),
         # The planner allowed this only for an empty or never-used data directory.
         StringCommand("find", data, "-mindepth", "1", "-delete"),
-        StringCommand(*as_postgres, f"{c.bin_directory}/pg_basebackup", "--no-password", "-d", f"'{source}'",
+        StringCommand(*as_postgres, f"{c.bin_directory}/pg_basebackup", "--no-password", "-d", shlex.quote(source),
                       "-D", data, "-X", "stream", "-c", "fast"),
         StringCommand(*as_postgres, "touch", f"{data}/standby.signal"),
         StringCommand("systemctl", "start", unit(c.version, c.name)),
@@ -67,7 +66,7 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
     fact, upstream_fact, master_fact = _facts_around(topology, node_name)
     plan = plan_standby(topology, node, fact, upstream_fact,
                         desired_conninfo=primary_conninfo(topology, node_name),
-                        is_pristine=bool(fact.get("pristine")), master_fact=master_fact)
+                        is_pristine=bool(fact["pristine"]), master_fact=master_fact)
     if plan.action == "refuse" and plan.waits_for and state.current_stage < StateStage.Execute:
         # Preparing: the upstream is set up by an earlier step of this same run.
         host.noop(f"decided when this step runs: {plan.reason}")
@@ -82,7 +81,7 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
         # Our include file already says the right thing: drop any ALTER SYSTEM override of the
         # standby settings, then reload (PostgreSQL 13+ restarts its WAL receiver on reload).
         yield psql(c.port, *(f"ALTER SYSTEM RESET {name}" for name in STANDBY_GUCS))
-        if not fact.get("standby_signal"):  # read at start only: without it a restart promotes
+        if not fact["standby_signal"]:  # read at start only: without it a restart promotes
             yield StringCommand("runuser", "-u", "postgres", "--", "touch", f"{c.data_directory}/standby.signal")
         yield StringCommand("systemctl", "reload", unit(c.version, c.name))
     elif plan.action == "clone":

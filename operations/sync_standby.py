@@ -40,6 +40,6 @@ def wait_caught_up(topology: Topology, node_name: str, standby: str, seconds: in
         host.noop(f"{standby}'s catch-up is checked on {upstream}")
         return
     c = topology.cluster
-    yield poll_until(caught_up_check(c.port, topology.node(standby).application_name), seconds,
+    yield poll_until(caught_up_check(c.port, topology.node(standby).application_name or standby), seconds,
                      f"{standby} has not caught up with {upstream} after {seconds} s (see its PostgreSQL log); "
                      f"it was not made synchronous: rerun once it has (or rebuild it)")

@@ -1,6 +1,6 @@
 """When the cascading standby fails: the cluster without it, and whether to repair (pure).
 
-The seed's "The Cascading Standby fails": the master waits for its synchronous standby, the
+The master waits for its synchronous standby, the
 cascade, so every commit hangs once the cascade is gone, and the downstreams stop receiving WAL.
 The repair re-points the cascade's standbys (its children) to the master, makes the master ship
 its WAL into their archives and wait for one of them instead, and reloads (no restart).
@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
 from . import settings
 from .model import Node, Topology
+from .pgstate import PgStateDict
 from .standby_plan import describe, server_state, standby_differences
 
-FAILOVER_ACTIONS = ("nothing", "act", "refuse")
+FailoverAction = Literal["nothing", "act", "refuse"]
+FAILOVER_ACTIONS: tuple[FailoverAction, ...] = get_args(FailoverAction)
 # What the facts must report for the "already done" check (PgState(settings=...)).
 MASTER_SETTINGS = ("archive_command", "synchronous_standby_names")
 
@@ -35,7 +38,7 @@ class CascadeFailoverPlan:
     changes: (host, what changes there) for every host whose settings change, for the preview.
     """
 
-    action: str
+    action: FailoverAction
     reason: str
     changes: tuple[tuple[str, str], ...] = ()
 
@@ -140,13 +143,14 @@ def choose_failed_cascade(topology: Topology, requested: str | None) -> str:
 
 
 def _changes(
-    topology: Topology, after: Topology, facts_by_host: Mapping[str, Mapping | None], failed: str
+    topology: Topology, after: Topology, facts_by_host: Mapping[str, PgStateDict | None], failed: str
 ) -> list[tuple[str, str]]:
     """What differs between the running settings and those of the cluster without `failed`."""
     changes = []
     master = topology.master.name
     wanted = settings.desired_values(after, master)
-    current = facts_by_host[master].get("settings") or {}
+    master_fact = facts_by_host[master]
+    current = master_fact["settings"] if master_fact else {}
     for name in MASTER_SETTINGS:
         if current.get(name) != wanted[name]:
             changes.append(
@@ -154,17 +158,19 @@ def _changes(
             )
     for child in topology.children(failed):
         conninfo = settings.primary_conninfo(after, child.name)
-        for difference in standby_differences(facts_by_host[child.name], conninfo):
+        child_fact = facts_by_host[child.name]
+        assert child_fact is not None  # plan_failover_cascade refused an unreachable child
+        for difference in standby_differences(child_fact, conninfo):
             changes.append((child.name, difference))
     return changes
 
 
-def _check_master(topology: Topology, fact: Mapping | None) -> str | None:
+def _check_master(topology: Topology, fact: PgStateDict | None) -> str | None:
     master = topology.master
     what = describe(fact, topology.cluster)
-    if server_state(fact) == "unreachable":
+    if fact is None:
         return f"the master {master.name} could not be reached: re-pointing standbys to it cannot work"
-    if server_state(fact) != "primary" or not fact.get("running"):
+    if server_state(fact) != "primary" or not fact["running"]:
         return (
             f"the master {master.name} is {what}, not a running primary: re-pointing standbys to it "
             "would leave them on a server that takes no writes (a failover of the master may be "
@@ -173,20 +179,20 @@ def _check_master(topology: Topology, fact: Mapping | None) -> str | None:
     return None
 
 
-def _check_child(topology: Topology, child: Node, fact: Mapping | None, master_fact: Mapping) -> str | None:
+def _check_child(topology: Topology, child: Node, fact: PgStateDict | None, master_fact: PgStateDict) -> str | None:
     master = topology.master
     cluster = topology.cluster
     if fact is None:
         return f"{child.name}, a standby of {child.upstream}, could not be reached: it cannot be re-pointed"
     if server_state(fact) != "standby":
         return f"{child.name} is {describe(fact, cluster)}, not a standby: not re-pointing it"
-    mine, ours = fact.get("system_identifier"), master_fact.get("system_identifier")
+    mine, ours = fact["system_identifier"], master_fact["system_identifier"]
     if mine and ours and str(mine) != str(ours):
         return (
             f"{child.name} holds another cluster (system identifier {mine}) than the master "
             f"{master.name} ({ours}): it cannot stream from it"
         )
-    timeline, master_timeline = fact.get("timeline"), master_fact.get("timeline")
+    timeline, master_timeline = fact["timeline"], master_fact["timeline"]
     if timeline is not None and master_timeline is not None and timeline > master_timeline:
         return (
             f"{child.name} is on timeline {timeline}, newer than the master {master.name} "
@@ -197,7 +203,7 @@ def _check_child(topology: Topology, child: Node, fact: Mapping | None, master_f
 
 def plan_failover_cascade(
     topology: Topology,
-    facts_by_host: Mapping[str, Mapping | None],
+    facts_by_host: Mapping[str, PgStateDict | None],
     failed: str,
     force: bool = False,
 ) -> CascadeFailoverPlan:
@@ -225,7 +231,7 @@ def plan_failover_cascade(
             problems.append(problem)
     cascade_fact = facts_by_host.get(failed)
     cascade_state = server_state(cascade_fact)
-    if cascade_state == "primary" and cascade_fact.get("running"):
+    if cascade_fact is not None and cascade_state == "primary" and cascade_fact["running"]:
         problems.append(
             f"{failed} is {describe(cascade_fact, cluster)}: promoted, so this is no cascade "
             "failure (a failover of the master may have happened: check `python -m tasks.status`)"
@@ -245,7 +251,7 @@ def plan_failover_cascade(
     )
     if not changes:
         return CascadeFailoverPlan("nothing", f"already failed over from {failed}: {summary}")
-    if cascade_state == "standby" and cascade_fact.get("running"):
+    if cascade_fact is not None and cascade_state == "standby" and cascade_fact["running"]:
         if not force:
             return CascadeFailoverPlan(
                 "refuse",

@@ -42,7 +42,7 @@ from planner.paths import (
     SYNCSET_PATH,
     WATCH_INTERVAL,
 )
-from planner.quoting import conninfo_value, pgpass_escape, shell_quote
+from planner.quoting import conninfo, pgpass_escape, shell_quote
 
 # ---------------------------------------------------------------------------------------------
 # pg_hba.conf
@@ -104,18 +104,12 @@ def app_hba_entries(topology: Topology) -> list[HbaEntry]:
     return entries
 
 
-def hba_entries(topology: Topology, node_name: str) -> list[HbaEntry]:
-    """The network entries of the node's pg_hba.conf: cluster hosts, then application hosts.
+def render_vars_hba(topology: Topology, node_name: str) -> dict:
+    """Variables of templates/pg_hba.conf.j2: the network entries, cluster hosts then application hosts.
 
     Debian's local entries come first in the file; the template writes them as they are.
     The VIP is no client: it never appears. Every method is scram-sha-256.
     """
-    _node(topology, node_name)
-    return cluster_hba_entries(topology) + app_hba_entries(topology)
-
-
-def render_vars_hba(topology: Topology, node_name: str) -> dict:
-    """Variables of templates/pg_hba.conf.j2."""
     _node(topology, node_name)
     return {
         "node_name": node_name,
@@ -259,6 +253,8 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
     cluster = topology.cluster
     _check_cluster(cluster)
     vip = cluster.vip  # validated once, by planner.topology
+    if vip is None:  # _ha_peer refused it already
+        raise ValueError("vip_address is not set: the failover scripts need the virtual IP")
 
     def ha_host(other: Node) -> HaHost:
         return HaHost(shell_quote(other.name), shell_quote(_check_address(other.address, other.name)))
@@ -504,25 +500,25 @@ def cascade_monitor_vars(topology: Topology, node_name: str) -> dict:
     _check_cluster(cluster)
     cascade = _node(topology, node.upstream)
     master = topology.master
-    conninfo = [
+    master_conninfo = conninfo([
         ("host", _check_address(master.address, master.name)),
-        ("port", str(cluster.port)),
+        ("port", cluster.port),
         ("user", cluster.replication_user),
         ("dbname", "postgres"),
         ("passfile", PGPASS_PATH),
         ("connect_timeout", str(CONNECT_TIMEOUT)),
         ("application_name", "pgcascade-cascade-monitor"),
-    ]
+    ])
     return {
         "node_name": node.name,
         "cascade_name": shell_quote(cascade.name),
         "cascade_address": shell_quote(_check_address(cascade.address, cascade.name)),
         "master_name": shell_quote(master.name),
         "master_address": shell_quote(master.address),
-        "master_conninfo": shell_quote(" ".join(f"{k}={conninfo_value(v)}" for k, v in conninfo)),
+        "master_conninfo": shell_quote(master_conninfo),
         # The cascade itself, asked whether it answers and is still in recovery.
-        "cascade_conninfo": shell_quote(" ".join(f"{k}={conninfo_value(v)}" for k, v in [
-            ("host", _check_address(cascade.address, cascade.name)), ("port", str(cluster.port)),
+        "cascade_conninfo": shell_quote(conninfo([
+            ("host", _check_address(cascade.address, cascade.name)), ("port", cluster.port),
             ("user", cluster.replication_user), ("dbname", "postgres"), ("passfile", PGPASS_PATH),
             ("connect_timeout", str(CONNECT_TIMEOUT)), ("application_name", "pgcascade-cascade-monitor")])),
         "cascade_application_name": shell_quote(_application_name(cascade)),
@@ -553,8 +549,3 @@ def cascade_monitor_unit_vars(topology: Topology, node_name: str) -> dict:
         "monitor_path": CASCADE_MONITOR_PATH,
         "postgresql_unit": f"postgresql@{cluster.version}-{cluster.name}.service",
     }
-
-
-# The templates of the cascade failover automation (deploys/cascade_failover.py), outside
-# managed_files(): which hosts get them depends on planner.failover_cascade.
-CASCADE_FAILOVER_TEMPLATES = ("cascade-failed.sh.j2", "cascade-monitor.service.j2", "cascade-monitor.sh.j2")

@@ -22,7 +22,7 @@ from planner.quoting import (
     _syncrep_name,
     conf_quote,
     conf_value,
-    conninfo_value,
+    conninfo,
     shell_quote,
 )
 
@@ -143,14 +143,13 @@ def primary_conninfo(topology: Topology, node_name: str) -> str:
         return ""
     upstream = _node(topology, node.upstream)
     cluster = topology.cluster
-    parts = [
+    return conninfo([
         ("host", _check_address(upstream.address, upstream.name)),
-        ("port", str(cluster.port)),
+        ("port", cluster.port),
         ("user", cluster.replication_user),
         ("application_name", _application_name(node)),
         ("passfile", PGPASS_PATH),
-    ]
-    return " ".join(f"{key}={conninfo_value(value)}" for key, value in parts)
+    ])
 
 
 def synchronous_standby_names(topology: Topology, node_name: str) -> str:
@@ -159,7 +158,7 @@ def synchronous_standby_names(topology: Topology, node_name: str) -> str:
     With pg_synchronous, the master waits for its first direct standby (FIRST 1 over its
     children's application names, in topology order), and the cascade lists its own children:
     PostgreSQL ignores the setting while the cascade is in recovery, and it takes effect the
-    moment the cascade is promoted (the seed's "standby_2 is now the synchronous standby").
+    moment the cascade is promoted (its first child becomes the synchronous standby).
     Other hosts are never promoted by heartbeat: '' (asynchronous), so a manual promotion
     cannot hang commits on a standby that may not exist.
     """

@@ -5,8 +5,10 @@ Pure data: built by planner.topology.build_topology(), read by every other layer
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-ROLES = ("master", "cascade", "downstream")
+Role = Literal["master", "cascade", "downstream"]
+ROLES: tuple[Role, ...] = get_args(Role)
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Cluster:
 @dataclass(frozen=True)
 class Node:
     name: str  # inventory name; also the hostname (uname -n) heartbeat uses
-    role: str  # one of ROLES
+    role: Role
     address: str  # what the other cluster hosts use to reach it
     upstream: str | None  # inventory name of its upstream; None on the master
     application_name: str | None  # None on the master
@@ -84,6 +86,11 @@ class Topology:
                 return node
         raise KeyError(name)
 
+    def upstream_of(self, node: Node) -> Node:
+        if node.upstream is None:
+            raise ValueError(f"{node.name} is the master: it has no upstream")
+        return self.node(node.upstream)
+
     @property
     def master(self) -> Node:
         return next(n for n in self.nodes if n.role == "master")
@@ -97,5 +104,5 @@ class Topology:
 
     @property
     def vip_holders(self) -> tuple[Node, ...]:
-        """The master and the cascade (heartbeat peers), as in the seed."""
+        """The master and the cascade: the heartbeat peers, between which the VIP moves."""
         return tuple(n for n in self.nodes if n.role in ("master", "cascade"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable
 
 from planner.checks import _BARE_VALUE, _SAFE_CONNINFO_VALUE
 
@@ -30,6 +31,11 @@ def conninfo_value(value: str) -> str:
     if _SAFE_CONNINFO_VALUE.match(value):
         return value
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def conninfo(pairs: Iterable[tuple[str, str | int]]) -> str:
+    """A libpq connection string from (key, value) pairs, in order, each value quoted when needed."""
+    return " ".join(f"{key}={conninfo_value(str(value))}" for key, value in pairs)
 
 
 def pgpass_escape(value: str) -> str:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from hostrules.sync_standby import caught_up
 from planner.held_failover import failed_over_from, replication_row
 from planner.model import Topology
+from planner.pgstate import PgStateDict, streams_from
 from planner.standby_plan import _same_cluster, describe, server_state, upstream_problem
 
 
 @dataclass(frozen=True)
 class RebuildPlan:
-    action: str  # "nothing" | "clone" | "refuse"
+    action: Literal["nothing", "clone", "refuse"]
     reason: str
 
 
@@ -29,28 +31,26 @@ def not_a_standby(topology: Topology, node_name: str) -> str | None:
     return None
 
 
-def plan_rebuild(topology: Topology, node_name: str, fact: Mapping | None, upstream_fact: Mapping | None,
-                 master_fact: Mapping | None, force: bool = False) -> RebuildPlan:
+def plan_rebuild(topology: Topology, node_name: str, fact: PgStateDict | None, upstream_fact: PgStateDict | None,
+                 master_fact: PgStateDict | None, force: bool = False) -> RebuildPlan:
     node = topology.node(node_name)
     cluster = topology.cluster
     if why := not_a_standby(topology, node_name):
         return RebuildPlan("refuse", why)
-    state = server_state(fact)
-    if state == "unreachable":
+    if fact is None:
         return RebuildPlan("refuse", f"{node_name} cannot be reached: restart it (or repair it) first")
+    state = server_state(fact)
     if problem := upstream_problem(topology, node, upstream_fact, master_fact):
         return RebuildPlan("refuse", f"{node_name} would be cloned from {node.upstream}, but {problem}")
-    if state == "primary" and (fact.get("running") or not force):
+    if state == "primary" and (fact["running"] or not force):
         return RebuildPlan(
             "refuse",
             f"{node_name} is {describe(fact, cluster)}: it may hold writes nobody else has. If it "
             "really is a stale copy, stop it first, then rebuild with force=true")
     if state == "standby":
-        receiver = fact.get("wal_receiver") or {}
-        upstream = topology.node(node.upstream)
-        streaming = receiver.get("status") == "streaming" and receiver.get("sender_host") == upstream.address
-        master_sysid = (master_fact or {}).get("system_identifier")
-        if fact.get("running") and streaming and _same_cluster(fact, master_sysid) is not False and not force:
+        streaming = streams_from(fact, topology.upstream_of(node).address)
+        master_sysid = master_fact["system_identifier"] if master_fact else None
+        if fact["running"] and streaming and _same_cluster(fact, master_sysid) is not False and not force:
             return RebuildPlan("nothing", f"{node_name} is a running standby streaming from {node.upstream} "
                                           "(force=true rebuilds it anyway)")
     return RebuildPlan("clone", f"{node_name} is {describe(fact, cluster)}: a fresh base backup from "

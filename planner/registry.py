@@ -391,8 +391,9 @@ class HostRegistry:
 
     def paths(self) -> list[str]:
         """Every path whose stat the facts read (files, directories, signals, running copies)."""
-        copies = [running_copy_path(f) for f in self.files if running_copy_path(f)]
-        return sorted({e.path for e in (*self.files, *self.directories, *self.signals)} | set(copies))
+        copies = {copy for f in self.files if (copy := running_copy_path(f))}
+        return sorted({f.path for f in self.files} | {d.path for d in self.directories}
+                      | {s.path for s in self.signals} | copies)
 
 
 def running_copy_path(entry: FileEntry) -> str | None:
@@ -437,21 +438,33 @@ def _pgconf_vars(topology: Topology, node: str, held: Mapping[str, str] | None) 
 def file_variables(topology: Topology, node: str, secrets: Mapping[str, str] | None,
                    hostrules: Mapping[str, str] | None,
                    held: Mapping[str, str] | None = None) -> dict[str, Callable[[], dict]]:
-    """Per template: how to build its variables for `node` (called only for the files it gets).
-    held: the cascade failovers this run keeps (planner.held_failover)."""
+    """Per template: how to build its variables for `node` (called only for the files it gets;
+    those needing the secrets or the hostrules package only when they are known). held: the
+    cascade failovers this run keeps (planner.held_failover)."""
+
+    def secret(name: str) -> str:
+        if secrets is None:
+            raise ValueError(f"{name} is needed to render this file")
+        return secrets[name]
+
+    def hostrules_digest() -> str:
+        if hostrules is None:
+            raise ValueError("the hostrules package is needed to render ha-watch's script")
+        return package_digest(hostrules)
+
     return {
         "pgcascade.conf.j2": lambda: _pgconf_vars(topology, node, held),
         "pg_hba.conf.j2": lambda: settings.render_vars_hba(topology, node),
-        "pgpass.j2": lambda: settings.render_vars_pgpass(topology, node, secrets[REPLICATION_PASSWORD]),
+        "pgpass.j2": lambda: settings.render_vars_pgpass(topology, node, secret(REPLICATION_PASSWORD)),
         "archive-wal.sh.j2": lambda: settings.archive_wal_vars(topology.cluster),
         "replication-status.sh.j2": lambda: settings.replication_status_vars(topology),
         "ha.cf.j2": lambda: settings.heartbeat_vars(topology, node),
         "haresources.j2": lambda: settings.heartbeat_vars(topology, node),
-        "authkeys.j2": lambda: settings.authkeys_vars(secrets[HEARTBEAT_KEY]),
+        "authkeys.j2": lambda: settings.authkeys_vars(secret(HEARTBEAT_KEY)),
         "hapostgres.j2": lambda: settings.ha_script_vars(topology),
         "may-promote.sh.j2": lambda: settings.ha_script_vars(topology),
         "boot-guard.sh.j2": lambda: settings.ha_script_vars(topology),
-        "ha-watch.sh.j2": lambda: {**settings.ha_script_vars(topology), "hostrules_digest": package_digest(hostrules)},
+        "ha-watch.sh.j2": lambda: {**settings.ha_script_vars(topology), "hostrules_digest": hostrules_digest()},
         "ha-lib.sh.j2": lambda: settings.ha_lib_vars(topology, node),
         "postgresql-boot-guard.conf.j2": lambda: settings.boot_guard_dropin_vars(topology),
         "pgcascade-ha-watch.service.j2": settings.ha_watch_unit_vars,
@@ -707,32 +720,32 @@ def diff_host(registry: HostRegistry, observed: Mapping | None, live: Live,
         for expected, found, repair, disturbance in problems:
             drifts.append(Drift(host, entry.key, entry.category, expected, found, repair, disturbance))
 
-    for entry in registry.directories:
-        add(entry, entry.check(paths.get(entry.path), live))
-    for entry in registry.files:
-        copy = running_copy_path(entry)
-        add(entry, entry.check(paths.get(entry.path), live, paths.get(copy) if copy else None))
+    for directory in registry.directories:
+        add(directory, directory.check(paths.get(directory.path), live))
+    for file in registry.files:
+        copy = running_copy_path(file)
+        add(file, file.check(paths.get(file.path), live, paths.get(copy) if copy else None))
     units = observed.get("units") or {}
-    for entry in registry.units:
-        add(entry, entry.check(units.get(entry.unit), live))
+    for unit in registry.units:
+        add(unit, unit.check(units.get(unit.unit), live))
     postgres = observed.get("postgres")
     if postgres:  # None: PostgreSQL does not answer
         observed_settings = setting_sources(postgres, registry.extra.get("include_file", ""),
                                             registry.extra.get("main_config_file", ""))
-        for entry in registry.settings:
-            add(entry, entry.check(observed_settings.get(entry.name), live))
+        for setting in registry.settings:
+            add(setting, setting.check(observed_settings.get(setting.name), live))
         drifts += _guarantee_drifts(host, observed_settings, live)
         roles = postgres.get("roles")
         if roles is not None:
-            for entry in registry.roles:
-                add(entry, entry.check(roles.get(entry.role), live))
-    for entry in registry.signals:
-        add(entry, entry.check(paths.get(entry.path), live))
+            for role in registry.roles:
+                add(role, role.check(roles.get(role.role), live))
+    for signal in registry.signals:
+        add(signal, signal.check(paths.get(signal.path), live))
     if peer_public_keys is not None and observed.get("authorized_keys") is not None:
-        for entry in registry.authorized_keys:
-            known = {p: peer_public_keys.get(p) for p in entry.peers}
+        for keys in registry.authorized_keys:
+            known = {p: peer_public_keys.get(p) for p in keys.peers}
             if all(known.values()):
-                add(entry, entry.check_keys(observed["authorized_keys"], known))
+                add(keys, keys.check_keys(observed["authorized_keys"], known))
     return drifts
 
 

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from planner.model import Topology
+from planner.pgstate import PgStateDict, streams_from
 from planner.roles import live_primary, with_master
 from planner.standby_plan import describe, server_state
 
 
 @dataclass(frozen=True)
 class RejoinPlan:
-    action: str  # "nothing" | "rejoin" | "refuse"
+    action: Literal["nothing", "rejoin", "refuse"]
     reason: str
     topology: Topology | None = None  # the cluster as it is now (the live primary as master)
 
 
-def current_topology(inventory: Topology, facts_by_host: Mapping[str, Mapping | None]) -> tuple[Topology | None, str]:
+def current_topology(inventory: Topology, facts_by_host: Mapping[str, PgStateDict | None]) -> tuple[Topology | None, str]:
     """The inventory's topology with the live primary as its master, or None and why not."""
     primary, reason = live_primary(facts_by_host)
     if primary is None:
@@ -28,30 +30,30 @@ def current_topology(inventory: Topology, facts_by_host: Mapping[str, Mapping | 
     return with_master(inventory, primary), reason
 
 
-def plan_rejoin(inventory: Topology, target: str, facts_by_host: Mapping[str, Mapping | None],
+def plan_rejoin(inventory: Topology, target: str, facts_by_host: Mapping[str, PgStateDict | None],
                 force: bool = False) -> RejoinPlan:
     now, why = current_topology(inventory, facts_by_host)
     if now is None:
         return RejoinPlan("refuse", f"cannot rejoin {target}: {why}")
     master = now.master
     fact, master_fact = facts_by_host.get(target), facts_by_host[master.name]
+    assert master_fact is not None  # current_topology made it the master: a running primary
     cluster = inventory.cluster
     if target == master.name:
         return RejoinPlan("refuse", f"{target} is the live primary ({why}): there is nothing to rejoin to")
-    state = server_state(fact)
-    if state == "unreachable":
+    if fact is None:
         return RejoinPlan("refuse", f"{target} cannot be reached: restart it first")
+    state = server_state(fact)
     if state in ("absent", "unreadable"):
         return RejoinPlan("refuse", f"{target} is {describe(fact, cluster)}: use tasks/rebuild.py for it")
-    if fact.get("system_identifier") != master_fact.get("system_identifier"):
+    if fact["system_identifier"] != master_fact["system_identifier"]:
         return RejoinPlan("refuse", f"{target} holds another cluster (system identifier "
-                                    f"{fact.get('system_identifier')}, {master.name} has "
-                                    f"{master_fact.get('system_identifier')}): refusing to touch it")
-    timeline, master_timeline = fact.get("timeline") or 0, master_fact.get("timeline") or 0
-    upstream = now.node(now.node(target).upstream)
-    receiver = fact.get("wal_receiver") or {}
-    if (state == "standby" and fact.get("running") and receiver.get("status") == "streaming"
-            and receiver.get("sender_host") == upstream.address and timeline == master_timeline):
+                                    f"{fact['system_identifier']}, {master.name} has "
+                                    f"{master_fact['system_identifier']}): refusing to touch it")
+    timeline, master_timeline = fact["timeline"] or 0, master_fact["timeline"] or 0
+    upstream = now.upstream_of(now.node(target))
+    if (state == "standby" and fact["running"] and streams_from(fact, upstream.address)
+            and timeline == master_timeline):
         return RejoinPlan("nothing", f"{target} already streams from {upstream.name} on timeline {timeline}", now)
     if state == "primary" and timeline >= master_timeline and not force:
         return RejoinPlan("refuse", f"{target} is {describe(fact, cluster)}, not older than the primary "

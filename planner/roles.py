@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from planner.model import Topology
+from planner.pgstate import PgStateDict
 from planner.standby_plan import server_state
 
 
@@ -39,14 +40,14 @@ def with_master(topology: Topology, new_master: str) -> Topology:
     return replace(topology, nodes=tuple(sorted(swapped, key=lambda n: (n.tier, n.name))))
 
 
-def live_primary(facts_by_host: Mapping[str, Mapping | None]) -> tuple[str | None, str]:
+def live_primary(facts_by_host: Mapping[str, PgStateDict | None]) -> tuple[str | None, str]:
     """(host, reason): the running primary on the newest timeline, or None with the reason."""
     primaries = {name: fact for name, fact in facts_by_host.items()
-                 if server_state(fact) == "primary" and fact.get("running")}
+                 if fact is not None and server_state(fact) == "primary" and fact["running"]}
     if not primaries:
         return None, "no running primary in the cluster"
-    newest = max(fact.get("timeline") or 0 for fact in primaries.values())
-    on_newest = sorted(name for name, fact in primaries.items() if (fact.get("timeline") or 0) == newest)
+    newest = max(fact["timeline"] or 0 for fact in primaries.values())
+    on_newest = sorted(name for name, fact in primaries.items() if (fact["timeline"] or 0) == newest)
     if len(on_newest) > 1:
         return None, f"{', '.join(on_newest)} are running primaries on timeline {newest}: split brain, fix it by hand"
     return on_newest[0], f"{on_newest[0]} is the running primary on timeline {newest}"

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from planner.model import Topology
+from planner.pgstate import PgStateDict
 from planner.standby_plan import check_cluster_roles
 from planner.switchover import DEFAULT_MAX_LAG_BYTES, plan_switchover
 
 
 @dataclass(frozen=True)
 class RollingPlan:
-    action: str  # "nothing" | "rolling" | "refuse"
+    action: Literal["nothing", "rolling", "refuse"]
     reason: str
     standbys: tuple[str, ...] = ()  # standbys to restart, in order (leaves first)
     primary_pending: tuple[str, ...] = ()  # what the primary waits for, in words
@@ -27,11 +29,11 @@ class RollingPlan:
     away: Topology | None = None  # the cluster while `via` is the master
 
 
-def _pending_settings(fact: Mapping | None) -> list[str]:
-    return sorted((fact or {}).get("pending_restart") or [])
+def _pending_settings(fact: PgStateDict | None) -> list[str]:
+    return sorted(fact["pending_restart"]) if fact else []
 
 
-def plan_rolling_restart(topology: Topology, facts_by_host: Mapping[str, Mapping | None],
+def plan_rolling_restart(topology: Topology, facts_by_host: Mapping[str, PgStateDict | None],
                          haresources_pending: Mapping[str, bool], force: bool = False,
                          max_lag_bytes: int = DEFAULT_MAX_LAG_BYTES) -> RollingPlan:
     """haresources_pending: per heartbeat node, its haresources changed since heartbeat started."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from planner.problems import ProblemsError
+
 REPLICATION_PASSWORD = "PGCASCADE_REPLICATION_PASSWORD"
 HEARTBEAT_KEY = "PGCASCADE_HEARTBEAT_KEY"
 ALL_SECRETS = (REPLICATION_PASSWORD, HEARTBEAT_KEY)
@@ -16,15 +18,8 @@ _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DOUBLE_QUOTE_ESCAPABLE = '\\"$`'
 
 
-class SecretsError(Exception):
+class SecretsError(ProblemsError):
     """One or more secrets are missing or unusable; `problems` lists each one."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-    def __str__(self) -> str:
-        return "\n".join(self.problems)
 
 
 def _unquote(raw: str, where: str) -> str:
@@ -32,7 +27,8 @@ def _unquote(raw: str, where: str) -> str:
     raw = raw.strip()
     if not raw or raw[0] not in "'\"":
         return raw
-    quote, chars, index = raw[0], [], 1
+    quote, index = raw[0], 1
+    chars: list[str] = []
     while index < len(raw):
         char = raw[index]
         if char == quote:
@@ -137,9 +133,3 @@ def resolve_secrets(
         raise SecretsError(problems)
     return resolved
 
-
-def pgpass_escape(value: str) -> str:
-    """A field for a .pgpass line: `\\` and `:` are escaped with a backslash (libpq's rule)."""
-    if "\n" in value or "\r" in value:
-        raise ValueError("a .pgpass field cannot contain a newline")
-    return value.replace("\\", "\\\\").replace(":", "\\:")

@@ -10,7 +10,7 @@ inputs that reach a shell, a conf file and pg_hba.conf at once (addresses, the a
 directory, the replication user) are validated so that a bad inventory value fails with a clear
 message instead of rendering a broken file.
 
-Design decisions (the seed's howto gets these wrong):
+Design decisions:
 
 - One include file ``conf.d/pgcascade.conf`` with the same keys on every PostgreSQL host;
   standby keys (primary_conninfo, restore_command, ...) are set on every host that has an
@@ -46,7 +46,6 @@ from planner.checks import (  # noqa: F401
 from planner.file_vars import (  # noqa: F401
     CASCADE_FAILED_DIRECTORY,
     CASCADE_FAILED_PATH,
-    CASCADE_FAILOVER_TEMPLATES,
     CASCADE_MONITOR_INTERVAL,
     CASCADE_MONITOR_PATH,
     CASCADE_MONITOR_UNIT,
@@ -75,7 +74,6 @@ from planner.file_vars import (  # noqa: F401
     ha_lib_vars,
     ha_script_vars,
     ha_watch_unit_vars,
-    hba_entries,
     heartbeat_dropin_vars,
     heartbeat_vars,
     hostrules_config,
@@ -154,6 +152,7 @@ from planner.quoting import (  # noqa: F401
     _syncrep_name,
     conf_quote,
     conf_value,
+    conninfo,
     conninfo_value,
     pgpass_escape,
     shell_quote,

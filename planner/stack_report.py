@@ -8,24 +8,26 @@ ManagedState facts (None: not read).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from hostrules import canfailover
 from planner import registry
-from planner.model import Topology
+from planner.model import Node, Topology
+from planner.pgstate import PgStateDict, timeline_or_zero
 from planner.standby_plan import server_state
 
 FORMAT = "pgcascade-status/1"
 SYNCHRONOUS_STATES = ("sync", "quorum")
 
 
-def live_of(fact: Mapping | None, managed: Mapping | None) -> registry.Live:
+def live_of(fact: PgStateDict | None, managed: Mapping | None) -> registry.Live:
     """The host's live role, for a repair's disturbance."""
     # heartbeat's own rscstatus says "local" on both nodes of a v1 pair: the VIP says who holds.
     return registry.Live(primary=server_state(fact) == "primary", holds_resources=bool((managed or {}).get("vip")))
 
 
 def drifts(topology: Topology, registries: Mapping[str, registry.HostRegistry],
-           facts: Mapping[str, Mapping | None], managed: Mapping[str, Mapping | None]) -> list[registry.Drift]:
+           facts: Mapping[str, PgStateDict | None], managed: Mapping[str, Mapping | None]) -> list[registry.Drift]:
     """Every drifted entry on every host that could be read, in topology order."""
     public_keys = {name: (m or {}).get("public_key") for name, m in managed.items()}
     result = []
@@ -42,7 +44,7 @@ def drifts(topology: Topology, registries: Mapping[str, registry.HostRegistry],
 def heartbeat_view(topology: Topology, managed: Mapping[str, Mapping | None]) -> dict:
     """heartbeat on each node (running, its resource state) and where the VIP is."""
     cluster = topology.cluster
-    nodes = {}
+    nodes: dict[str, dict[str, Any]] = {}
     for node in topology.vip_holders if cluster.vip else ():
         state = managed.get(node.name)
         if state is None:
@@ -68,7 +70,7 @@ def monitors_view(registries: Mapping[str, registry.HostRegistry],
 
 def archiving_view(topology: Topology, managed: Mapping[str, Mapping | None]) -> dict:
     """Per host: last archived vs the current WAL file, failures, and whether it is failing."""
-    result = {}
+    result: dict[str, dict[str, Any] | None] = {}
     for node in topology.nodes:
         postgres = (managed.get(node.name) or {}).get("postgres") or {}
         archiver = postgres.get("archiver")
@@ -85,29 +87,31 @@ def archiving_view(topology: Topology, managed: Mapping[str, Mapping | None]) ->
     return result
 
 
-def live_primary(topology: Topology, facts: Mapping[str, Mapping | None]):
+def live_primary(topology: Topology, facts: Mapping[str, PgStateDict | None]) -> Node | None:
     """The node that takes writes now: the inventory's master while it is a running primary, else
     the running primary on the newest timeline (after a failover); None when there is none."""
     if server_state(facts.get(topology.master.name)) == "primary":
         return topology.master
     running = [n for n in topology.nodes if server_state(facts.get(n.name)) == "primary"]
-    return max(running, key=lambda n: (facts[n.name] or {}).get("timeline") or 0, default=None)
+    return max(running, key=lambda n: timeline_or_zero(facts[n.name]), default=None)
 
 
-def failed_over(topology: Topology, facts: Mapping[str, Mapping | None]) -> dict | None:
+def failed_over(topology: Topology, facts: Mapping[str, PgStateDict | None]) -> dict | None:
     """After a failover: who took over, and what the DBA runs to get the inventory's tree back."""
     now = live_primary(topology, facts)
     if now is None or now.name == topology.master.name:
         return None
     old = topology.master.name
-    return {"primary": now.name, "timeline": (facts[now.name] or {}).get("timeline"),
-            "line": (f"failed over: {now.name} is the primary (timeline {(facts[now.name] or {}).get('timeline')}), "
+    fact = facts[now.name]
+    timeline = fact["timeline"] if fact else None
+    return {"primary": now.name, "timeline": timeline,
+            "line": (f"failed over: {now.name} is the primary (timeline {timeline}), "
                      f"not {old}: once {old} is back (its PostgreSQL stays stopped), run "
                      f"`pyinfra INVENTORY tasks/rejoin.py` to make it a standby of {now.name}, then "
                      f"`pyinfra INVENTORY tasks/switchover.py` to return to the inventory's roles")}
 
 
-def synchronous_guarantee(topology: Topology, facts: Mapping[str, Mapping | None],
+def synchronous_guarantee(topology: Topology, facts: Mapping[str, PgStateDict | None],
                           managed: Mapping[str, Mapping | None]) -> dict:
     """{"on": bool|None, "reason": str}: does a commit on the master wait for a standby now?"""
     cluster = topology.cluster
@@ -129,10 +133,10 @@ def synchronous_guarantee(topology: Topology, facts: Mapping[str, Mapping | None
     if weak:
         words = "; ".join(f"{o.get('setting')!r} {registry.source_words(o)}" for o in weak)
         return {"on": False, "reason": f"synchronous_commit weakened on {master.name}: {words}"}
-    rows = [r for r in (fact.get("replication") or []) if r.get("sync_state") in SYNCHRONOUS_STATES]
+    rows = [r for r in (fact["replication"] if fact else []) if r["sync_state"] in SYNCHRONOUS_STATES]
     if not rows:
         return {"on": False, "reason": "no synchronous standby connected: commits wait until one is back"}
-    return {"on": True, "reason": f"{', '.join(r.get('application_name') for r in rows)} synchronous "
+    return {"on": True, "reason": f"{', '.join(str(r['application_name']) for r in rows)} synchronous "
                                   f"on {master.name}"}
 
 
@@ -201,7 +205,7 @@ def stack_lines(view: Mapping) -> list[str]:
 
 
 def stack_view(topology: Topology, registries: Mapping[str, registry.HostRegistry],
-               facts: Mapping[str, Mapping | None], managed: Mapping[str, Mapping | None]) -> dict:
+               facts: Mapping[str, PgStateDict | None], managed: Mapping[str, Mapping | None]) -> dict:
     """The stack sections of the JSON document (and of the text)."""
     found = drifts(topology, registries, facts, managed)
     return {

@@ -20,11 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from .model import Cluster, Node, Topology
+from .pgstate import PgStateDict, ServerState, timeline_or_zero
 
-STANDBY_ACTIONS = ("nothing", "start", "repoint", "clone", "refuse")
-PRIMARY_ACTIONS = ("nothing", "start", "create", "refuse")
+StandbyAction = Literal["nothing", "start", "repoint", "clone", "refuse"]
+PrimaryAction = Literal["nothing", "start", "create", "refuse"]
+STANDBY_ACTIONS: tuple[StandbyAction, ...] = get_args(StandbyAction)
+PRIMARY_ACTIONS: tuple[PrimaryAction, ...] = get_args(PrimaryAction)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class StandbyPlan:
     planning before that step (pyinfra's prepare) should not fail on it, and plan again later.
     """
 
-    action: str
+    action: StandbyAction
     reason: str
     waits_for: str | None = None
 
@@ -58,7 +62,7 @@ class StandbyPlan:
 class PrimaryPlan:
     """What to do with the inventory's master: nothing, start, create (no cluster yet), refuse."""
 
-    action: str
+    action: PrimaryAction
     reason: str
 
     def __post_init__(self) -> None:
@@ -69,7 +73,7 @@ class PrimaryPlan:
 # ---------------------------------------------------------------- reading a PgState
 
 
-def server_state(fact: Mapping | None) -> str:
+def server_state(fact: PgStateDict | None) -> ServerState:
     """One word for what a host holds.
 
     unreachable: no fact; absent: not installed or no cluster; unreadable: the cluster is stopped
@@ -78,47 +82,47 @@ def server_state(fact: Mapping | None) -> str:
     """
     if fact is None:
         return "unreachable"
-    if not fact.get("installed") or not fact.get("cluster_exists"):
+    if not fact["installed"] or not fact["cluster_exists"]:
         return "absent"
-    if not fact.get("running") and not fact.get("system_identifier"):
+    if not fact["running"] and not fact["system_identifier"]:
         return "unreadable"
-    if fact.get("in_recovery") or (not fact.get("running") and fact.get("standby_signal")):
+    if fact["in_recovery"] or (not fact["running"] and fact["standby_signal"]):
         return "standby"
     return "primary"
 
 
-def describe(fact: Mapping | None, cluster: Cluster) -> str:
+def describe(fact: PgStateDict | None, cluster: Cluster) -> str:
     """`a running primary on timeline 2` and the like, for messages."""
-    state = server_state(fact)
-    if state == "unreachable":
+    if fact is None:
         return "unreachable"
+    state = server_state(fact)
     if state == "absent":
-        if not fact.get("installed"):
+        if not fact["installed"]:
             return f"without PostgreSQL {cluster.version} installed"
         return f"without a cluster {cluster.version}/{cluster.name}"
     if state == "unreadable":
         return "a stopped cluster without a readable pg_control"
-    running = "running" if fact.get("running") else "stopped"
-    timeline = fact.get("timeline")
+    running = "running" if fact["running"] else "stopped"
+    timeline = fact["timeline"]
     on_timeline = f" on timeline {timeline}" if timeline is not None else ""
     return f"a {running} {state}{on_timeline}"
 
 
-def _same_cluster(fact: Mapping | None, system_identifier: str | None) -> bool | None:
+def _same_cluster(fact: PgStateDict | None, system_identifier: str | None) -> bool | None:
     """True/False when both identifiers are known, None when that cannot be told."""
-    mine = fact.get("system_identifier") if fact else None
+    mine = fact["system_identifier"] if fact else None
     if not mine or not system_identifier:
         return None
     return str(mine) == str(system_identifier)
 
 
-def _pristine(fact: Mapping, is_pristine: bool) -> bool:
+def _pristine(fact: PgStateDict, is_pristine: bool) -> bool:
     """The facts layer's verdict, double-checked: standbys and promoted clusters never are."""
-    timeline = fact.get("timeline")
+    timeline = fact["timeline"]
     return bool(
         is_pristine
-        and not fact.get("standby_signal")
-        and not fact.get("in_recovery")
+        and not fact["standby_signal"]
+        and not fact["in_recovery"]
         and (timeline is None or timeline == 1)
     )
 
@@ -172,7 +176,7 @@ def parse_conninfo(text: str) -> dict[str, str] | None:
 
 
 def _redacted(conninfo: str) -> str:
-    """The conninfo for a message: a password (set by hand, as in the seed) is masked."""
+    """The conninfo for a message: a password (one set by hand in primary_conninfo) is masked."""
     pairs = parse_conninfo(conninfo)
     if pairs is None:
         return "(unparsable)" if "password" in conninfo else repr(conninfo)
@@ -189,7 +193,7 @@ def _same_conninfo(current: str, desired: str) -> bool:
 
 
 def standby_differences(
-    fact: Mapping, desired_conninfo: str, desired_settings: Mapping[str, str] | None = None
+    fact: PgStateDict, desired_conninfo: str, desired_settings: Mapping[str, str] | None = None
 ) -> list[str]:
     """What differs from a correctly configured standby, in words (empty when nothing).
 
@@ -197,15 +201,15 @@ def standby_differences(
     it starts with what the managed files say. A running one reports them all.
     """
     differences = []
-    running = bool(fact.get("running"))
-    current = fact.get("primary_conninfo")
+    running = bool(fact["running"])
+    current = fact["primary_conninfo"]
     if (current is not None or running) and not _same_conninfo(current or "", desired_conninfo):
         differences.append(
             f"primary_conninfo is {_redacted(current or '')} (wanted {_redacted(desired_conninfo)})"
         )
-    if running and fact.get("in_recovery") and not fact.get("standby_signal"):
+    if running and fact["in_recovery"] and not fact["standby_signal"]:
         differences.append("no standby.signal (its archive recovery would end in a promotion)")
-    settings = fact.get("settings") or {}
+    settings = fact["settings"] or {}
     for name, value in sorted((desired_settings or {}).items()):
         if settings.get(name) is None:
             if running:
@@ -219,28 +223,28 @@ def standby_differences(
 
 
 def _cluster_system_identifier(
-    upstream_fact: Mapping | None, master_fact: Mapping | None
+    upstream_fact: PgStateDict | None, master_fact: PgStateDict | None
 ) -> str | None:
     """The cluster's identity: the master's system identifier, else the upstream's."""
     for fact in (master_fact, upstream_fact):
-        if server_state(fact) in ("primary", "standby") and fact.get("system_identifier"):
+        if fact is not None and server_state(fact) in ("primary", "standby") and fact["system_identifier"]:
             return str(fact["system_identifier"])
     return None
 
 
 def _upstream_check(
-    topology: Topology, node: Node, upstream_fact: Mapping | None, master_fact: Mapping | None
+    topology: Topology, node: Node, upstream_fact: PgStateDict | None, master_fact: PgStateDict | None
 ) -> tuple[str, bool] | None:
     """(why the upstream cannot serve now, whether an earlier step of the run may fix it)."""
     cluster = topology.cluster
-    upstream = topology.node(node.upstream)
+    upstream = topology.upstream_of(node)
     label = f"its upstream {upstream.name}"
-    state = server_state(upstream_fact)
-    if state == "unreachable":
+    if upstream_fact is None:
         return f"{label} could not be reached (check it, then run the deploy again)", False
+    state = server_state(upstream_fact)
     if state in ("absent", "unreadable"):
         return f"{label} is {describe(upstream_fact, cluster)} (deploy {upstream.name} first)", True
-    if not upstream_fact.get("running"):
+    if not upstream_fact["running"]:
         start = f"pg_ctlcluster {cluster.version} {cluster.name} start"
         return f"{label} is not running (start it: {start})", True
     if upstream.role == "master" and state != "primary":
@@ -258,8 +262,8 @@ def _upstream_check(
         if _same_cluster(upstream_fact, _cluster_system_identifier(None, master_fact)) is False:
             return (
                 f"{label} holds another cluster (system identifier "
-                f"{upstream_fact.get('system_identifier')}) than the master {master.name} "
-                f"({master_fact.get('system_identifier')}): re-clone {upstream.name} first"
+                f"{upstream_fact['system_identifier']}) than the master {master.name} "
+                f"({master_fact['system_identifier']}): re-clone {upstream.name} first"
             ), False
     return None
 
@@ -267,8 +271,8 @@ def _upstream_check(
 def upstream_problem(
     topology: Topology,
     node: Node,
-    upstream_fact: Mapping | None,
-    master_fact: Mapping | None = None,
+    upstream_fact: PgStateDict | None,
+    master_fact: PgStateDict | None = None,
 ) -> str | None:
     """Why `node`'s upstream cannot serve a base backup or streaming now; None when it can."""
     check = _upstream_check(topology, node, upstream_fact, master_fact)
@@ -278,8 +282,8 @@ def upstream_problem(
 def _blocked_by_upstream(
     topology: Topology,
     node: Node,
-    upstream_fact: Mapping | None,
-    master_fact: Mapping | None,
+    upstream_fact: PgStateDict | None,
+    master_fact: PgStateDict | None,
     what: str,
 ) -> StandbyPlan | None:
     """A refusal when the upstream cannot serve `what` (e.g. "pg3 is ..., but ..."), else None."""
@@ -297,20 +301,20 @@ def _blocked_by_upstream(
 def _refuse_primary(
     topology: Topology,
     node: Node,
-    fact: Mapping,
-    upstream_fact: Mapping | None,
+    fact: PgStateDict,
+    upstream_fact: PgStateDict | None,
     cluster_system_identifier: str | None,
 ) -> StandbyPlan:
     """A standby host that holds a primary with real data: say which kind and what to do."""
     cluster = topology.cluster
-    upstream = topology.node(node.upstream)
+    upstream = topology.upstream_of(node)
     drop = _drop_hint(cluster)
     found = f"{node.name} is {describe(fact, cluster)}"
-    timeline = fact.get("timeline")
-    upstream_timeline = upstream_fact.get("timeline") if upstream_fact else None
+    timeline = fact["timeline"]
+    upstream_timeline = upstream_fact["timeline"] if upstream_fact else None
     if _same_cluster(fact, cluster_system_identifier) is False:
         reason = (
-            f"{found} holding another cluster (system identifier {fact.get('system_identifier')},"
+            f"{found} holding another cluster (system identifier {fact['system_identifier']},"
             f" the cluster's is {cluster_system_identifier}): refusing to replace its data. If it "
             f"is not needed, back it up and drop it on {node.name} ({drop}), then run the deploy "
             "again"
@@ -329,7 +333,7 @@ def _refuse_primary(
             f"{upstream.name} never received. Refusing to clone over it: rewind it (pg_rewind), or "
             f"once its data is known to be unneeded drop it ({drop}), then run the deploy again"
         )
-    elif not fact.get("running"):
+    elif not fact["running"]:
         reason = (
             f"{found}, where the inventory wants a standby of {upstream.name}; whether it was "
             f"ever used cannot be told while it is stopped: refusing to clone over it. Start it "
@@ -349,8 +353,8 @@ def _refuse_primary(
 def _clone(
     topology: Topology,
     node: Node,
-    upstream_fact: Mapping | None,
-    master_fact: Mapping | None,
+    upstream_fact: PgStateDict | None,
+    master_fact: PgStateDict | None,
     why: str,
 ) -> StandbyPlan:
     what = f"{node.name} {why}"
@@ -364,13 +368,13 @@ def _clone(
 def plan_standby(
     topology: Topology,
     node: Node,
-    fact: Mapping | None,
-    upstream_fact: Mapping | None,
+    fact: PgStateDict | None,
+    upstream_fact: PgStateDict | None,
     *,
     desired_conninfo: str,
     desired_settings: Mapping[str, str] | None = None,
     is_pristine: bool | None = None,
-    master_fact: Mapping | None = None,
+    master_fact: PgStateDict | None = None,
 ) -> StandbyPlan:
     """Decide what to do with the standby `node` (a cascade or a downstream).
 
@@ -387,15 +391,15 @@ def plan_standby(
     if node.role == "master" or node.upstream is None:
         raise ValueError(f"{node.name} is the master: use plan_primary()")
     cluster = topology.cluster
-    upstream = topology.node(node.upstream)
+    upstream = topology.upstream_of(node)
     state = server_state(fact)
     if is_pristine is None:
-        is_pristine = bool(fact and fact.get("pristine"))
+        is_pristine = bool(fact and fact["pristine"])
     if node.upstream == topology.master.name and master_fact is None:
         master_fact = upstream_fact
     cluster_system_identifier = _cluster_system_identifier(upstream_fact, master_fact)
 
-    if state == "unreachable":
+    if fact is None:
         return StandbyPlan(
             "refuse", f"{node.name}: its PostgreSQL state could not be read: not touching it"
         )
@@ -404,7 +408,7 @@ def plan_standby(
     if state == "unreadable":
         # No PG_VERSION either (the facts layer then reports in_recovery None): an empty
         # directory, e.g. what a failed pg_basebackup leaves after cleaning up.
-        if is_pristine or fact.get("in_recovery", False) is None:
+        if is_pristine or fact["in_recovery"] is None:
             return _clone(
                 topology, node, upstream_fact, master_fact,
                 "has nothing worth keeping in its data directory (empty, or an interrupted base "
@@ -431,12 +435,12 @@ def plan_standby(
         return StandbyPlan(
             "refuse",
             f"{node.name} is {describe(fact, cluster)} of another cluster (system identifier "
-            f"{fact.get('system_identifier')}, the cluster's is {cluster_system_identifier}): "
+            f"{fact['system_identifier']}, the cluster's is {cluster_system_identifier}): "
             f"refusing to replace its data. If it is not needed, drop it ({_drop_hint(cluster)}) "
             "and run the deploy again",
         )
-    timeline = fact.get("timeline")
-    upstream_timeline = upstream_fact.get("timeline") if upstream_fact else None
+    timeline = fact["timeline"]
+    upstream_timeline = upstream_fact["timeline"] if upstream_fact else None
     if timeline is not None and upstream_timeline is not None and timeline > upstream_timeline:
         return StandbyPlan(
             "refuse",
@@ -447,12 +451,12 @@ def plan_standby(
         )
     differences = standby_differences(fact, desired_conninfo, desired_settings)
     if not differences:
-        if fact.get("running"):
+        if fact["running"]:
             return StandbyPlan(
                 "nothing", f"{node.name}: a running standby of {upstream.name} as configured"
             )
         note = ""
-        if server_state(upstream_fact) == "unreachable" or not upstream_fact.get("running"):
+        if upstream_fact is None or not upstream_fact["running"]:
             note = (
                 f" ({upstream.name} is down: it will replay its archive and connect when "
                 f"{upstream.name} is back)"
@@ -476,10 +480,10 @@ def plan_standby(
 # ---------------------------------------------------------------- the master
 
 
-def pristine_hosts_of(facts_by_host: Mapping[str, Mapping | None]) -> frozenset[str]:
+def pristine_hosts_of(facts_by_host: Mapping[str, PgStateDict | None]) -> frozenset[str]:
     """Hosts whose fact says "pristine" (a never-used cluster; None/absent means unknown: no)."""
     return frozenset(
-        name for name, fact in facts_by_host.items() if fact and fact.get("pristine") is True
+        name for name, fact in facts_by_host.items() if fact and fact["pristine"] is True
     )
 
 
@@ -487,7 +491,7 @@ def _other_primaries(
     topology: Topology,
     name: str,
     system_identifier: str | None,
-    facts_by_host: Mapping[str, Mapping | None],
+    facts_by_host: Mapping[str, PgStateDict | None],
     pristine_hosts: Collection[str],
 ) -> list[str]:
     """Other hosts holding a primary of this cluster (same system identifier when known)."""
@@ -502,26 +506,26 @@ def _other_primaries(
 
 
 def _newer_timelines(
-    topology: Topology, name: str, fact: Mapping, facts_by_host: Mapping[str, Mapping | None]
+    topology: Topology, name: str, fact: PgStateDict, facts_by_host: Mapping[str, PgStateDict | None]
 ) -> list[str]:
     """Other hosts of the same cluster on a newer timeline than `fact`'s.
 
     No host is skipped as pristine: a never-used cluster is on timeline 1, never newer.
     """
-    timeline = fact.get("timeline")
+    timeline = fact["timeline"]
     if timeline is None:
         return []
-    system_identifier = fact.get("system_identifier")
+    system_identifier = fact["system_identifier"]
     newer = []
     for other in topology.nodes:
         other_fact = facts_by_host.get(other.name)
         if other.name == name:
             continue
-        if server_state(other_fact) not in ("primary", "standby"):
+        if other_fact is None or server_state(other_fact) not in ("primary", "standby"):
             continue
         if _same_cluster(other_fact, system_identifier) is False:
             continue
-        if (other_fact.get("timeline") or 0) > timeline:
+        if timeline_or_zero(other_fact) > timeline:
             newer.append(other.name)
     return newer
 
@@ -529,8 +533,8 @@ def _newer_timelines(
 def plan_primary(
     topology: Topology,
     node: Node,
-    fact: Mapping | None,
-    facts_by_host: Mapping[str, Mapping | None] | None = None,
+    fact: PgStateDict | None,
+    facts_by_host: Mapping[str, PgStateDict | None] | None = None,
     pristine_hosts: Collection[str] | None = None,
 ) -> PrimaryPlan:
     """Decide what to do with the inventory's master.
@@ -546,9 +550,9 @@ def plan_primary(
     facts_by_host = facts_by_host or {}
     if pristine_hosts is None:
         pristine_hosts = pristine_hosts_of(facts_by_host)
-    state = server_state(fact)
-    if state == "unreachable":
+    if fact is None:
         return PrimaryPlan("refuse", f"{node.name}: its PostgreSQL state could not be read")
+    state = server_state(fact)
     if state == "absent":
         return PrimaryPlan(
             "create", f"{node.name} (master) is {describe(fact, cluster)}: create the cluster"
@@ -560,9 +564,9 @@ def plan_primary(
             f"pg_control cannot be read: check {cluster.data_directory} by hand; pgcascade never "
             "initializes over an existing data directory",
         )
-    system_identifier = fact.get("system_identifier")
+    system_identifier = fact["system_identifier"]
     if state == "standby":
-        where = "running in recovery" if fact.get("running") else "stopped with standby.signal"
+        where = "running in recovery" if fact["running"] else "stopped with standby.signal"
         others = _other_primaries(
             topology, node.name, system_identifier, facts_by_host, pristine_hosts
         )
@@ -570,7 +574,7 @@ def plan_primary(
         candidates = [
             name
             for name in others
-            if (facts_by_host[name].get("timeline") or 0) >= (fact.get("timeline") or 0)
+            if timeline_or_zero(facts_by_host[name]) >= timeline_or_zero(fact)
         ]
         if candidates:
             found = "; ".join(f"{n} is {describe(facts_by_host[n], cluster)}" for n in candidates)
@@ -591,7 +595,7 @@ def plan_primary(
         return PrimaryPlan(
             "refuse",
             f"{node.name}, the master in the inventory, is {where} (a standby) on timeline "
-            f"{fact.get('timeline')}; {found}. A failover seems to have happened: {fix}. "
+            f"{fact['timeline']}; {found}. A failover seems to have happened: {fix}. "
             "A deploy never promotes or demotes",
         )
     newer = _newer_timelines(topology, node.name, fact, facts_by_host)
@@ -604,7 +608,7 @@ def plan_primary(
             f"{node.name} (pg_ctlcluster {cluster.version} {cluster.name} stop), make the new "
             f"primary the master in the inventory, then rewind (pg_rewind) or re-clone {node.name}",
         )
-    if fact.get("running"):
+    if fact["running"]:
         return PrimaryPlan("nothing", f"{node.name}: the running primary")
     return PrimaryPlan("start", f"{node.name}: the primary, stopped: start it")
 
@@ -614,7 +618,7 @@ def plan_primary(
 
 def check_cluster_roles(
     topology: Topology,
-    facts_by_host: Mapping[str, Mapping | None],
+    facts_by_host: Mapping[str, PgStateDict | None],
     pristine_hosts: Collection[str] | None = None,
     include_drift: bool = True,
 ) -> list[str]:
@@ -635,7 +639,7 @@ def check_cluster_roles(
     master_state = server_state(master_fact)
     system_identifier = _cluster_system_identifier(None, master_fact)
     master_timeline = (
-        master_fact.get("timeline") if master_state in ("primary", "standby") else None
+        master_fact["timeline"] if master_fact is not None and master_state in ("primary", "standby") else None
     )
     problems = []
 
@@ -645,12 +649,14 @@ def check_cluster_roles(
             problems.append(master_plan.reason)
 
     running_primaries = []
-    if master_state == "primary" and master_fact.get("running"):
+    if master_fact is not None and master_state == "primary" and master_fact["running"]:
         running_primaries.append(master.name)
     for node in topology.nodes:
         if node.role == "master" or node.name in pristine_hosts:
             continue
         fact = facts_by_host.get(node.name)
+        if fact is None:
+            continue
         state = server_state(fact)
         if state not in ("primary", "standby"):
             continue
@@ -658,14 +664,14 @@ def check_cluster_roles(
         if _same_cluster(fact, system_identifier) is False:
             problems.append(
                 f"{label} is {describe(fact, cluster)} of another cluster (system identifier "
-                f"{fact.get('system_identifier')}, the master {master.name} has "
+                f"{fact['system_identifier']}, the master {master.name} has "
                 f"{system_identifier})"
             )
             continue
-        timeline = fact.get("timeline")
+        timeline = fact["timeline"]
         newer = timeline is not None and master_timeline is not None and timeline > master_timeline
         if state == "primary":
-            if fact.get("running"):
+            if fact["running"]:
                 running_primaries.append(node.name)
             hint = " (promoted by a failover?)" if newer else ""
             problems.append(f"{label} is {describe(fact, cluster)}, not a standby{hint}")
@@ -675,9 +681,10 @@ def check_cluster_roles(
                 f"{label} is on timeline {timeline}, newer than the master {master.name} "
                 f"(timeline {master_timeline}): it follows another primary"
             )
-        upstream = topology.node(node.upstream)
-        receiver = fact.get("wal_receiver") or {}
-        sender_host, sender_port = receiver.get("sender_host"), receiver.get("sender_port")
+        upstream = topology.upstream_of(node)
+        receiver = fact["wal_receiver"]
+        sender_host = receiver["sender_host"] if receiver else None
+        sender_port = receiver["sender_port"] if receiver else None
         wrong_port = sender_port not in (None, cluster.port)
         if include_drift and sender_host and (sender_host != upstream.address or wrong_port):
             sender = f"{sender_host}:{sender_port}" if sender_port is not None else sender_host

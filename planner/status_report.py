@@ -1,8 +1,7 @@
 """The status tree: inventory + every host's PgState -> readable text and a list of problems.
 
-Pure rendering, deterministic for identical input. Shows what the seed's monitor query and
-replication script showed (pg_stat_replication per host; receive/replay bytes behind the
-master), and compares it with what the inventory expects:
+Pure rendering, deterministic for identical input. Shows pg_stat_replication per host and the
+receive/replay bytes behind the master, and compares it with what the inventory expects:
 the master streams to its direct standbys (sync when the cluster is synchronous), a cascade
 streams to its children (async), leaves have no clients, every standby is in recovery on the
 master's timeline and receiving WAL.
@@ -12,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from .model import Node, Topology
+from .pgstate import PgStateDict
 from .standby_plan import check_cluster_roles, describe, server_state
 
 REPLICATION_COLUMNS = ("application_name", "client_addr", "state", "sync_priority", "sync_state")
@@ -34,7 +34,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]], indent: str =
     ]
 
 
-def _tree(topology: Topology, facts_by_host: Mapping[str, Mapping | None]) -> list[str]:
+def _tree(topology: Topology, facts_by_host: Mapping[str, PgStateDict | None]) -> list[str]:
     """The inventory's tree, each host with what it really is."""
     cluster = topology.cluster
     lines: list[str] = []
@@ -61,23 +61,23 @@ def _behind(master_current: int | None, lsn: int | None) -> str:
     return f"{lsn_text(lsn)}, {max(master_current - lsn, 0)} bytes behind the master"
 
 
-def _upstream_line(topology: Topology, node: Node, fact: Mapping) -> str:
+def _upstream_line(topology: Topology, node: Node, fact: PgStateDict) -> str:
     if node.upstream is None:
         return "none (the master)"
-    upstream = topology.node(node.upstream)
+    upstream = topology.upstream_of(node)
     expected = f"{upstream.name} ({upstream.address}:{topology.cluster.port})"
-    receiver = fact.get("wal_receiver")
+    receiver = fact["wal_receiver"]
     if not receiver:
         return f"{expected}, no WAL receiver"
-    sender = f"{receiver.get('sender_host')}:{receiver.get('sender_port')}"
-    timeline = receiver.get("received_tli")
-    return f"{expected}, {receiver.get('status')} from {sender} (timeline {timeline})"
+    sender = f"{receiver['sender_host']}:{receiver['sender_port']}"
+    timeline = receiver["received_tli"]
+    return f"{expected}, {receiver['status']} from {sender} (timeline {timeline})"
 
 
 def _host_block(
     topology: Topology,
     node: Node,
-    fact: Mapping | None,
+    fact: PgStateDict | None,
     master_current: int | None,
     unreachable_reason: str | None,
 ) -> list[str]:
@@ -87,21 +87,21 @@ def _host_block(
     if state == "unreachable" and unreachable_reason:
         described = unreachable_reason
     lines.append(f"  state:        {described}")
-    if state in ("unreachable", "absent", "unreadable"):
+    if fact is None or state in ("absent", "unreadable"):
         return lines
     in_recovery = "yes" if state == "standby" else "no"
-    if state == "standby" and not fact.get("running"):
+    if state == "standby" and not fact["running"]:
         in_recovery += " (stopped with standby.signal)"
     lines.append(f"  in recovery:  {in_recovery}")
     lines.append(f"  upstream:     {_upstream_line(topology, node, fact)}")
-    lsn = fact.get("lsn") or {}
+    lsn = fact["lsn"]
     if state == "primary":
-        lines.append(f"  current:      {lsn_text(lsn.get('current'))}")
-    elif not fact.get("running"):  # a stopped server reports no LSN: not "nothing received"
+        lines.append(f"  current:      {lsn_text(lsn['current'])}")
+    elif not fact["running"]:  # a stopped server reports no LSN: not "nothing received"
         lines.append("  receive:      unknown (not running)")
         lines.append("  replay:       unknown (not running)")
     else:
-        receive, replay = lsn.get("receive"), lsn.get("replay")
+        receive, replay = lsn["receive"], lsn["replay"]
         if receive is not None and replay is not None and receive < replay:
             # A (re)started WAL receiver reports the segment start it streams from until new WAL
             # arrives; what was replayed had been received.
@@ -110,16 +110,16 @@ def _host_block(
             received = _behind(master_current, receive)
         lines.append(f"  receive:      {received}")
         lines.append(f"  replay:       {_behind(master_current, replay)}")
-    archiver = fact.get("archiver")
+    archiver = fact["archiver"]
     if archiver:
-        last = archiver.get("last_archived_wal") or "none"
+        last = archiver["last_archived_wal"] or "none"
         lines.append(
-            f"  archiver:     {archiver.get('archived_count')} archived, "
-            f"{archiver.get('failed_count')} failed, last {last}"
+            f"  archiver:     {archiver['archived_count']} archived, "
+            f"{archiver['failed_count']} failed, last {last}"
         )
-    if fact.get("pending_restart"):
+    if fact["pending_restart"]:
         lines.append(f"  pending restart: {', '.join(sorted(fact['pending_restart']))}")
-    rows = sorted(fact.get("replication") or [], key=lambda r: str(r.get("application_name")))
+    rows = sorted(fact["replication"], key=lambda r: str(r["application_name"]))
     if rows:
         lines.append("  replication:")
         cells = [[r.get(column) for column in REPLICATION_COLUMNS] for r in rows]
@@ -130,17 +130,16 @@ def _host_block(
 
 
 def _availability_problems(
-    topology: Topology, node: Node, fact: Mapping | None, unreachable_reason: str | None
+    topology: Topology, node: Node, fact: PgStateDict | None, unreachable_reason: str | None
 ) -> list[str]:
     cluster = topology.cluster
-    state = server_state(fact)
-    if state == "unreachable":
+    if fact is None:
         if unreachable_reason:
             return [f"{node.name}: {unreachable_reason}"]
         return [f"{node.name}: unreachable (its state could not be read)"]
-    if state in ("absent", "unreadable"):
+    if server_state(fact) in ("absent", "unreadable"):
         return [f"{node.name}: {describe(fact, cluster)} (run the deploy)"]
-    if not fact.get("running"):
+    if not fact["running"]:
         return [
             f"{node.name}: PostgreSQL {cluster.version}/{cluster.name} is not running "
             f"(start it: pg_ctlcluster {cluster.version} {cluster.name} start)"
@@ -148,14 +147,14 @@ def _availability_problems(
     return []
 
 
-def _replication_problems(topology: Topology, node: Node, fact: Mapping,
+def _replication_problems(topology: Topology, node: Node, fact: PgStateDict,
                           synchronous_off_reason: str | None = None) -> list[str]:
     """Compare this host's pg_stat_replication rows with its children in the inventory.
     synchronous_off_reason: why the master has no synchronous standby when it no longer asks for
     one (its synchronous_standby_names emptied): said instead of "commits wait"."""
     problems = []
     children = topology.children(node.name)
-    rows = {r.get("application_name"): r for r in fact.get("replication") or []}
+    rows = {r["application_name"]: r for r in fact["replication"]}
     for child in children:
         row = rows.get(child.application_name)
         if row is None:
@@ -163,17 +162,17 @@ def _replication_problems(topology: Topology, node: Node, fact: Mapping,
                 f"{node.name}: {child.application_name} ({child.name}) is not connected "
                 "(no row in pg_stat_replication)"
             )
-        elif row.get("state") != "streaming":
+        elif row["state"] != "streaming":
             problems.append(
                 f"{node.name}: {child.application_name} ({child.name}) is in state "
-                f"{row.get('state')!r}, not streaming"
+                f"{row['state']!r}, not streaming"
             )
     connected = [rows[c.application_name] for c in children if c.application_name in rows]
     synchronous_wanted = node.role == "master" and topology.cluster.synchronous
     if synchronous_wanted and children and not any(
-        r.get("sync_state") in SYNCHRONOUS_STATES for r in connected
+        r["sync_state"] in SYNCHRONOUS_STATES for r in connected
     ):
-        names = ", ".join(c.application_name for c in children)
+        names = ", ".join(str(c.application_name) for c in children)
         consequence = synchronous_off_reason or "commits wait until one is back"
         problems.append(
             f"{node.name}: no synchronous standby (expected {names} with sync_state sync): "
@@ -181,48 +180,50 @@ def _replication_problems(topology: Topology, node: Node, fact: Mapping,
         )
     if not synchronous_wanted:
         for row in connected:
-            if row.get("sync_state") != "async":
+            if row["sync_state"] != "async":
                 problems.append(
-                    f"{node.name}: {row.get('application_name')} is {row.get('sync_state')!r}, "
+                    f"{node.name}: {row['application_name']} is {row['sync_state']!r}, "
                     "expected async"
                 )
-    expected_names = {c.application_name for c in children}
+    expected_names = {str(c.application_name) for c in children}
     for name, row in sorted(rows.items(), key=lambda item: str(item[0])):
-        if name in expected_names or row.get("state") == "backup":
+        if name in expected_names or row["state"] == "backup":
             continue  # a running pg_basebackup is a clone in progress, not a problem
         expected = ", ".join(sorted(expected_names)) or "none"
         problems.append(
-            f"{node.name}: unexpected replication client {name!r} from {row.get('client_addr')} "
+            f"{node.name}: unexpected replication client {name!r} from {row['client_addr']} "
             f"(the inventory expects: {expected})"
         )
     return problems
 
 
-def _standby_problems(node: Node, fact: Mapping, master_timeline: int | None) -> list[str]:
+def _standby_problems(node: Node, fact: PgStateDict, master_timeline: int | None) -> list[str]:
     if server_state(fact) != "standby":
         return []  # a standby host that is a primary is reported by check_cluster_roles
     problems = []
-    timeline = fact.get("timeline")
+    timeline = fact["timeline"]
     if master_timeline is not None and timeline is not None and timeline != master_timeline:
         problems.append(
             f"{node.name}: on timeline {timeline}, not the master's timeline {master_timeline}"
         )
-    receiver = fact.get("wal_receiver") or {}
-    if receiver.get("status") != "streaming":
+    status = fact["wal_receiver"]["status"] if fact["wal_receiver"] else None
+    if status != "streaming":
         problems.append(
             f"{node.name}: not receiving WAL from {node.upstream} "
-            f"(WAL receiver: {receiver.get('status') or 'none'})"
+            f"(WAL receiver: {status or 'none'})"
         )
     return problems
 
 
-def _archiver_problems(node: Node, fact: Mapping) -> list[str]:
-    archiver = fact.get("archiver") or {}
-    failed, archived = archiver.get("last_failed_wal"), archiver.get("last_archived_wal")
+def _archiver_problems(node: Node, fact: PgStateDict) -> list[str]:
+    archiver = fact["archiver"]
+    if archiver is None:
+        return []
+    failed, archived = archiver["last_failed_wal"], archiver["last_archived_wal"]
     # WAL file names sort by timeline then position: a later failure means it is still failing.
-    if archiver.get("failed_count") and failed and (archived is None or failed > archived):
+    if archiver["failed_count"] and failed and (archived is None or failed > archived):
         return [
-            f"{node.name}: WAL archiving is failing ({archiver.get('failed_count')} failures, last "
+            f"{node.name}: WAL archiving is failing ({archiver['failed_count']} failures, last "
             f"{failed}): check archive_command and the ssh access to the standby"
         ]
     return []
@@ -230,7 +231,7 @@ def _archiver_problems(node: Node, fact: Mapping) -> list[str]:
 
 def render_status(
     topology: Topology,
-    facts_by_host: Mapping[str, Mapping | None],
+    facts_by_host: Mapping[str, PgStateDict | None],
     pristine_hosts: Collection[str] | None = None,
     unreachable_reasons: Mapping[str, str] | None = None,
     extra_lines: Sequence[str] = (),
@@ -247,9 +248,10 @@ def render_status(
     unreachable_reasons = unreachable_reasons or {}
     cluster = topology.cluster
     master_fact = facts_by_host.get(topology.master.name)
-    master_is_primary = server_state(master_fact) == "primary"
-    master_current = (master_fact.get("lsn") or {}).get("current") if master_is_primary else None
-    master_timeline = master_fact.get("timeline") if master_is_primary else None
+    master_current: int | None = None
+    master_timeline: int | None = None
+    if master_fact is not None and server_state(master_fact) == "primary":
+        master_current, master_timeline = master_fact["lsn"]["current"], master_fact["timeline"]
 
     lines = [
         f"cluster {cluster.version}/{cluster.name}, port {cluster.port}, "
@@ -264,7 +266,7 @@ def render_status(
         lines += ["", *_host_block(topology, node, fact, master_current, reason)]
         availability = _availability_problems(topology, node, fact, reason)
         problems += availability
-        if availability:
+        if availability or fact is None:
             continue
         problems += _replication_problems(topology, node, fact, synchronous_off_reason)
         problems += _standby_problems(node, fact, master_timeline)

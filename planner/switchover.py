@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from planner.model import Topology
+from planner.pgstate import PgStateDict, streams_from
 from planner.rejoin import current_topology
 from planner.roles import with_master
 
@@ -13,13 +15,13 @@ DEFAULT_MAX_LAG_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class SwitchoverPlan:
-    action: str  # "nothing" | "switchover" | "refuse"
+    action: Literal["nothing", "switchover", "refuse"]
     reason: str
     now: Topology | None = None  # the cluster as it is (the live primary as master)
     after: Topology | None = None  # the cluster once the target is the master
 
 
-def plan_switchover(inventory: Topology, target: str, facts_by_host: Mapping[str, Mapping | None],
+def plan_switchover(inventory: Topology, target: str, facts_by_host: Mapping[str, PgStateDict | None],
                     max_lag_bytes: int = DEFAULT_MAX_LAG_BYTES, force: bool = False) -> SwitchoverPlan:
     now, why = current_topology(inventory, facts_by_host)
     if now is None:
@@ -31,17 +33,16 @@ def plan_switchover(inventory: Topology, target: str, facts_by_host: Mapping[str
     if node.upstream != primary.name:
         return SwitchoverPlan("refuse", f"{target} is not a direct standby of the primary {primary.name}: "
                                         "only the master's synchronous standby can take over")
-    fact, primary_fact = facts_by_host.get(target) or {}, facts_by_host[primary.name]
-    receiver = fact.get("wal_receiver") or {}
-    if not (fact.get("running") and fact.get("in_recovery") and receiver.get("status") == "streaming"
-            and receiver.get("sender_host") == primary.address):
+    fact, primary_fact = facts_by_host.get(target), facts_by_host[primary.name]
+    assert primary_fact is not None  # current_topology made it the master: a running primary
+    if not (fact and fact["running"] and fact["in_recovery"] and streams_from(fact, primary.address)):
         return SwitchoverPlan("refuse", f"{target} is not a running standby streaming from {primary.name}: "
                                         "rejoin or start it first")
-    if fact.get("timeline") != primary_fact.get("timeline"):
-        return SwitchoverPlan("refuse", f"{target} is on timeline {fact.get('timeline')}, the primary on "
-                                        f"{primary_fact.get('timeline')}: let it catch up first")
-    current = (primary_fact.get("lsn") or {}).get("current")
-    replayed = (fact.get("lsn") or {}).get("replay")
+    if fact["timeline"] != primary_fact["timeline"]:
+        return SwitchoverPlan("refuse", f"{target} is on timeline {fact['timeline']}, the primary on "
+                                        f"{primary_fact['timeline']}: let it catch up first")
+    current = primary_fact["lsn"]["current"]
+    replayed = fact["lsn"]["replay"]
     lag = None if current is None or replayed is None else current - replayed
     if (lag is None or lag > max_lag_bytes) and not force:
         shown = "unknown" if lag is None else f"{lag} bytes"

@@ -14,8 +14,9 @@ from types import MappingProxyType
 from typing import Any
 
 from .checks import SAFE_PATH
-from .model import ROLES, AppHost, Cluster, HeartbeatTimings, Node, Topology, Vip
+from .model import ROLES, AppHost, Cluster, HeartbeatTimings, Node, Role, Topology, Vip
 from .paths import SUPPORTED_VERSIONS
+from .problems import ProblemsError
 
 # synchronous_standby_names takes bare names: keep them valid unquoted SQL identifiers.
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -31,15 +32,8 @@ OWN_PREFIXES = ("pg_", "vip_", "ha_")
 VIP_KEYS = ("vip_address", "vip_prefix", "vip_interface")
 
 
-class InventoryError(Exception):
+class InventoryError(ProblemsError):
     """The inventory does not describe a valid cluster; `problems` lists every reason."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-    def __str__(self) -> str:
-        return "\n".join(self.problems)
 
 
 # ---------------------------------------------------------------- value checks
@@ -223,7 +217,7 @@ def _same_value(a: Any, b: Any) -> bool:
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
-def _role_groups(groups: Any) -> list[str]:
+def _role_groups(groups: Any) -> list[Role]:
     return [role for role in ROLES if role in (groups or ())]
 
 
@@ -249,7 +243,7 @@ def _check_unknown_keys(name: str, data: Mapping) -> list[str]:
     return problems
 
 
-def _check_roles(roles: Mapping[str, str], multi_role: Mapping[str, list[str]]) -> list[str]:
+def _check_roles(roles: Mapping[str, str], multi_role: Mapping[str, list[Role]]) -> list[str]:
     problems = [
         f"{name}: in groups {' and '.join(groups)} (a host has exactly one role: keep one group)"
         for name, groups in sorted(multi_role.items())
@@ -299,7 +293,7 @@ def _check_host_keys(
     pg_hosts: Mapping[str, Mapping],
     roles: Mapping[str, str],
     inventory: set[str],
-    multi_role: Mapping[str, list[str]],
+    multi_role: Mapping[str, list[Role]],
 ) -> list[str]:
     problems = []
     pg_names = sorted(pg_hosts)
@@ -567,8 +561,8 @@ def _cluster(data: Mapping) -> Cluster:
 
 def build_topology(hosts: Mapping[str, Mapping]) -> Topology:
     """The validated Topology; raises InventoryError listing every problem found."""
-    roles: dict[str, str] = {}
-    multi_role: dict[str, list[str]] = {}
+    roles: dict[str, Role] = {}
+    multi_role: dict[str, list[Role]] = {}
     pg_hosts: dict[str, Mapping] = {}
     for name, entry in hosts.items():
         role_groups = _role_groups(entry.get("groups"))

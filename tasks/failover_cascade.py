@@ -1,5 +1,5 @@
-"""Ad hoc: the cascading standby failed; repair the cluster without it (the seed's
-"The Cascading Standby fails", and what the cascade monitor does by itself).
+"""Ad hoc: the cascading standby failed; repair the cluster without it, by
+hand (what the cascade monitor does by itself).
 
     pyinfra -y inventories/lab.py tasks/failover_cascade.py --exclude pg2   # pg2 is down
     pyinfra inventories/lab.py tasks/failover_cascade.py --exclude pg2 --dry
@@ -18,4 +18,4 @@ ctx, failed, force = load_repair_context()
 
 if ctx.node is not None and ctx.node.name != failed:  # application hosts take no part
     check_before_repair(ctx, failed, force)
-    repair_cascade_failure(ctx, failed, force)
+    repair_cascade_failure(ctx=ctx, failed=failed, force=force)

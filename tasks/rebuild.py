@@ -12,9 +12,9 @@ With nobody to take over, the rebuild is refused unless forced.
 from pyinfra import host, logger
 
 from deploys.context import ClusterConfigError, load_context
-from deploys.preflight import check_cluster_state, cluster_facts
+from deploys.preflight import check_cluster_state
 from operations.failover_cascade import ensure_failover_include, ensure_streaming_from_master
-from operations.postgres import ensure_config_applied
+from operations.postgres import ensure_config_applied, pg_states
 from operations.standby import forget_archive_backlog, rebuild_standby
 from operations.sync_standby import wait_caught_up
 from operations.syncset import ensure_syncset_record
@@ -58,10 +58,10 @@ def hand_over_synchronous_commit(ctx, target: str) -> None:
 
 if ctx.node is not None:
     check_cluster_state(ctx)
-    facts = cluster_facts(ctx)
+    facts = pg_states(ctx.topology)
     node = ctx.topology.node(target)
     upstream = node.upstream
-    rebuild = plan_rebuild(ctx.topology, target, facts.get(target), facts.get(upstream),
+    rebuild = plan_rebuild(ctx.topology, target, facts.get(target), facts.get(upstream) if upstream else None,
                            facts.get(ctx.topology.master.name), force=force)
     if rebuild.action == "clone":
         handover = plan_sync_handover(ctx.topology, target, facts, force=force)

@@ -15,8 +15,7 @@ from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.hostrules import record_synchronous_set
 from deploys.managed_files import put_managed_files
-from deploys.preflight import cluster_facts
-from operations.postgres import ensure_config_applied
+from operations.postgres import ensure_config_applied, pg_states
 from operations.rejoin import checkpoint_new_master, rewind_former_master, start_standby_streaming
 from operations.sync_standby import wait_caught_up
 from planner import registry as managed_registry
@@ -24,7 +23,7 @@ from planner import settings
 from planner.rejoin import current_topology
 
 ctx = load_context()
-now, why = current_topology(ctx.topology, cluster_facts(ctx))
+now, why = current_topology(ctx.topology, pg_states(ctx.topology))
 if now is None:
     raise ClusterConfigError(f"cannot rejoin: {why}")
 target = host.data.get("target") or ctx.topology.master.name
@@ -41,7 +40,7 @@ if ctx.node is not None:
                          method=str(host.data.get("method", "rewind")))
     # Every host's files as the cluster now is (the live primary as master): written now, applied below.
     put_managed_files(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)), managed_registry.POSTGRES)
-    start_standby_streaming(name=f"{target} streams from {now.node(now.node(target).upstream).name}", topology=now,
+    start_standby_streaming(name=f"{target} streams from {now.upstream_of(now.node(target)).name}", topology=now,
                             node_name=ctx.node.name, target=target)
     # The new master waits for it (synchronous_standby_names) only once it has caught up.
     wait_caught_up(name=f"{target} has caught up with {now.master.name}", topology=now, node_name=ctx.node.name,
@@ -49,6 +48,6 @@ if ctx.node is not None:
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
                           cluster=c.name, port=c.port, files=settings.config_file_paths(c))
     # Whom the new master waits for, recorded on every host (may-promote reads it).
-    record_synchronous_set(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))
+    record_synchronous_set(ctx=Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))
     # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
-    configure_cascade_failover(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))
+    configure_cascade_failover(ctx=Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)))

@@ -15,10 +15,9 @@ from pyinfra import host, inventory
 from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.managed_files import put_managed_files
-from deploys.preflight import cluster_facts
 from facts.managed import HeartbeatConfigState
 from operations.managed_state import HEARTBEAT_REREAD_STAMP, check_nothing_pending, ensure_heartbeat_config_read
-from operations.postgres import ensure_config_applied
+from operations.postgres import ensure_config_applied, pg_states
 from operations.rejoin import start_standby_streaming
 from operations.rolling_restart import restart_pending_standby
 from operations.switchover import mark_standby, move_vip, promote_caught_up, stop_primary
@@ -55,7 +54,7 @@ def _heartbeat(name: str) -> None:
 
 def _switch(before: Topology, after: Topology, target: str) -> None:
     """The switchover steps of tasks/switchover.py, from `before` to `after` (target the master)."""
-    old, me, c = before.master.name, ctx.node.name, ctx.cluster
+    old, me, c = before.master.name, ctx.this_node.name, ctx.cluster
     stop_primary(name=f"stop {old} cleanly", topology=before, node_name=me, primary=old)
     promote_caught_up(name=f"promote {target} once it has {old}'s last WAL, and give it the VIP", topology=before,
                       node_name=me, primary=old, target=target)
@@ -67,10 +66,10 @@ def _switch(before: Topology, after: Topology, target: str) -> None:
                             node_name=me, target=old)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload, or restart of a standby)",
                           version=c.version, cluster=c.name, port=c.port, files=settings.config_file_paths(c))
-    configure_cascade_failover(Context(topology=after, secrets=ctx.secrets, node=after.node(me)))
+    configure_cascade_failover(ctx=Context(topology=after, secrets=ctx.secrets, node=after.node(me)))
 
 
-plan = plan_rolling_restart(ctx.topology, cluster_facts(ctx), _haresources_pending(),
+plan = plan_rolling_restart(ctx.topology, pg_states(ctx.topology), _haresources_pending(),
                             force=bool(host.data.get("force", False)))
 if plan.action == "refuse":
     raise ClusterConfigError(plan.reason)
@@ -78,6 +77,7 @@ if plan.action == "refuse":
 if ctx.node is not None and plan.action == "nothing":
     host.noop(plan.reason)
 elif ctx.node is not None:
+    assert plan.away is not None and plan.via is not None  # a rolling plan has its switchover
     if ctx.node.name == ctx.topology.master.name:
         host.log(f"rolling restart: {plan.reason}")
     for tier in host.loop(range(len(ctx.topology.tiers()) - 1, 0, -1)):

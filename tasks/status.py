@@ -39,7 +39,8 @@ from deploys.hostrules_package import package_contents  # noqa: E402
 from facts.managed import ManagedState  # noqa: E402
 from facts.replication import PgState  # noqa: E402
 from planner import registry, stack_report  # noqa: E402
-from planner.model import Topology  # noqa: E402
+from planner.model import Node, Topology  # noqa: E402
+from planner.pgstate import PgStateDict  # noqa: E402
 from planner.secrets import ALL_SECRETS, SecretsError, parse_secrets_file, resolve_secrets  # noqa: E402
 from planner.settings import POSTGRES_HOME, RUNTIME_DIRECTORY  # noqa: E402
 from planner.status_report import render_status  # noqa: E402
@@ -162,7 +163,8 @@ def read_facts(state: State, config: Config, inventory: Inventory, names: list[s
         greenlets = {state.pool.spawn(_read_host, state, host, kwargs, managed_kwargs.get(host.name)): host
                      for host in hosts}
         gevent.joinall(list(greenlets), timeout=timeout)
-        facts, reasons = {}, {}
+        facts: dict[str, PgStateDict | None] = {}
+        reasons: dict[str, str] = {}
         for greenlet, host in greenlets.items():
             if not greenlet.ready():
                 greenlet.kill(block=False)
@@ -196,15 +198,14 @@ def _secrets(inventory: Inventory) -> dict | None:
         return None
 
 
-def _json_host(node, fact: dict | None, reason: str | None) -> dict:
-    fact = fact or {}
+def _json_host(node: Node, fact: PgStateDict | None, reason: str | None) -> dict:
     return {"role": node.role, "address": node.address, "upstream": node.upstream,
-            "reachable": reason is None and bool(fact),
+            "reachable": reason is None and fact is not None,
             "unreachable_reason": reason,
-            "running": fact.get("running"), "in_recovery": fact.get("in_recovery"),
-            "timeline": fact.get("timeline"), "lsn": fact.get("lsn"),
-            "wal_receiver": fact.get("wal_receiver"), "replication": fact.get("replication") or [],
-            "pending_restart": fact.get("pending_restart") or []}
+            "running": fact["running"] if fact else None, "in_recovery": fact["in_recovery"] if fact else None,
+            "timeline": fact["timeline"] if fact else None, "lsn": fact["lsn"] if fact else None,
+            "wal_receiver": fact["wal_receiver"] if fact else None, "replication": fact["replication"] if fact else [],
+            "pending_restart": fact["pending_restart"] if fact else []}
 
 
 def json_document(topology: Topology, facts: dict, reasons: dict, view: dict, problems: list[str],

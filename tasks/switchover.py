@@ -17,8 +17,7 @@ from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.hostrules import record_synchronous_set
 from deploys.managed_files import put_managed_files
-from deploys.preflight import cluster_facts
-from operations.postgres import ensure_config_applied
+from operations.postgres import ensure_config_applied, pg_states
 from operations.rejoin import start_standby_streaming
 from operations.switchover import mark_standby, move_vip, promote_caught_up, stop_primary
 from operations.sync_standby import wait_caught_up
@@ -28,7 +27,7 @@ from planner.switchover import DEFAULT_MAX_LAG_BYTES, plan_switchover
 
 ctx = load_context()
 target = host.data.get("target") or ctx.topology.master.name
-plan = plan_switchover(ctx.topology, target, cluster_facts(ctx),
+plan = plan_switchover(ctx.topology, target, pg_states(ctx.topology),
                        max_lag_bytes=int(host.data.get("max_lag_bytes", DEFAULT_MAX_LAG_BYTES)),
                        force=bool(host.data.get("force", False)))
 if plan.action == "refuse":
@@ -37,6 +36,7 @@ if plan.action == "refuse":
 if ctx.node is not None and plan.action == "nothing":
     host.noop(plan.reason)
 elif ctx.node is not None:
+    assert plan.now is not None and plan.after is not None  # a switchover plan has both topologies
     old, me, c = plan.now.master.name, ctx.node.name, ctx.cluster
     stop_primary(name=f"stop {old} cleanly", topology=plan.now, node_name=me, primary=old)
     promote_caught_up(name=f"promote {target} once it has {old}'s last WAL, and give it the VIP", topology=plan.now,
@@ -51,6 +51,6 @@ elif ctx.node is not None:
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
                           cluster=c.name, port=c.port, files=settings.config_file_paths(c))
     # Whom the new master waits for, recorded on every host (may-promote reads it).
-    record_synchronous_set(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))
+    record_synchronous_set(ctx=Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))
     # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
-    configure_cascade_failover(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))
+    configure_cascade_failover(ctx=Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))

@@ -46,7 +46,7 @@ class Peer:
             members = self.members()
         except ConnectionError as error:
             return str(error)
-        by_role = {}
+        by_role: dict[str, list[dict]] = {}
         for m in members:
             by_role.setdefault(m["role"], []).append(m)
         if len(members) != len(self.addresses):

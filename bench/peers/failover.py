@@ -25,11 +25,11 @@ import json
 import os
 import secrets
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -37,10 +37,11 @@ sys.path.insert(0, str(ROOT))
 from bench.figures import load_average, machine, spread  # noqa: E402
 from bench.peers import patroni_files as pf  # noqa: E402
 from bench.peers.cluster import Peer  # noqa: E402
+from bench.workload_cluster import deploy_with_workload  # noqa: E402
 from lab import labs, machines, network  # noqa: E402
 from lab.client import Lab, holds_resources, wait_until  # noqa: E402
 from lab.deployed import ensure_deployed_snapshot  # noqa: E402
-from lab.workload import Workload, client_inventory, install_sql  # noqa: E402
+from lab.workload import Workload, install_sql  # noqa: E402
 
 RESULTS = ROOT / "bench/results/peers.json"
 ROLE = "pgcascade_workload"
@@ -89,6 +90,10 @@ class BootFailed(Exception):
     pass
 
 
+def _assertion(message: str) -> NoReturn:
+    raise AssertionError(message)
+
+
 def pgcascade_run(fault: str, snapshot: str) -> dict:
     """A fresh cluster: booted from the snapshot of a deployed one, then the deploy again with
     the main machine admitted as a client (a pg_hba line, a reload)."""
@@ -103,13 +108,7 @@ def pgcascade_run(fault: str, snapshot: str) -> dict:
             state = lab.ssh("pg1", "systemctl is-active heartbeat postgresql@15-main; cl_status rscstatus; "
                                    "ls /run/pgcascade", timeout=20)
             raise BootFailed(f"{error}; pg1: {' '.join((state.stdout + state.stderr).split())}") from None
-        with tempfile.TemporaryDirectory() as directory:
-            proc = lab.pyinfra("-y", client_inventory(lab.desc, Path(directory), ROLE), "deploy.py")
-        if proc.returncode != 0:
-            raise AssertionError(f"pgcascade's deploy failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-        wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")
-        password = secrets.token_urlsafe(24)
-        lab.psql("pg1", install_sql(ROLE, password, os.urandom(16)))
+        password = deploy_with_workload(lab, ROLE, "pgcascade's deploy failed", fail=_assertion)
         result = measure(lab, password, fault)
         if result["old"] != "pg1":
             raise AssertionError(f"pgcascade: {result['old']} acknowledged the writes before the fault, not pg1")
@@ -124,7 +123,7 @@ def pgcascade_series(faults: list[str], runs: int) -> dict:
     snapshot = ensure_deployed_snapshot(3)
     out: dict = {"boot_failures": []}
     for fault in faults:
-        results = []
+        results: list[dict] = []
         while len(results) < runs:
             try:
                 results.append(pgcascade_run(fault, snapshot))
@@ -153,7 +152,10 @@ def patroni_lab() -> tuple[Lab, Peer, str]:
     peer = Peer(lab.desc)
     peer.wait_healthy(120)
     password = secrets.token_urlsafe(24)
-    lab.psql(peer.leader(), install_sql(ROLE, password, os.urandom(16)))
+    leader = peer.leader()
+    if leader is None:  # wait_healthy saw one
+        raise AssertionError("Patroni has no leader after its deploy")
+    lab.psql(leader, install_sql(ROLE, password, os.urandom(16)))
     return lab, peer, password
 
 

@@ -1,4 +1,4 @@
-"""The deploy on bare lab hosts: the seed's cascade, idempotent reruns, drift repair, --dry,
+"""The deploy on bare lab hosts: master -> cascade -> downstream, idempotent reruns, drift repair, --dry,
 and bad input refused before any host is touched. Real sshd, PostgreSQL and heartbeat."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The cascading standby fails (issue 4, case 2), on lab hosts: the cascade monitor repairs by
+"""The cascading standby fails, on lab hosts: the cascade monitor repairs by
 itself, or tasks/failover_cascade.py by hand when the automation is off; it never re-points the
 downstream to a master that is not the primary; a deploy restores the tree. Lab `fc`."""
 from __future__ import annotations
@@ -214,7 +214,7 @@ def test_pg_cascade_monitor_false_removes_the_automation(cluster, no_automation)
 def test_without_the_automation_nothing_happens_by_itself(cluster):
     cluster.cli("crash", "pg2")
     stays(lambda: include_points_at(cluster, "pg3") == cluster.ip("pg2"), 10, "pg3 re-pointed by itself")
-    assert not sync_commit_returns(cluster)  # the master blocks, as in the seed
+    assert not sync_commit_returns(cluster)  # the master blocks: its synchronous standby is gone
 
 
 def test_the_task_previews_with_dry_and_changes_nothing(cluster, no_automation):

@@ -1,4 +1,4 @@
-"""The master fails (issue 4, case 1), on lab hosts (lab `fm`), one fresh cluster per scenario:
+"""The master fails, on lab hosts (lab `fm`), one fresh cluster per scenario:
 a crash, a network partition, a pause longer than heartbeat's dead time, and heartbeat alone
 killed or frozen. A workload commits numbered rows through the VIP meanwhile (lab/workload.py) and
 records who acknowledged what, and when.
@@ -112,6 +112,36 @@ def test_master_crash_promotes_the_cascade_and_the_old_master_stays_down(cluster
         again.wait_for_acks(20, 60)
     assert set(again.spans()) == {"pg2"}
     assert not has_vip(lab, "pg1") and holds_resources(lab, "pg2")
+
+
+def test_master_crash_then_the_downstream_crash_writes_go_on_then_synchronous_again(cluster):
+    """A compound failure: the master crashes (the cascade is promoted, the downstream becomes its
+    synchronous standby), the old master's host comes back (its PostgreSQL kept down), then the
+    downstream crashes. The new primary, reaching a majority of the hosts (itself and pg1's), stops
+    waiting for the downstream once it has been gone 10 s; when the downstream is back and caught
+    up, commits wait for it again."""
+    lab = cluster
+    with workload(lab) as load:
+        load.wait_for_acks(20, 30)
+        crashed = time.monotonic()
+        lab.cli("crash", "pg1")
+        wait_until(lambda: load.first_ack_after(crashed, node="pg2"), FAILOVER_DEADLINE, "a write acknowledged by pg2")
+        wait_until(lambda: streaming_from(lab, "pg3") == f"{lab.ip('pg2')}|2", 60, "pg3 streaming from pg2")
+        lab.cli("restart", "pg1")  # back, kept down by the boot guard: a host pg2 reaches (a majority with it)
+        wait_until(lambda: unit_state(lab, "pg1") == "failed", 90, "pg1 back, its PostgreSQL refused")
+        load.wait_for_acks(20, 30, after=time.monotonic())
+        lost = time.monotonic()
+        lab.cli("crash", "pg3")
+        wait_until(lambda: "[synchronous-standby-gone]" in journal(lab, "pg2"), 60, "pg2 no longer waiting for pg3")
+        load.wait_for_acks(20, 30, after=time.monotonic())
+        print(f"downstream crashed -> writes acknowledged again after {load.longest_pause(lost, time.monotonic()):.2f} s")
+        lab.cli("restart", "pg3")
+        wait_until(lambda: "[synchronous-standby-back]" in journal(lab, "pg2"), 120, "pg2 waiting for pg3 again")
+        load.wait_for_acks(20, 30, after=time.monotonic())
+    assert lab.psql("pg2", "show synchronous_standby_names") == 'FIRST 1 ("standby_2")'
+    assert lab.psql("pg2", REPLICATION_ROWS) == "standby_2|streaming|sync"
+    assert_one_writer_at_a_time(load, "pg1", "pg2")
+    assert_acknowledged_rows_on(lab, "pg2", load)
 
 
 def test_master_partition_no_overlapping_acknowledgements_and_nothing_lost(cluster):

@@ -179,7 +179,7 @@ BEFORE, AFTER = three(), without_cascade(three(), "pg2")
 
 
 def facts(**overrides) -> dict:
-    """The seed's cluster as deployed, the cascade unreachable; overrides per host."""
+    """The three-host cluster as deployed, the cascade unreachable; overrides per host."""
     found = {"pg1": master(BEFORE), "pg2": None, "pg3": standby(BEFORE, "pg3")}
     found.update(overrides)
     return found

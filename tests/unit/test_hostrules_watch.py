@@ -15,6 +15,13 @@ STANDBY = NodeState("standby", 1, SYSID, 1 << 30, "standby_1", "10.0.0.1")
 DOWN = NodeState("stopped-primary", 1, SYSID)
 FENCE = Verdict("fence", "successor-timeline", "pg2 (primary, timeline 2) branched off")
 KEEP = Verdict("keep", "newest-timeline", "")
+SYNC = 'FIRST 1 ("standby_2")'
+REACHES_2_OF_3 = {"hosts_reached": 2, "hosts_total": 3}
+SYNC_PRIMARY = NodeState("primary", 2, SYSID, 1 << 30, synchronous_standby_names=SYNC)
+SYNC_BACK = NodeState("primary", 2, SYSID, 1 << 30, synchronous_standby_names="",
+                      replication=[Downstream("standby_2", "10.0.0.3", "streaming", "async", (1 << 30) - 4096)])
+SYNC_BEHIND = NodeState("primary", 2, SYSID, 1 << 30, synchronous_standby_names="",
+    replication=[Downstream("standby_2", "10.0.0.3", "streaming", "async", (1 << 30) - (64 << 20))])
 
 
 def obs(local=PRIMARY, flag=True, vip=True, unit="active", hb="active", rsc=None, peer="active", **kw):
@@ -88,6 +95,21 @@ CASES = [
      Memory(claims_for=watch.STUCK_AFTER), "none", "standby"),
     ("a primary while heartbeat is in transition is not reclaimed", obs(flag=False, vip=False, rsc="transition"),
      Memory(unclaimed_for=0), "none", "primary"),
+    ("a primary whose only synchronous standby is gone, for long: commits stop waiting",
+     obs(SYNC_PRIMARY, **REACHES_2_OF_3), Memory(sync_missing_for=watch.SYNC_RELAX_AFTER), "relax-sync",
+     "synchronous-standby-gone"),
+    ("... not before", obs(SYNC_PRIMARY, **REACHES_2_OF_3), Memory(sync_missing_for=watch.SYNC_RELAX_AFTER - 1),
+     "none", "primary"),
+    ("... not once relaxed", obs(SYNC_PRIMARY, relaxed={"setting": SYNC}, **REACHES_2_OF_3),
+     Memory(sync_missing_for=99), "none", "primary"),
+    ("... not when cut off from the others (a standby beyond the cut may be promoted)",
+     obs(SYNC_PRIMARY, hosts_reached=1, hosts_total=3), Memory(sync_missing_for=99), "none", "primary"),
+    ("... back and caught up: synchronous again", obs(SYNC_BACK, relaxed={"setting": SYNC}), Memory(),
+     "restore-sync", "synchronous-standby-back"),
+    ("... back but far behind: not yet", obs(SYNC_BEHIND, relaxed={"setting": SYNC}), Memory(), "none", "primary"),
+    ("a standby that was a relaxed primary: the override goes", obs(STANDBY, flag=False, vip=False, rsc="none",
+                                                                   relaxed={"setting": SYNC}), Memory(),
+     "restore-sync", "no-longer-primary"),
 ]
 
 
@@ -120,6 +142,17 @@ def test_transition_is_neither_unclaimed_nor_a_claim():
     assert m.claims_for == 0
     m = watch.remember(obs(flag=False, vip=False, rsc="none"), Memory(), Verdict("none", "primary"), 5)
     assert m.unclaimed_for == 5
+
+
+def test_sync_missing_time_counts_only_while_no_named_standby_streams():
+    streaming = NodeState("primary", 2, SYSID, 1 << 30, synchronous_standby_names=SYNC,
+                          replication=[Downstream("standby_2", "10.0.0.3", "streaming", "sync", 1 << 30)])
+    none = Verdict("none", "primary", "")
+    assert watch.remember(obs(SYNC_PRIMARY), Memory(sync_missing_for=3), none, 1.5).sync_missing_for == 4.5
+    assert watch.remember(obs(streaming), Memory(sync_missing_for=3), none, 1.5).sync_missing_for == 0
+    assert watch.remember(obs(PRIMARY), Memory(sync_missing_for=3), none, 1.5).sync_missing_for == 0  # names nobody
+    relaxed = obs(SYNC_PRIMARY, relaxed={"setting": SYNC})
+    assert watch.remember(relaxed, Memory(sync_missing_for=3), none, 1.5).sync_missing_for == 0
 
 
 def test_memory_counts_wall_clock_time_and_resets():

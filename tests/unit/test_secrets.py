@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import pytest
 
+from planner.quoting import pgpass_escape
 from planner.secrets import (
     ALL_SECRETS,
     HEARTBEAT_KEY,
     REPLICATION_PASSWORD,
     SecretsError,
     parse_secrets_file,
-    pgpass_escape,
     resolve_secrets,
 )
 

@@ -400,10 +400,16 @@ def test_extra_settings_order_does_not_matter():
 # --- pg_hba.conf ------------------------------------------------------------------------------------
 
 
+def hba_entries(topology, node_name):
+    """The network entries of the node's pg_hba.conf, as the template gets them."""
+    variables = settings.render_vars_hba(topology, node_name)
+    return variables["cluster_entries"] + variables["app_entries"]
+
+
 @pytest.mark.parametrize("topology, node_name", ALL_NODES)
 def test_hba_has_a_host_entry_per_cluster_host(topology, node_name):
     top = TOPOLOGIES[topology]()
-    entries = settings.hba_entries(top, node_name)
+    entries = hba_entries(top, node_name)
     for other in top.nodes:
         for database in ("replication", "postgres"):
             assert settings.HbaEntry(
@@ -417,11 +423,11 @@ def test_hba_has_a_host_entry_per_cluster_host(topology, node_name):
 
 def test_hba_is_the_same_on_every_host():
     top = fan()
-    assert len({tuple(settings.hba_entries(top, n.name)) for n in top.nodes}) == 1
+    assert len({tuple(hba_entries(top, n.name)) for n in top.nodes}) == 1
 
 
 def test_hba_app_hosts():
-    entries = settings.hba_entries(fan(), "pg1")
+    entries = hba_entries(fan(), "pg1")
     assert entries[-1] == settings.HbaEntry(
         "host", "cyclos4", "cyclos", "198.51.100.20/32", "scram-sha-256", "application host"
     )
@@ -433,16 +439,16 @@ def test_hba_app_hosts():
 )
 def test_hba_address_forms(address, spec):
     top = three(app_hosts=(AppHost(address),))
-    assert settings.hba_entries(top, "pg1")[-1].address == spec
+    assert hba_entries(top, "pg1")[-1].address == spec
 
 
 def test_hba_refuses_a_network():
     with pytest.raises(ValueError, match="is a network"):
-        settings.hba_entries(three(app_hosts=(AppHost("198.51.100.0/24"),)), "pg1")
+        hba_entries(three(app_hosts=(AppHost("198.51.100.0/24"),)), "pg1")
 
 
 def test_hba_quotes_odd_names():
-    entry = settings.hba_entries(three(app_hosts=(AppHost("10.0.0.9", "my db", "all"),)), "pg1")[-1]
+    entry = hba_entries(three(app_hosts=(AppHost("10.0.0.9", "my db", "all"),)), "pg1")[-1]
     assert entry.database == '"my db"' and entry.user == "all"
 
 

@@ -23,7 +23,7 @@ def topology_of(*hosts, **cluster_data):
     return build_topology(inventory)
 
 
-# 1 master + 1 cascade + 3 downstreams, as in the seed with more leaves.
+# 1 master + 1 cascade + 3 downstreams.
 WIDE = topology_of(
     ("pg1", "master", None, None),
     ("pg2", "cascade", "pg1", "standby_1"),

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from planner import settings
+from planner import registry, settings
 from planner.failover_cascade import without_cascade
 from planner.model import AppHost, Cluster, Topology
 from planner.render import RESERVED_NAMES, TEMPLATE_DIR, render, template_path
@@ -66,7 +66,8 @@ def template_variables(topology: Topology, node_name: str) -> dict[str, dict]:
     from deploys.managed_files import template_vars
     from planner.secrets import HEARTBEAT_KEY, REPLICATION_PASSWORD
 
-    ctx = SimpleNamespace(topology=topology, node=topology.node(node_name), held_failovers={},
+    ctx = SimpleNamespace(topology=topology, node=topology.node(node_name), this_node=topology.node(node_name),
+                          held_failovers={},
                           secrets={HEARTBEAT_KEY: HB_KEY, REPLICATION_PASSWORD: PASSWORD})
     return {f.template: template_vars(ctx, f.template) for f in settings.managed_files(topology, node_name)}
 
@@ -81,7 +82,7 @@ def all_renders(topology: Topology, node_name: str) -> dict[str, str]:
 
 def test_every_template_is_used():
     on_disk = {f for f in os.listdir(TEMPLATE_DIR) if f.endswith(".j2")}
-    used = {f.template for f in settings.managed_files(fan(), "pg1")} | set(settings.CASCADE_FAILOVER_TEMPLATES)
+    used = {f.template for f in settings.managed_files(fan(), "pg1")} | set(registry.file_variables(fan(), "pg1", None, None))
     assert on_disk == used
 
 

@@ -1,4 +1,4 @@
-"""Topologies the unit tests share: the seed's three hosts (master -> cascade -> downstream)."""
+"""Topologies the unit tests share: three hosts (master -> cascade -> downstream)."""
 from __future__ import annotations
 
 from planner.model import Cluster, Node, Topology, Vip
@@ -11,7 +11,7 @@ def node(name, role, address, upstream=None, app=None, tier=0) -> Node:
 
 
 def three(**cluster_kwargs) -> Topology:
-    """The seed's cluster: master -> cascade -> downstream, with a VIP unless told otherwise."""
+    """The README's cluster: master -> cascade -> downstream, with a VIP unless told otherwise."""
     cluster_kwargs.setdefault("vip", VIP)
     return Topology(
         Cluster(**cluster_kwargs),

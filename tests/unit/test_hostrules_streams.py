@@ -1,0 +1,102 @@
+"""hostrules' long-lived readers: the psql session a watcher keeps open (nodestate.Session) and
+another host's state streamed over one ssh session (hostio.NodeStream), against stub commands."""
+from __future__ import annotations
+
+import json
+import time
+
+from hostrules import hostio
+from hostrules.nodestate import NodeState, Session, read_local
+from tests.unit.executables import write_executable
+from tests.unit.test_hostrules_nodestate import PRIMARY_ROW, data_dir
+
+# A stub psql that answers each query (a line ending in ';') with PRIMARY_ROW, and each \echo with
+# its word, like psql -At reading a pipe; it counts its starts in a file next to it.
+STUB_PSQL = f"""#!/usr/bin/env python3
+import os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "starts"), "a") as f:
+    f.write("x")
+if os.path.exists(os.path.join(here, "refuse")):
+    sys.exit(2)
+for line in sys.stdin:
+    if os.path.exists(os.path.join(here, "hang")):
+        import time; time.sleep(60)
+    if line.startswith("\\\\echo "):
+        print(line.split(" ", 1)[1].strip(), flush=True)
+    elif line.rstrip().endswith(";"):
+        print({PRIMARY_ROW!r}, flush=True)
+"""
+
+
+def stub(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGCASCADE_HOSTRULES_AS_IS", "1")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    write_executable(bin_dir / "psql", STUB_PSQL)
+    write_executable(bin_dir / "pg_controldata", "#!/bin/sh\nexit 1\n")
+    write_executable(bin_dir / "pg_ctl", "#!/bin/sh\nexit 3\n")
+    data_dir(tmp_path)
+    return bin_dir
+
+
+def starts(bin_dir) -> int:
+    path = bin_dir / "starts"
+    return len(path.read_text()) if path.exists() else 0
+
+
+def test_one_psql_answers_every_read(tmp_path, monkeypatch):
+    bin_dir = stub(tmp_path, monkeypatch)
+    session = Session(str(bin_dir), 5432, "/nowhere")
+    try:
+        for _ in range(3):
+            node = read_local(str(bin_dir), str(tmp_path / "data"), 5432, "/nowhere", timeout=5, session=session)
+            assert node.line() == "primary 1 7312345678901234567"
+        assert starts(bin_dir) == 1
+    finally:
+        session.close()
+
+
+def test_a_psql_that_ended_is_started_again_and_a_refused_one_reads_the_files(tmp_path, monkeypatch):
+    bin_dir = stub(tmp_path, monkeypatch)
+    session = Session(str(bin_dir), 5432, "/nowhere")
+    try:
+        assert session.query(5) is not None
+        session.proc.kill()  # the server restarted: psql ends with its connection
+        session.proc.wait()
+        assert json.loads(session.query(5).strip())["in_recovery"] is False
+        assert starts(bin_dir) == 2
+        (bin_dir / "refuse").write_text("")
+        session.close()
+        node = read_local(str(bin_dir), str(tmp_path / "data"), 5432, "/nowhere", timeout=5, session=session)
+        assert node.state == "stopped-primary"  # from the files, as without a session
+    finally:
+        session.close()
+
+
+def test_a_hung_psql_is_given_up_at_the_deadline(tmp_path, monkeypatch):
+    bin_dir = stub(tmp_path, monkeypatch)
+    session = Session(str(bin_dir), 5432, "/nowhere")
+    try:
+        (bin_dir / "hang").write_text("")
+        started = time.monotonic()
+        assert session.query(1) is None
+        assert time.monotonic() - started < 3 and session.proc is None
+    finally:
+        session.close()
+
+
+def test_a_streamed_state_is_current_then_unreachable_once_the_stream_stops(monkeypatch):
+    line = NodeState("standby", timeline=2, system_identifier="7312345678901234567").to_json()
+    script = f"import sys, time\nfor _ in range(3):\n    print({line!r}, flush=True)\n    time.sleep(0.2)\ntime.sleep(5)\n"
+    monkeypatch.setattr(hostio, "ssh_argv", lambda config, address, command: ["python3", "-c", script])
+    stream = hostio.NodeStream(config=None, address="pg2", interval=0.2, max_age=1.0)
+    deadline = time.monotonic() + 10
+    while stream.state().state != "standby":
+        assert time.monotonic() < deadline, "no streamed state within 10 s"
+        time.sleep(0.05)
+    assert stream.state().line() == "standby 2 7312345678901234567"
+    deadline = time.monotonic() + 10
+    while stream.state().state != "unreachable":  # the stream went quiet (a frozen host)
+        assert time.monotonic() < deadline, "a quiet stream still counted as current after 10 s"
+        time.sleep(0.05)
