@@ -106,7 +106,14 @@ def main() -> None:
         for lab in clusters.values():
             lab.down()
     by_lab = percent_of_a_core(before, after, elapsed)
+    kept = {}
+    if args.no_peer and RESULTS.exists():  # the peer's figures of an earlier run stay, said as such
+        earlier = json.loads(RESULTS.read_text())
+        if "patroni" in earlier:
+            kept = {"patroni": earlier["patroni"],
+                    "patroni_from_an_earlier_run": {k: earlier.get(k) for k in ("window_s", "load_average_at_window_start")}}
     figures = {
+        **kept,
         "what": "CPU used over the window, percent of one core, per host cgroup and per service",
         "window_s": round(elapsed, 1), "load_average_at_window_start": load_window,
         **{product: by_lab.get(lab.name, {}) for product, lab in clusters.items()},
