@@ -116,6 +116,7 @@ class Watcher:
     def observe(self) -> watch.Observation:
         c = self.c
         local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory, session=self.session)
+        own = c.host(c.self_name)
         peer_status = cl_status("nodestatus", c.peer().name)
         deposition = None
         if local.state in ("primary", "stopped-primary"):
@@ -132,7 +133,7 @@ class Watcher:
             heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
             hapostgres_running=hapostgres_running(), deposition=deposition, primary_elsewhere=primary_elsewhere,
             preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
-            relaxed=load_relaxed(c), hosts_total=len(c.hosts),
+            relaxed=load_relaxed(c), hosts_total=len(c.hosts), inventory_master=own.role == "master" if own else True,
             hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"))
 
     def act(self, verdict, o: watch.Observation) -> None:

@@ -24,7 +24,8 @@ no longer fails over. ha-watch observes, and this module decides, one action per
   retry-promotion   a standby whose heartbeat peer is dead while no primary answers anywhere, for a
                     while, and no hapostgres is running: ask may-promote again and, if it agrees,
                     restart heartbeat here (with its peer dead it then takes every resource);
-  relax-sync        a running primary that reaches a majority of the cluster hosts but none of whose
+  relax-sync        a promoted primary (not the inventory's master: the cascade failover owns that
+                    one's setting) that reaches a majority of the cluster hosts but none of whose
                     synchronous standbys (synchronous_standby_names) has streamed for
                     SYNC_RELAX_AFTER seconds (the standby died, or can no longer follow: promoted
                     by hand, away too long) while nothing else switches them (the cascade
@@ -74,6 +75,7 @@ class Observation(NamedTuple):
     relaxed: Optional[dict] = None  # {"setting": ...} while ha-watch holds synchronous commit off (relax-sync)
     hosts_reached: int = 0  # cluster hosts this node reaches (itself included)
     hosts_total: int = 1
+    inventory_master: bool = True  # this node is the inventory's master (its cascade's failover owns its setting)
 
     @property
     def holds(self) -> Optional[bool]:
@@ -140,7 +142,10 @@ def decide(o: Observation, m: Memory) -> Verdict:
                        f"host holds no resources ({o.rscstatus or 'no flag, no VIP'}): asking for them (hb_takeover)")
         # Only with a majority of the cluster in reach: a primary cut off from the others keeps
         # waiting, since a standby beyond the cut may be promoted and its commits would be lost.
-        if o.relaxed is None and m.sync_missing_for >= SYNC_RELAX_AFTER and 2 * o.hosts_reached > o.hosts_total:
+        # Not on the inventory's master: its synchronous standby is the cascade, whose failover
+        # (automatic, or tasks/failover_cascade.py by hand) decides whom it waits for.
+        if (o.relaxed is None and m.sync_missing_for >= SYNC_RELAX_AFTER and 2 * o.hosts_reached > o.hosts_total
+                and not o.inventory_master):
             return act("relax-sync", "synchronous-standby-gone",
                        f"none of the synchronous standbys ({local.synchronous_standby_names}) has streamed for "
                        f"{m.sync_missing_for:.0f} s: every commit would wait for ever; synchronous commit off "

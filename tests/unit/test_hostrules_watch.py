@@ -16,7 +16,7 @@ DOWN = NodeState("stopped-primary", 1, SYSID)
 FENCE = Verdict("fence", "successor-timeline", "pg2 (primary, timeline 2) branched off")
 KEEP = Verdict("keep", "newest-timeline", "")
 SYNC = 'FIRST 1 ("standby_2")'
-REACHES_2_OF_3 = {"hosts_reached": 2, "hosts_total": 3}
+REACHES_2_OF_3 = {"hosts_reached": 2, "hosts_total": 3, "inventory_master": False}  # a promoted cascade
 SYNC_PRIMARY = NodeState("primary", 2, SYSID, 1 << 30, synchronous_standby_names=SYNC)
 SYNC_BACK = NodeState("primary", 2, SYSID, 1 << 30, synchronous_standby_names="",
                       replication=[Downstream("standby_2", "10.0.0.3", "streaming", "async", (1 << 30) - 4096)])
@@ -103,7 +103,11 @@ CASES = [
     ("... not once relaxed", obs(SYNC_PRIMARY, relaxed={"setting": SYNC}, **REACHES_2_OF_3),
      Memory(sync_missing_for=99), "none", "primary"),
     ("... not when cut off from the others (a standby beyond the cut may be promoted)",
-     obs(SYNC_PRIMARY, hosts_reached=1, hosts_total=3), Memory(sync_missing_for=99), "none", "primary"),
+     obs(SYNC_PRIMARY, hosts_reached=1, hosts_total=3, inventory_master=False), Memory(sync_missing_for=99), "none",
+     "primary"),
+    ("... not on the inventory's master (the cascade failover decides whom it waits for)",
+     obs(SYNC_PRIMARY, hosts_reached=3, hosts_total=3, inventory_master=True), Memory(sync_missing_for=99), "none",
+     "primary"),
     ("... back and caught up: synchronous again", obs(SYNC_BACK, relaxed={"setting": SYNC}), Memory(),
      "restore-sync", "synchronous-standby-back"),
     ("... back but far behind: not yet", obs(SYNC_BEHIND, relaxed={"setting": SYNC}), Memory(), "none", "primary"),
