@@ -8,7 +8,7 @@ import time
 from hostrules import hostio
 from hostrules.nodestate import NodeState, Session, read_local
 from tests.unit.executables import write_executable
-from tests.unit.test_hostrules_nodestate import PRIMARY_ROW, data_dir
+from tests.unit.node_rows import PRIMARY_ROW, data_dir
 
 # A stub psql that answers each query (a line ending in ';') with PRIMARY_ROW, and each \echo with
 # its word, like psql -At reading a pipe; it counts its starts in a file next to it.

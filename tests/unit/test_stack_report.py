@@ -6,7 +6,7 @@ import subprocess
 
 from facts.managed import HeartbeatConfigState, parse_managed_state
 from planner import registry, stack_report
-from tests.unit.test_registry import SECRETS, TOPOLOGY, healthy
+from tests.unit.managed_states import SECRETS, TOPOLOGY, healthy
 
 REGISTRIES = {n.name: registry.entries(TOPOLOGY, n.name, SECRETS) for n in TOPOLOGY.nodes}
 
