@@ -173,8 +173,10 @@ def decide(o: Observation, m: Memory) -> Verdict:
                        "the cluster's other hosts answer and none is a primary, but heartbeat says this host "
                        f"holds no resources ({o.rscstatus or 'no flag, no VIP'}): asking for them (hb_takeover)")
     if local.state == "standby" and not o.flag and not o.vip_here:
+        # heartbeat settled: a retry restarts it, and it takes the resources only after its initdead;
+        # a second restart meanwhile would stop the promotion the first one started.
         if (m.peer_dead_for >= RETRY_AFTER and not o.hapostgres_running and not o.primary_elsewhere
-                and (m.since_retry is None or m.since_retry >= RETRY_EVERY)):
+                and o.heartbeat_settled and (m.since_retry is None or m.since_retry >= RETRY_EVERY)):
             return act("retry-promotion", "peer-dead-no-primary",
                        f"the peer has been dead for {m.peer_dead_for:.0f} s and no host is a primary: asking "
                        "may-promote again")
