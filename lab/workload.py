@@ -191,6 +191,15 @@ class Workload:
         times = sorted([start] + [a.acked for a in self.acks if start <= a.acked <= end] + [end])
         return max(b - a for a, b in zip(times, times[1:]))
 
+    def turns(self) -> list[str]:
+        """The acknowledging nodes in acknowledgement order, consecutive repeats collapsed: a
+        switchover and back is [a, b, a]; two servers acknowledging at once interleave into more."""
+        order: list[str] = []
+        for ack in sorted(self.acks, key=lambda a: a.acked):
+            if not order or order[-1] != ack.node:
+                order.append(ack.node)
+        return order
+
     def overlaps(self) -> list[str]:
         """Pairs of nodes whose acknowledgement periods overlap (a split brain), in words."""
         found = []
