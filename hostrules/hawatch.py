@@ -115,6 +115,10 @@ class Watcher:
 
     def observe(self) -> watch.Observation:
         c = self.c
+        # hapostgres and the flag first: a promotion that ends between the two reads is then seen
+        # either as still running or as done, never as a flagged standby (which hands over).
+        hapostgres = hapostgres_running()
+        flag = os.path.exists(c.primary_flag)
         local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory, session=self.session)
         own = c.host(c.self_name)
         peer_status = cl_status("nodestatus", c.peer().name)
@@ -126,12 +130,12 @@ class Watcher:
         cluster_answers = bool(local.system_identifier) and any(
             s.system_identifier == local.system_identifier for s in self.others.values())
         return watch.Observation(
-            local=local, flag=os.path.exists(c.primary_flag), vip_here=vip_here(c),
+            local=local, flag=flag, vip_here=vip_here(c),
             unit_state=systemd_property(c.unit, "ActiveState"),
             heartbeat_state=systemd_property("heartbeat", "ActiveState"),
             heartbeat_enabled=systemd_property("heartbeat", "UnitFileState") == "enabled",
             heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
-            hapostgres_running=hapostgres_running(), deposition=deposition, primary_elsewhere=primary_elsewhere,
+            hapostgres_running=hapostgres, deposition=deposition, primary_elsewhere=primary_elsewhere,
             preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
             relaxed=load_relaxed(c), hosts_total=len(c.hosts), inventory_master=own.role == "master" if own else True,
             hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"))
