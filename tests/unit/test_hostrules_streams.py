@@ -7,6 +7,7 @@ import time
 
 from hostrules import hostio
 from hostrules.nodestate import NodeState, Session, read_local
+from lab.client import wait_until
 from tests.unit.executables import write_executable
 from tests.unit.node_rows import PRIMARY_ROW, data_dir
 
@@ -91,12 +92,7 @@ def test_a_streamed_state_is_current_then_unreachable_once_the_stream_stops(monk
     script = f"import sys, time\nfor _ in range(3):\n    print({line!r}, flush=True)\n    time.sleep(0.2)\ntime.sleep(5)\n"
     monkeypatch.setattr(hostio, "ssh_argv", lambda config, address, command: ["python3", "-c", script])
     stream = hostio.NodeStream(config=None, address="pg2", interval=0.2, max_age=1.0)
-    deadline = time.monotonic() + 10
-    while stream.state().state != "standby":
-        assert time.monotonic() < deadline, "no streamed state within 10 s"
-        time.sleep(0.05)
+    wait_until(lambda: stream.state().state == "standby", 10, "a streamed state", interval=0.05)
     assert stream.state().line() == "standby 2 7312345678901234567"
-    deadline = time.monotonic() + 10
-    while stream.state().state != "unreachable":  # the stream went quiet (a frozen host)
-        assert time.monotonic() < deadline, "a quiet stream still counted as current after 10 s"
-        time.sleep(0.05)
+    # The stream went quiet (a frozen host): no longer counted as current.
+    wait_until(lambda: stream.state().state == "unreachable", 10, "a quiet stream counted unreachable", interval=0.05)
