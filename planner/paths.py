@@ -10,6 +10,8 @@ PGPASS_PATH = f"{POSTGRES_HOME}/.pgpass"
 KNOWN_HOSTS_PATH = f"{POSTGRES_HOME}/.ssh/known_hosts"
 # archive-wal's multiplexed ssh connections (one per child, %C: a hash of user, host and port)
 ARCHIVE_SSH_CONTROL_PATH = f"{POSTGRES_HOME}/.ssh/archive-%C"
+# archive-wal's backlog of WAL files for children that did not take them (hostrules.wal_backlog)
+ARCHIVE_BACKLOG_DIRECTORY = f"{POSTGRES_HOME}/archive-backlog"
 SOCKET_DIRECTORY = "/var/run/postgresql"
 LIB_DIRECTORY = "/usr/local/lib/pgcascade"
 ARCHIVE_WAL_PATH = f"{LIB_DIRECTORY}/archive-wal"
