@@ -7,6 +7,8 @@ from pyinfra import host, inventory, state
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.state import StateStage
 
+from facts.archive_backlog import ArchiveBacklog
+from hostrules.wal_backlog import MARKER_SUFFIX
 from operations.plans import go_ahead
 from operations.postgres import pg_state, psql, unit, wait_ready
 from planner.model import Topology
@@ -123,4 +125,9 @@ def forget_archive_backlog(topology: Topology, node_name: str, target: str):
         host.noop(f"{target}'s backlog is kept on {node.upstream}")
         return
     spool = f"{ARCHIVE_BACKLOG_DIRECTORY}/{node.address}"
-    yield StringCommand("rm", "-rf", "--", spool, f"{spool}.rebuild")
+    # Read when the operation runs: no file kept and no mark, nothing to forget (a rerun changes nothing).
+    kept = host.get_fact(ArchiveBacklog).get(node.address) or {}
+    if not kept.get("files") and not kept.get("named_for_rebuild"):
+        host.noop(f"no archive backlog for {target} on {node.upstream}")
+        return
+    yield StringCommand("rm", "-rf", "--", spool, f"{spool}{MARKER_SUFFIX}")

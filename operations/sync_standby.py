@@ -7,7 +7,8 @@ import shlex
 from pyinfra import host
 from pyinfra.api import operation
 
-from operations.postgres import poll_until
+from hostrules.sync_standby import caught_up
+from operations.postgres import pg_state, poll_until
 from planner.model import Topology
 from planner.settings import LIB_DIRECTORY
 
@@ -40,6 +41,13 @@ def wait_caught_up(topology: Topology, node_name: str, standby: str, seconds: in
         host.noop(f"{standby}'s catch-up is checked on {upstream}")
         return
     c = topology.cluster
-    yield poll_until(caught_up_check(c.port, topology.node(standby).application_name or standby), seconds,
+    application_name = topology.node(standby).application_name or standby
+    # Read when the operation runs: a rerun on a standby that streams and has caught up changes nothing.
+    rows = pg_state(host, c.version, c.name, c.port)["replication"]
+    row = next((r for r in rows if r["application_name"] == application_name and r["state"] == "streaming"), None)
+    if caught_up(row).ok:
+        host.noop(f"{standby} streams from {upstream} and has caught up")
+        return
+    yield poll_until(caught_up_check(c.port, application_name), seconds,
                      f"{standby} has not caught up with {upstream} after {seconds} s (see its PostgreSQL log); "
                      f"it was not made synchronous: rerun once it has (or rebuild it)")
