@@ -128,15 +128,19 @@ class NodeStream:
         self.config, self.address, self.interval, self.max_age = config, address, interval, max_age
         self.latest: Optional[dict] = None
         self.at = 0.0
-        threading.Thread(target=self._follow, daemon=True, name=f"stream {address}").start()
+        self.stopped = threading.Event()
+        self.proc: Optional[subprocess.Popen] = None
+        self.thread = threading.Thread(target=self._follow, daemon=True, name=f"stream {address}")
+        self.thread.start()
 
     def _follow(self) -> None:
         command = module_command("nodestate", "--json", "--stream", str(self.interval))
-        while True:
+        while not self.stopped.is_set():
             started = time.monotonic()
             try:
                 with subprocess.Popen(ssh_argv(self.config, self.address, command), stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/") as proc:
+                    self.proc = proc
                     assert proc.stdout is not None
                     for line in proc.stdout:
                         try:
@@ -145,7 +149,14 @@ class NodeStream:
                             continue
             except (OSError, AssertionError):
                 pass
-            time.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            self.stopped.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def close(self) -> None:
+        """Stop following: the session ends and no new one is started."""
+        self.stopped.set()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
 
     def state(self) -> NodeState:
         latest = self.latest

@@ -63,3 +63,35 @@ def lab3():
         yield lab
     finally:
         lab.down()
+
+
+JOURNAL_LINES = 120  # per host, in a failed lab test's report
+
+
+def _labs_of(item) -> list[Lab]:
+    """The Lab objects a test used (its fixtures, or fixtures holding one as .lab)."""
+    labs = []
+    for value in getattr(item, "funcargs", {}).values():
+        lab = value if isinstance(value, Lab) else getattr(value, "lab", None)
+        if isinstance(lab, Lab) and lab not in labs:
+            labs.append(lab)
+    return labs
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed lab test's report carries each host's pgcascade and heartbeat journal: a failure
+    in a whole run can then be read without reproducing it."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for lab in _labs_of(item):
+        for host in [h["name"] for h in lab.desc.get("hosts", [])]:
+            try:
+                proc = lab.ssh(host, f"journalctl -q -o short-precise -t pgcascade -t heartbeat -u heartbeat "
+                                     f"-u 'pgcascade-*' -u 'postgresql@*' -n {JOURNAL_LINES} --no-pager", timeout=20)
+                text = proc.stdout or proc.stderr
+            except Exception as error:  # the host may be the one that failed
+                text = f"(journal not read: {error})"
+            report.sections.append((f"journal of {lab.name}/{host}", text))

@@ -92,7 +92,13 @@ def test_a_streamed_state_is_current_then_unreachable_once_the_stream_stops(monk
     script = f"import sys, time\nfor _ in range(3):\n    print({line!r}, flush=True)\n    time.sleep(0.2)\ntime.sleep(5)\n"
     monkeypatch.setattr(hostio, "ssh_argv", lambda config, address, command: ["python3", "-c", script])
     stream = hostio.NodeStream(config=None, address="pg2", interval=0.2, max_age=1.0)
-    wait_until(lambda: stream.state().state == "standby", 10, "a streamed state", interval=0.05)
-    assert stream.state().line() == "standby 2 7312345678901234567"
-    # The stream went quiet (a frozen host): no longer counted as current.
-    wait_until(lambda: stream.state().state == "unreachable", 10, "a quiet stream counted unreachable", interval=0.05)
+    try:
+        wait_until(lambda: stream.state().state == "standby", 10, "a streamed state", interval=0.05)
+        assert stream.state().line() == "standby 2 7312345678901234567"
+        # The stream went quiet (a frozen host): no longer counted as current.
+        wait_until(lambda: stream.state().state == "unreachable", 10, "a quiet stream counted unreachable",
+                   interval=0.05)
+    finally:
+        stream.close()  # its thread must not outlive the patched ssh_argv
+    stream.thread.join(5)
+    assert not stream.thread.is_alive()
