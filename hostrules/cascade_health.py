@@ -14,7 +14,9 @@ wal_receiver_status_interval, 1 s here).
 
 Verdicts:
 - healthy: WAL flowed within STALL_AFTER seconds.
-- wait: no flow, but do not fail over (yet), with the reason: within START_GRACE of the
+- wait: no flow, but do not fail over (yet), with the reason: a restart of the cascade is planned
+  (a deploy or a rolling restart wrote until when, at most HOLD_MAX ahead; the count of silent
+  seconds starts again once that is over), within START_GRACE of the
   monitor's start until it first saw WAL flow (a cold boot), within FAIL_OVER_AFTER (a restart
   of the cascade's PostgreSQL or a link blip of a few seconds resumes by itself: a failover
   would cut the cascade out for nothing), or the view cannot be trusted (this host's PostgreSQL
@@ -34,7 +36,8 @@ Command line (the monitor's entry point), one judgement per call:
 NOW: this host's clock (epoch seconds); PROGRESS, PROGRESS_AT: the previous call's memory ('-'
 the first time). Observations (missing keys count as unknown): local_sysid, local_tli,
 master_error, master_in_recovery (t/f), master_sysid, master_tli, master_lsn, cascade_row (t/f),
-cascade_flush_lsn, cascade_reply (opaque text), cascade_in_recovery (t/f, '' no answer); and
+cascade_flush_lsn, cascade_reply (opaque text), cascade_in_recovery (t/f, '' no answer),
+hold_until (epoch seconds: a planned restart of the cascade); and
 cascade=NAME, master=NAME for the words, started=EPOCH (when the monitor started),
 fail_over_after=SECONDS and start_grace=SECONDS (tests).
 Prints five lines: verdict, reason code, PROGRESS, PROGRESS_AT, message.
@@ -56,6 +59,10 @@ STALL_AFTER = 2.5
 # the cascade this long before it fails over.
 START_GRACE = 30.0
 
+# A planned restart's hold further ahead than this is not believed (a bad file or clock): the
+# deploy holds for 30 s at most and ends the hold once this host streams again.
+HOLD_MAX = 300.0
+
 # Stable reason codes.
 WAL_FLOWS = "wal-flows"
 GRACE = "no-flow-within-grace"
@@ -68,6 +75,7 @@ MASTER_OLDER_TIMELINE = "master-older-timeline"
 CASCADE_PROMOTED = "cascade-promoted"
 CASCADE_DISCONNECTED = "cascade-disconnected"
 CASCADE_STALLED = "cascade-stalled"
+PLANNED_RESTART = "planned-restart"
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class Observation:
     cascade_flush_lsn: int | None = None
     cascade_reply: str = ""
     cascade_in_recovery: str = ""  # 't', 'f', or '' (no answer)
+    hold_until: float | None = None  # a planned restart of the cascade, until then
 
 
 @dataclass(frozen=True)
@@ -157,6 +166,10 @@ def judge(seen: Observation, memory: Memory, now: float, cascade: str = "the cas
     silent = now - since
     if token and silent < STALL_AFTER:
         return Judgement(HEALTHY, WAL_FLOWS, f"WAL flows from {master} to {cascade}", remembered)
+    if seen.hold_until is not None and now < seen.hold_until <= now + HOLD_MAX:
+        # Its silence so far does not count: once the hold is over it has fail_over_after again.
+        return Judgement(WAIT, PLANNED_RESTART, f"a restart of {cascade} is planned (for at most "
+                         f"{seen.hold_until - now:.0f} s more): not failing over", Memory(token, now))
     if seen.cascade_in_recovery == "f":
         return Judgement(WAIT, CASCADE_PROMOTED, f"{cascade} was promoted: this is a failover of the "
                          "master, not a failed cascade", remembered)
@@ -197,6 +210,13 @@ def _int(value: str) -> int | None:
         return None
 
 
+def _float(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def parse_observation(pairs: list[str]) -> Observation:
     raw = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
     return Observation(
@@ -211,6 +231,7 @@ def parse_observation(pairs: list[str]) -> Observation:
         cascade_flush_lsn=_int(raw.get("cascade_flush_lsn", "")),
         cascade_reply=raw.get("cascade_reply", ""),
         cascade_in_recovery=raw.get("cascade_in_recovery", ""),
+        hold_until=_float(raw.get("hold_until", "")),
     )
 
 

@@ -20,6 +20,7 @@ from planner.paths import (
     ARCHIVE_BACKLOG_DIRECTORY,
     ARCHIVE_SSH_CONTROL_PATH,
     BOOT_GUARD_PATH,
+    CASCADE_HOLD_PATH,
     CONNECT_TIMEOUT,
     HA_DIRECTORY,
     HA_LIB_PATH,
@@ -534,6 +535,7 @@ def cascade_monitor_vars(topology: Topology, node_name: str) -> dict:
         "connect_timeout": CONNECT_TIMEOUT,
         "interval": CASCADE_MONITOR_INTERVAL,
         "probe_timeout": CASCADE_PROBE_TIMEOUT,
+        "hold_path": shell_quote(CASCADE_HOLD_PATH),
     }
 
 

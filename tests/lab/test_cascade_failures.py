@@ -214,6 +214,35 @@ def test_a_restart_of_the_cascades_postgresql_is_not_a_failover(cluster):
     assert lab.psql("pg1", REPLICATION_ROWS) == "standby_1|sync"
 
 
+def test_a_slow_restart_of_the_cascade_by_the_deploy_is_waited_out_not_failed_over(cluster):
+    """A restart-only setting drifted on the cascade: the deploy restarts it. Its monitor is held
+    for the planned restart, even one longer than the 4 s failover delay (here its start is
+    delayed 8 s): no failover, the tree stays; commits wait for the restart (the cascade is the
+    master's synchronous standby), then go on."""
+    lab = cluster
+    as_pg = "cd / && runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1"
+    lab.ssh("pg2", f"{as_pg} -c 'ALTER SYSTEM SET wal_log_hints = off' && systemctl restart {UNIT}")
+    wait_until(lambda: streaming_from(lab, "pg2") == lab.ip("pg1"), 60, "pg2 streaming after the drift")
+    wait_until(lambda: streaming_from(lab, "pg3") == lab.ip("pg2"), 60, "pg3 streaming from pg2")
+    slow = f"/run/systemd/system/{UNIT}.service.d"
+    lab.ssh("pg2", f"mkdir -p {slow} && printf '[Service]\\nExecStartPre=/bin/sleep 8\\n' >{slow}/slow.conf "
+                   "&& systemctl daemon-reload")
+    mark = log_mark(lab)
+    try:
+        load, pause, output = run_fault(lab, lambda: deploy(lab))
+    finally:
+        lab.ssh("pg2", f"rm -rf {slow} && systemctl daemon-reload")
+    assert "[pg3] pg2 restarts: its monitor here waits" in output
+    log = monitor_log(lab, mark)
+    assert "a restart of pg2 is planned" in log and "failing over (" not in log, log
+    assert streaming_from(lab, "pg3") == lab.ip("pg2")
+    assert lab.psql("pg1", REPLICATION_ROWS) == "standby_1|sync"
+    assert lab.ssh("pg3", "test -e /run/pgcascade/cascade-restart-planned").returncode == 1  # the hold ended
+    assert lab.psql("pg2", "show wal_log_hints") == "on"
+    assert_safe(lab, load, pause, bound=30)
+    assert "failing over (" not in monitor_log(lab, mark)
+
+
 def test_a_cascade_whose_postgresql_died_on_a_live_host_is_failed_over(cluster):
     lab = cluster
     mark = log_mark(lab)

@@ -8,6 +8,8 @@ import os
 import stat
 import subprocess
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -300,3 +302,22 @@ def test_a_failed_ssh_to_the_master_is_retried(lab):
     assert "pg1: ssh: timeout" in result.stdout
     assert "could not switch the master pg1 over ssh: retrying" in result.stdout
     assert result.stdout.count("failed over from pg2") == 1
+
+
+def test_a_planned_restart_of_the_cascade_holds_the_monitor(lab, tmp_path):
+    """The deploy writes until when the cascade's restart is planned: a cascade that does not stream
+    meanwhile is not failed over; once the hold file is gone, it is."""
+    hold = Path(settings.cascade_monitor_vars(topology(), "pg3")["hold_path"].strip("'"))
+    assert hold.parent.as_posix() == "/run/pgcascade"
+    monitor = tmp_path / "cascade-monitor"
+    local_hold = tmp_path / "hold"
+    monitor.write_text(monitor.read_text().replace(f"HOLD={hold}", f"HOLD={local_hold}"))
+    local_hold.write_text(f"{int(time.time()) + 120}\n")
+    lab.set("master", MASTER_PRIMARY)
+    lab.set("cascade", None)
+    result = lab.monitor(rounds=14)
+    assert result.returncode == 0, result.stderr
+    assert "a restart of pg2 is planned" in result.stdout and not lab.switched and lab.ssh_calls == []
+    local_hold.unlink()
+    result = lab.monitor(rounds=14)
+    assert "failing over (cascade-disconnected)" in result.stdout and lab.switched

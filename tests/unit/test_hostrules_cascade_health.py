@@ -134,3 +134,41 @@ def test_a_monitor_that_just_started_gives_the_cascade_its_start_grace():
     assert judge(GONE, memory, 129.0, started=100.0).reason == ch.STARTING
     assert judge(GONE, memory, 131.0, started=100.0).verdict == FAIL_OVER
     assert judge(STREAMING_IDLE, Memory(), 101.0, started=100.0).verdict == HEALTHY
+
+
+# ---- a planned restart (the deploy or a rolling restart holds the monitor until a deadline) ----
+
+def held(until: float, observation: Observation = GONE) -> Observation:
+    return Observation(**{**observation.__dict__, "hold_until": until})
+
+
+def test_a_planned_restart_longer_than_the_failover_delay_is_waited_out():
+    story = replies(0, 3) + [(float(t), held(100.0)) for t in range(3, 20)]
+    assert run(story)[-1] == (WAIT, ch.PLANNED_RESTART)
+
+
+def test_once_the_hold_ends_the_silent_seconds_count_from_its_end_not_from_the_last_flow():
+    held_rounds = [(float(t), held(10.0)) for t in range(3, 10)]
+    after = [(float(t), GONE) for t in range(10, 13)]  # the hold is over; still no row
+    verdicts = run(replies(0, 3) + held_rounds + after)
+    assert verdicts[-1] == (WAIT, ch.GRACE)  # 3 s after the last held round (9 s after the last flow)
+    assert run(replies(0, 3) + held_rounds + after + [(13.5, GONE)])[-1] == (FAIL_OVER, ch.CASCADE_DISCONNECTED)
+
+
+def test_a_hold_that_is_over_or_implausibly_far_is_ignored():
+    assert run(replies(0, 3) + [(float(t), held(2.0)) for t in range(3, 8)])[-1] == (
+        FAIL_OVER, ch.CASCADE_DISCONNECTED)
+    far = 10.0 + ch.HOLD_MAX + 1
+    assert run(replies(0, 3) + [(float(t), held(far)) for t in range(3, 8)])[-1] == (
+        FAIL_OVER, ch.CASCADE_DISCONNECTED)
+
+
+def test_a_held_cascade_that_streams_is_healthy():
+    assert run([(t, held(100.0, o)) for t, o in replies(0, 5)])[-1] == (HEALTHY, ch.WAL_FLOWS)
+
+
+def test_the_command_line_reads_the_hold():
+    out = subprocess.run([sys.executable, "-m", "hostrules.cascade_health", "10", "-", "-", "local_sysid=1",
+                          "local_tli=1", "master_in_recovery=f", "master_sysid=1", "master_tli=1",
+                          "hold_until=50"], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[:2] == [WAIT, ch.PLANNED_RESTART]
