@@ -12,6 +12,7 @@ from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
 from deploys.drift import report_host_drift
 from deploys.heartbeat import configure_heartbeat
+from deploys.held_failover import hold_failovers
 from deploys.hostrules import install_hostrules, record_synchronous_set
 from deploys.packages import install_packages
 from deploys.pending import check_pending
@@ -25,12 +26,13 @@ ctx = load_context()  # the inventory, secrets and reachability: stops here on b
 prepare_backup_host(ctx=ctx)  # the backup repository host's pgBackRest and ssh key (every host: a barrier)
 if ctx.node is not None:  # application hosts only appear in pg_hba
     check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
+    ctx = hold_failovers(ctx=ctx)  # a failed-over cascade comes back only once it has caught up
     report_host_drift(ctx=ctx)  # what drifted, the repair and what it disturbs (also with --dry)
     install_packages(ctx=ctx)
     configure_ssh_trust(ctx=ctx)
     install_hostrules(ctx=ctx)  # the on-host decision rules, before any script that uses them
     configure_postgres(ctx=ctx)
-    if ctx.node.role == "master":
+    if ctx.this_node.role == "master":
         configure_master(ctx=ctx)
     for tier in host.loop(range(1, len(ctx.topology.tiers()))):
         configure_standby_tier(ctx=ctx, tier=tier)

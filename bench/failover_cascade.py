@@ -1,5 +1,7 @@
-"""Timed: the cascading standby crashes (power cut) and the cascade monitor on the
-downstream repairs. Per run, from the crash:
+"""The cascading standby fails and the cascade monitor on the downstream repairs, timed. The
+fault (--fault): crash (a power cut, the default), kill (its PostgreSQL SIGKILLed, the host
+up: it still answers ping) or pause (the machine hung: it still answers ping). Per run, from
+the fault:
 
 - unblocked: to the first synchronous commit on the master that started after the crash and was
   acknowledged (no "canceling wait for synchronous replication" warning);
@@ -10,9 +12,11 @@ running there, timestamps from the hosts' clock, which is this machine's), the c
 `python -m lab crash pg2` does it), then pg2 restarted and the deploy rerun for the next run.
 Uses its own lab (default 'fcb'), removed at the end. Run as root:
 
-    .venv/bin/python bench/failover_cascade.py [--runs 5] [--lab fcb]
+    .venv/bin/python bench/failover_cascade.py [--runs 5] [--lab fcb] [--fault crash|kill|pause]
 
-Prints the figures and writes them to bench/results/failover_cascade.json.
+Prints the figures and writes them to bench/results/failover_cascade.json (crash) or
+failover_cascade_FAULT.json. After a pause, pg2 is restarted (booted again) before the next run:
+a hung machine that resumes brings heartbeat's partition case, which is not measured here.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from bench.figures import load_average, machine, spread  # noqa: E402
 from lab import labs, machines  # noqa: E402
 
-RESULTS = ROOT / "bench/results/failover_cascade.json"
+RESULTS = ROOT / "bench/results"
 TARGET = 10.0
 PROBE_SECONDS = 300  # the probes stop by themselves after this (or when stopped)
 
@@ -149,14 +153,34 @@ def diagnose(lab: BenchLab, commits: Probe, receiver: Probe) -> None:
     print(f"pg1 pg_stat_replication: {lab.psql('pg1', REPLICATION_ROWS)!r}", file=sys.stderr)
 
 
-def one_run(lab: BenchLab) -> dict:
+def inflict(lab: BenchLab, fault: str) -> None:
+    if fault == "crash":
+        machines.crash(lab.name, "pg2")  # as `python -m lab crash pg2` does
+    elif fault == "kill":
+        subprocess.run([*lab.ssh_args("pg2"), "systemctl kill -s KILL postgresql@15-main"], check=True)
+    else:
+        machines.pause(lab.name, "pg2")
+
+
+def recover(lab: BenchLab, fault: str) -> None:
+    """pg2 back (its PostgreSQL up), for the deploy to restore the tree."""
+    if fault == "kill":
+        subprocess.run([*lab.ssh_args("pg2"), "systemctl reset-failed postgresql@15-main; "
+                        "systemctl start postgresql@15-main"], check=True)
+    else:
+        if fault == "pause":
+            lab.cli("crash", "pg2")  # boot it again rather than resume it
+        lab.cli("restart", "pg2")
+
+
+def one_run(lab: BenchLab, fault: str) -> dict:
     lab.original_tree()
     commits = Probe(lab, "pg1", "commits", COMMIT_PROBE)
     receiver = Probe(lab, "pg3", "receiver", RECEIVER_PROBE)
     try:
         lab.wait(lambda: any(line[-1:] == ["ok"] for line in commits.read()) and receiver.read(), 30, "the probes")
         crashed_at = time.time()
-        machines.crash(lab.name, "pg2")  # as `python -m lab crash pg2` does
+        inflict(lab, fault)
         pg1 = lab.ip("pg1")
 
         def unblocked() -> float | None:
@@ -178,7 +202,7 @@ def one_run(lab: BenchLab) -> dict:
     finally:
         commits.stop()
         receiver.stop()
-    lab.cli("restart", "pg2")
+    recover(lab, fault)
     lab.wait(lambda: subprocess.run([*lab.ssh_args("pg2"), "pg_isready -q"]).returncode == 0, 60, "PostgreSQL on pg2")
     lab.deploy()
     return result
@@ -188,6 +212,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--lab", default="fcb", help="its own lab, removed at the end (default fcb)")
+    parser.add_argument("--fault", choices=("crash", "kill", "pause"), default="crash")
     args = parser.parse_args()
     lab = BenchLab(args.lab)
     load_before = load_average()
@@ -197,20 +222,23 @@ def main() -> None:
         lab.deploy()
         lab.psql("pg1", "create table bench_fc(id serial primary key, at timestamptz default now())")
         for number in range(1, args.runs + 1):
-            runs.append(one_run(lab))
+            runs.append(one_run(lab, args.fault))
             print(f"run {number}: unblocked {runs[-1]['unblocked_s']} s, streaming {runs[-1]['streaming_s']} s",
                   flush=True)
     finally:
         lab.cli("down")
     results = {
-        "crash_to_unblocked_sync_commit_s": spread([r["unblocked_s"] for r in runs], target=TARGET),
-        "crash_to_downstream_streaming_from_master_s": spread([r["streaming_s"] for r in runs], target=TARGET),
+        "fault": args.fault,
+        f"{args.fault}_to_unblocked_sync_commit_s": spread([r["unblocked_s"] for r in runs], target=TARGET),
+        f"{args.fault}_to_downstream_streaming_from_master_s": spread([r["streaming_s"] for r in runs],
+                                                                       target=TARGET),
         "runs": runs,
         **machine(load_before),
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    for label in ("crash_to_unblocked_sync_commit_s", "crash_to_downstream_streaming_from_master_s"):
+    RESULTS.mkdir(exist_ok=True)
+    name = "failover_cascade.json" if args.fault == "crash" else f"failover_cascade_{args.fault}.json"
+    (RESULTS / name).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    for label in (f"{args.fault}_to_unblocked_sync_commit_s", f"{args.fault}_to_downstream_streaming_from_master_s"):
         stats = results[label]
         print(f"{label}: min {stats['min']} median {stats['median']} max {stats['max']} (target {TARGET})")
 

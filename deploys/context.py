@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -29,6 +29,9 @@ class Context:
     secrets: dict
     node: Node | None  # this host's node; None for an application host or the backup repository
     host_name: str = ""
+    # {cascade: why}: failovers from a cascade that has not caught up, kept by this run
+    # (planner.held_failover; set by deploys.held_failover.hold_failovers)
+    held_failovers: dict = field(default_factory=dict)
 
     @property
     def cluster(self) -> Cluster:
@@ -52,7 +55,8 @@ class Context:
         from deploys.hostrules_package import package_contents
         from planner import registry
 
-        return registry.entries(self.topology, self.this_node.name, self.secrets, hostrules=package_contents())
+        return registry.entries(self.topology, self.this_node.name, self.secrets, hostrules=package_contents(),
+                                held=self.held_failovers)
 
 
 def inventory_hosts(hosts: Iterable) -> dict:

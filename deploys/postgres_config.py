@@ -6,6 +6,7 @@ from pyinfra.api import deploy
 
 from deploys.context import Context
 from deploys.managed_files import put_managed_files
+from operations.cascade_hold import end_planned_restart_hold, hold_for_planned_restart
 from operations.managed_state import ensure_setting_sources
 from operations.postgres import ensure_config_applied, ensure_replication_role
 from planner import registry, settings
@@ -22,8 +23,14 @@ def configure_postgres(ctx: Context) -> None:
                            main_config_file=f"{c.config_directory}/postgresql.conf",
                            managed=list(settings.guc_names(ctx.topology)),
                            guarded=list(registry.GUARDED_ROLE_SETTINGS), role=c.replication_user)
+    files = settings.config_file_paths(c)
+    # A restart of the cascade is planned, not a failure: its standbys' monitors wait meanwhile.
+    hold_for_planned_restart(name="cascade monitors wait while the cascade restarts", topology=ctx.topology,
+                             node_name=ctx.this_node.name, files=files)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
-                          cluster=c.name, port=c.port, files=settings.config_file_paths(c))
+                          cluster=c.name, port=c.port, files=files)
+    end_planned_restart_hold(name="cascade monitors judge again once the cascade streams", topology=ctx.topology,
+                             node_name=ctx.this_node.name)
 
 
 @deploy("Master")

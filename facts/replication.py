@@ -44,7 +44,8 @@ _SETTING_RE = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")  # GUC name
 # - timeline: a primary's current insert timeline comes from its WAL file name (the checkpoint's
 #   may be older just after a promotion); pg_walfile_name() is refused in recovery, so a standby
 #   reports the WAL receiver's received_tli while streaming, else its last restartpoint's.
-# - replay_lag_bytes: bytes between this server's WAL position and what the standby replayed.
+# - replay_lag_bytes, flush_lag_bytes: bytes between this server's WAL position and what the
+#   standby replayed, flushed.
 #   The position is pg_current_wal_lsn() on a primary; on a cascading standby it is what it can
 #   send on (the greater of its received and replayed LSNs). None until the standby reports.
 # - standby_signal: tests one field, since a row IS NOT NULL only when all its fields are
@@ -83,7 +84,8 @@ select json_build_object(
   'replication', (select coalesce(json_agg(json_build_object(
                      'application_name', application_name, 'client_addr', host(client_addr),
                      'state', state, 'sync_priority', sync_priority, 'sync_state', sync_state,
-                     'replay_lag_bytes', pg_wal_lsn_diff(self.position, replay_lsn))
+                     'replay_lag_bytes', pg_wal_lsn_diff(self.position, replay_lsn),
+                     'flush_lag_bytes', pg_wal_lsn_diff(self.position, flush_lsn))
                      order by application_name, pid), '[]')
                     from pg_stat_replication),
   'pending_restart', (select coalesce(json_agg(name order by name), '[]')
@@ -266,6 +268,7 @@ def _replication(rows: object) -> list[ReplicationRow]:
             "sync_priority": _int(row, "sync_priority", where),
             "sync_state": _str(row, "sync_state", where),
             "replay_lag_bytes": _int(row, "replay_lag_bytes", where),
+            "flush_lag_bytes": _int(row, "flush_lag_bytes", where) if "flush_lag_bytes" in row else None,
         }
         for row in rows
     ]

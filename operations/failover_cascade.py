@@ -91,6 +91,9 @@ def ensure_failover_include(topology_after: Topology, node_name: str, step: str,
     """
     if step not in ("standbys", "master"):
         raise OperationError(f"unknown step {step!r}")
+    if node_name == failed:  # a rebuild of the cascade runs this on every host, the target too
+        host.noop(f"{node_name} is the cascade failed over from: its include file stays")
+        return
     mine = _step(node_name, topology_after)
     if mine != step:
         host.noop(f"{node_name}: its include file is written in the {mine} step")

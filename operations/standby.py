@@ -7,13 +7,15 @@ from pyinfra import host, inventory, state
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.state import StateStage
 
+from facts.archive_backlog import ArchiveBacklog
+from hostrules.wal_backlog import MARKER_SUFFIX
 from operations.plans import go_ahead
 from operations.postgres import pg_state, psql, unit, wait_ready
 from planner.model import Topology
 from planner.pgstate import PgStateDict
 from planner.quoting import conninfo
 from planner.rebuild import plan_rebuild
-from planner.settings import PGPASS_PATH, STANDBY_GUCS, primary_conninfo
+from planner.settings import ARCHIVE_BACKLOG_DIRECTORY, PGPASS_PATH, STANDBY_GUCS, primary_conninfo
 from planner.standby_plan import plan_standby
 
 
@@ -106,3 +108,26 @@ def rebuild_standby(topology: Topology, node_name: str, target: str, force: bool
     if not go_ahead(plan.action, plan.reason, "rebuild"):
         return
     yield from clone_commands(topology, node_name)
+
+
+@operation()
+def forget_archive_backlog(topology: Topology, node_name: str, target: str):
+    """
+    On the target's upstream, after the target was rebuilt: the WAL files kept for it and its
+    "named for rebuild" mark go (hostrules.wal_backlog); archive-wal ships to it again.
+
+    + topology: the validated cluster
+    + node_name: this host's inventory name
+    + target: the rebuilt host
+    """
+    node = topology.node(target)
+    if node_name != node.upstream:
+        host.noop(f"{target}'s backlog is kept on {node.upstream}")
+        return
+    spool = f"{ARCHIVE_BACKLOG_DIRECTORY}/{node.address}"
+    # Read when the operation runs: no file kept and no mark, nothing to forget (a rerun changes nothing).
+    kept = host.get_fact(ArchiveBacklog).get(node.address) or {}
+    if not kept.get("files") and not kept.get("named_for_rebuild"):
+        host.noop(f"no archive backlog for {target} on {node.upstream}")
+        return
+    yield StringCommand("rm", "-rf", "--", spool, f"{spool}{MARKER_SUFFIX}")

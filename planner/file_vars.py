@@ -8,6 +8,7 @@ from typing import NamedTuple
 from planner.checks import (
     _SAFE_HA_KEY,
     _SAFE_HBA_WORD,
+    _application_name,
     _check_address,
     _check_cluster,
     _host_address_spec,
@@ -16,8 +17,10 @@ from planner.checks import (
 )
 from planner.model import Cluster, Node, Topology
 from planner.paths import (
+    ARCHIVE_BACKLOG_DIRECTORY,
     ARCHIVE_SSH_CONTROL_PATH,
     BOOT_GUARD_PATH,
+    CASCADE_HOLD_PATH,
     CONNECT_TIMEOUT,
     HA_DIRECTORY,
     HA_LIB_PATH,
@@ -363,9 +366,13 @@ def ha_watch_unit_vars() -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def archive_wal_vars() -> dict:
+def archive_wal_vars(cluster: Cluster | None = None) -> dict:
     """Variables of templates/archive-wal.sh.j2 (shell-quoted)."""
+    cluster = cluster or Cluster()
     return {
+        "backlog_directory": shell_quote(ARCHIVE_BACKLOG_DIRECTORY),
+        "backlog_max_bytes": cluster.archive_backlog_mb * 1024 * 1024,
+        "hostrules_directory": shell_quote(LIB_DIRECTORY),
         "archive_remote_user": shell_quote("postgres"),
         "ssh_known_hosts_file": KNOWN_HOSTS_PATH,  # no spaces: it goes into rsync -e too
         "ssh_control_path": ARCHIVE_SSH_CONTROL_PATH,  # the same
@@ -451,8 +458,7 @@ CASCADE_MONITOR_PATH = f"{LIB_DIRECTORY}/cascade-monitor"
 CASCADE_MONITOR_UNIT = "pgcascade-cascade-monitor.service"
 CASCADE_MONITOR_UNIT_PATH = f"/etc/systemd/system/{CASCADE_MONITOR_UNIT}"
 CASCADE_MONITOR_INTERVAL = 1  # seconds between two probes of the cascade
-CASCADE_MONITOR_FAILURES = 3  # consecutive probes without an answer: the cascade is down
-CASCADE_PROBE_TIMEOUT = 1  # seconds ping and pg_isready wait for the cascade
+CASCADE_PROBE_TIMEOUT = 0.8  # seconds the monitor waits for the cascade's own answer (within a look)
 CONFIG_RELOAD_TIMEOUT = 10  # seconds cascade-failed waits for the server to read its new file
 
 
@@ -511,14 +517,13 @@ def cascade_monitor_vars(topology: Topology, node_name: str) -> dict:
         "master_name": shell_quote(master.name),
         "master_address": shell_quote(master.address),
         "master_conninfo": shell_quote(master_conninfo),
-        # pg_isready as the replication role on a replication connection: the cascade's pg_hba
-        # admits this host for it, so the server asks for the password, pg_isready (no password:
-        # passfile /dev/null) hangs up, and nothing is logged (as another user the server would
-        # log a rejected connection every second).
-        "cascade_ping_conninfo": shell_quote(conninfo([
-            ("host", cascade.address), ("port", cluster.port), ("user", cluster.replication_user),
-            ("dbname", "replication"), ("replication", "true"), ("passfile", "/dev/null"),
-            ("application_name", "pgcascade-cascade-monitor")])),
+        # The cascade itself, asked whether it answers and is still in recovery.
+        "cascade_conninfo": shell_quote(conninfo([
+            ("host", _check_address(cascade.address, cascade.name)), ("port", cluster.port),
+            ("user", cluster.replication_user), ("dbname", "postgres"), ("passfile", PGPASS_PATH),
+            ("connect_timeout", str(CONNECT_TIMEOUT)), ("application_name", "pgcascade-cascade-monitor")])),
+        "cascade_application_name": shell_quote(_application_name(cascade)),
+        "hostrules_directory": shell_quote(LIB_DIRECTORY),
         "pg_port": shell_quote(cluster.port),
         "pg_bin_directory": shell_quote(cluster.bin_directory),
         "socket_directory": shell_quote(SOCKET_DIRECTORY),
@@ -529,8 +534,8 @@ def cascade_monitor_vars(topology: Topology, node_name: str) -> dict:
         "ssh_connect_timeout": SSH_CONNECT_TIMEOUT,
         "connect_timeout": CONNECT_TIMEOUT,
         "interval": CASCADE_MONITOR_INTERVAL,
-        "failures_needed": CASCADE_MONITOR_FAILURES,
         "probe_timeout": CASCADE_PROBE_TIMEOUT,
+        "hold_path": shell_quote(CASCADE_HOLD_PATH),
     }
 
 

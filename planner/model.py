@@ -69,6 +69,7 @@ class Cluster:
     secrets_file: str | None = None  # KEY=VALUE file read when a secret's env var is not set
     cascade_monitor: bool = True  # the cascade's standbys fail over by themselves when it dies
     backup: BackupRepository | None = None  # pgBackRest; None: no backups configured
+    archive_backlog_mb: int = 1024  # WAL kept per child that does not take it, then: rebuild it
 
     @property
     def repository(self) -> BackupRepository:

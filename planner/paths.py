@@ -10,6 +10,8 @@ PGPASS_PATH = f"{POSTGRES_HOME}/.pgpass"
 KNOWN_HOSTS_PATH = f"{POSTGRES_HOME}/.ssh/known_hosts"
 # archive-wal's multiplexed ssh connections (one per child, %C: a hash of user, host and port)
 ARCHIVE_SSH_CONTROL_PATH = f"{POSTGRES_HOME}/.ssh/archive-%C"
+# archive-wal's backlog of WAL files for children that did not take them (hostrules.wal_backlog)
+ARCHIVE_BACKLOG_DIRECTORY = f"{POSTGRES_HOME}/archive-backlog"
 SOCKET_DIRECTORY = "/var/run/postgresql"
 LIB_DIRECTORY = "/usr/local/lib/pgcascade"
 ARCHIVE_WAL_PATH = f"{LIB_DIRECTORY}/archive-wal"
@@ -31,6 +33,9 @@ HB_TAKEOVER_PATH = "/usr/share/heartbeat/hb_takeover"  # heartbeat v1: ask the p
 # the boot guard lets PostgreSQL start as a primary only while it exists.
 RUNTIME_DIRECTORY = "/run/pgcascade"
 PRIMARY_FLAG_PATH = f"{RUNTIME_DIRECTORY}/primary-allowed"
+# Until when (epoch seconds, this host's clock) a restart of the cascade is planned, not a failure:
+# written before a deploy or a rolling restart restarts it, on the standbys whose monitor watches it.
+CASCADE_HOLD_PATH = f"{RUNTIME_DIRECTORY}/cascade-restart-planned"
 REPLICATION_STATUS_PATH = f"{LIB_DIRECTORY}/replication-status"
 HA_DIRECTORY = "/etc/ha.d"
 HAPOSTGRES_PATH = f"{HA_DIRECTORY}/resource.d/hapostgres"

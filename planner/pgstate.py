@@ -35,6 +35,7 @@ class ReplicationRow(TypedDict):
     sync_priority: int | None
     sync_state: str | None
     replay_lag_bytes: int | None
+    flush_lag_bytes: int | None
 
 
 class Archiver(TypedDict):

@@ -6,9 +6,12 @@ but cannot follow (broken, or behind what its upstream still has), when asked wi
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from hostrules.sync_standby import caught_up
+from planner.held_failover import failed_over_from, replication_row
 from planner.model import Topology
 from planner.pgstate import PgStateDict, streams_from
 from planner.standby_plan import _same_cluster, describe, server_state, upstream_problem
@@ -52,3 +55,48 @@ def plan_rebuild(topology: Topology, node_name: str, fact: PgStateDict | None, u
                                           "(force=true rebuilds it anyway)")
     return RebuildPlan("clone", f"{node_name} is {describe(fact, cluster)}: a fresh base backup from "
                                 f"{node.upstream} replaces it")
+
+
+# ---------------------------------------------------------------- synchronous commit first
+
+HANDOVER_ACTIONS = ("none", "move", "refuse")
+
+
+@dataclass(frozen=True)
+class SyncHandover:
+    """Before a rebuild: none (the master does not wait for the target), move (its standbys take
+    over synchronous commit first: the cascade failover's files, applied in order), refuse."""
+
+    action: str
+    reason: str
+
+
+def plan_sync_handover(topology: Topology, target: str, facts_by_host: Mapping[str, Mapping | None],
+                       force: bool = False) -> SyncHandover:
+    """A rebuild stops and wipes the target for the whole base backup: if the master waits for
+    it (its synchronous standby), every commit would hang meanwhile. Its own standbys take over
+    first (streaming from the master and caught up before the master waits for them); with none,
+    refuse unless forced."""
+    node = topology.node(target)
+    master = topology.master
+    if not topology.cluster.synchronous or node.upstream != master.name:
+        return SyncHandover("none", f"{master.name} does not wait for {target}")
+    if failed_over_from(topology, facts_by_host, target):
+        return SyncHandover("none", f"already failed over from {target}: {master.name} does not wait for it")
+    master_fact = facts_by_host.get(master.name)
+    for sibling in topology.children(master.name):
+        if sibling.name != target and caught_up(replication_row(master_fact, sibling.application_name)).ok:
+            return SyncHandover("none", f"{sibling.name} is caught up and takes over synchronous commit")
+    children = topology.children(target)
+    if children:
+        names = ", ".join(c.name for c in children)
+        return SyncHandover("move", f"{master.name} waits for {target}: first {names} stream from {master.name} "
+                                    f"and, once caught up, become its synchronous standby (the cascade "
+                                    f"failover's files); rerun the deploy after the rebuild, once {target} "
+                                    "has caught up, to restore the tree")
+    if force:
+        return SyncHandover("none", f"{target} is {master.name}'s only synchronous standby: forced, every commit "
+                                    f"on {master.name} waits until {target} streams again")
+    return SyncHandover("refuse", f"{target} is {master.name}'s only synchronous standby: rebuilding it would hold "
+                                  f"every commit on {master.name} for the whole base backup. Nothing was changed; "
+                                  "force=true rebuilds it anyway")

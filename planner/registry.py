@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from planner import backup, settings
 from planner.failover_cascade import prepared_cascades, watched_cascade, without_cascade
+from planner.held_failover import include_topology
 from planner.model import Topology
 from planner.render import render
 from planner.secrets import HEARTBEAT_KEY, REPLICATION_PASSWORD
@@ -427,10 +428,19 @@ def package_digest(files: Mapping[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _pgconf_vars(topology: Topology, node: str, held: Mapping[str, str] | None) -> dict:
+    """The include file's variables: the cluster's, or the failover variant's while a failover
+    from a cascade that has not caught up is kept (planner.held_failover)."""
+    include, variant = include_topology(topology, node, held or {})
+    return settings.render_vars_pgconf(include, node, variant_without=variant)
+
+
 def file_variables(topology: Topology, node: str, secrets: Mapping[str, str] | None,
-                   hostrules: Mapping[str, str] | None) -> dict[str, Callable[[], dict]]:
+                   hostrules: Mapping[str, str] | None,
+                   held: Mapping[str, str] | None = None) -> dict[str, Callable[[], dict]]:
     """Per template: how to build its variables for `node` (called only for the files it gets;
-    those needing the secrets or the hostrules package only when they are known)."""
+    those needing the secrets or the hostrules package only when they are known). held: the
+    cascade failovers this run keeps (planner.held_failover)."""
 
     def secret(name: str) -> str:
         if secrets is None:
@@ -443,10 +453,10 @@ def file_variables(topology: Topology, node: str, secrets: Mapping[str, str] | N
         return package_digest(hostrules)
 
     return {
-        "pgcascade.conf.j2": lambda: settings.render_vars_pgconf(topology, node),
+        "pgcascade.conf.j2": lambda: _pgconf_vars(topology, node, held),
         "pg_hba.conf.j2": lambda: settings.render_vars_hba(topology, node),
         "pgpass.j2": lambda: settings.render_vars_pgpass(topology, node, secret(REPLICATION_PASSWORD)),
-        "archive-wal.sh.j2": settings.archive_wal_vars,
+        "archive-wal.sh.j2": lambda: settings.archive_wal_vars(topology.cluster),
         "replication-status.sh.j2": lambda: settings.replication_status_vars(topology),
         "ha.cf.j2": lambda: settings.heartbeat_vars(topology, node),
         "haresources.j2": lambda: settings.heartbeat_vars(topology, node),
@@ -482,10 +492,10 @@ def _template_file(vars_of: Mapping[str, Callable[[], dict]], secrets, template:
 
 
 def _files(topology: Topology, node_name: str, secrets: Mapping[str, str] | None,
-           hostrules: Mapping[str, str] | None) -> list[FileEntry]:
+           hostrules: Mapping[str, str] | None, held: Mapping[str, str] | None = None) -> list[FileEntry]:
     node = topology.node(node_name)
     config = topology.cluster.config_directory
-    v = file_variables(topology, node_name, secrets, hostrules)
+    v = file_variables(topology, node_name, secrets, hostrules, held)
 
     def tf(*args, **kwargs) -> FileEntry:
         return _template_file(v, secrets, *args, **kwargs)
@@ -609,7 +619,7 @@ def _key_peers(topology: Topology, node_name: str) -> tuple[str, ...]:
 
 
 def entries(topology: Topology, node_name: str, secrets: Mapping[str, str] | None = None,
-            hostrules: Mapping[str, str] | None = None) -> HostRegistry:
+            hostrules: Mapping[str, str] | None = None, held: Mapping[str, str] | None = None) -> HostRegistry:
     """Everything the deploy manages on `node_name`. Without `secrets`, the content of the files
     that hold one is unknown (their mode and owner are still checked); `hostrules`: the hostrules
     package's files ({name: text}, deploys.hostrules_package), without which its files and
@@ -619,7 +629,7 @@ def entries(topology: Topology, node_name: str, secrets: Mapping[str, str] | Non
     signal = f"{cluster.data_directory}/standby.signal"
     return HostRegistry(
         host=node_name,
-        files=tuple(_files(topology, node_name, secrets, hostrules)),
+        files=tuple(_files(topology, node_name, secrets, hostrules, held)),
         directories=tuple(_directories(topology, node_name)),
         units=tuple(_units(topology, node_name)),
         settings=tuple(_settings(topology, node_name)),

@@ -46,7 +46,6 @@ from planner.checks import (  # noqa: F401
 from planner.file_vars import (  # noqa: F401
     CASCADE_FAILED_DIRECTORY,
     CASCADE_FAILED_PATH,
-    CASCADE_MONITOR_FAILURES,
     CASCADE_MONITOR_INTERVAL,
     CASCADE_MONITOR_PATH,
     CASCADE_MONITOR_UNIT,
@@ -111,6 +110,7 @@ from planner.gucs import (  # noqa: F401
 
 # Split by concern; everything stays importable from here.
 from planner.paths import (  # noqa: F401
+    ARCHIVE_BACKLOG_DIRECTORY,
     ARCHIVE_NOWHERE,
     ARCHIVE_SSH_CONTROL_PATH,
     ARCHIVE_WAL_PATH,

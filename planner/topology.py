@@ -87,6 +87,12 @@ def _check_bool(value: Any) -> str | None:
     return None if isinstance(value, bool) else f"is {value!r} (use True or False)"
 
 
+def _check_megabytes(value: Any) -> str | None:
+    if _is_int(value) and value > 0:
+        return None
+    return f"is {value!r} (use a whole number of megabytes > 0)"
+
+
 def _check_seconds(value: Any) -> str | None:
     if _is_int(value) and value > 0:
         return None
@@ -182,6 +188,7 @@ CLUSTER_KEYS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "apt_repository": (None, _check_apt_repository),
     "secrets_file": (None, _check_optional_path),
     "pg_cascade_monitor": (_CLUSTER_DEFAULTS.cascade_monitor, _check_bool),
+    "pg_archive_backlog_mb": (_CLUSTER_DEFAULTS.archive_backlog_mb, _check_megabytes),
 }
 KNOWN_KEYS = frozenset(CLUSTER_KEYS) | frozenset(HOST_KEYS)
 
@@ -550,6 +557,7 @@ def _cluster(data: Mapping) -> Cluster:
         apt_repository=dict(get("apt_repository")) if get("apt_repository") is not None else None,
         secrets_file=get("secrets_file"),
         cascade_monitor=get("pg_cascade_monitor"),
+        archive_backlog_mb=get("pg_archive_backlog_mb"),
     )
 
 

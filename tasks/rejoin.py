@@ -17,6 +17,7 @@ from deploys.hostrules import record_synchronous_set
 from deploys.managed_files import put_managed_files
 from operations.postgres import ensure_config_applied, pg_states
 from operations.rejoin import checkpoint_new_master, rewind_former_master, start_standby_streaming
+from operations.sync_standby import wait_caught_up
 from planner import registry as managed_registry
 from planner import settings
 from planner.rejoin import current_topology
@@ -41,6 +42,9 @@ if ctx.node is not None:
     put_managed_files(Context(topology=now, secrets=ctx.secrets, node=now.node(ctx.node.name)), managed_registry.POSTGRES)
     start_standby_streaming(name=f"{target} streams from {now.upstream_of(now.node(target)).name}", topology=now,
                             node_name=ctx.node.name, target=target)
+    # The new master waits for it (synchronous_standby_names) only once it has caught up.
+    wait_caught_up(name=f"{target} has caught up with {now.master.name}", topology=now, node_name=ctx.node.name,
+                   standby=target)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
                           cluster=c.name, port=c.port, files=settings.config_file_paths(c))
     # Whom the new master waits for, recorded on every host (may-promote reads it).

@@ -16,6 +16,7 @@ from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
 from deploys.managed_files import put_managed_files
 from facts.managed import HeartbeatConfigState
+from operations.cascade_hold import end_planned_restart_hold, hold_for_planned_restart
 from operations.managed_state import HEARTBEAT_REREAD_STAMP, check_nothing_pending, ensure_heartbeat_config_read
 from operations.postgres import ensure_config_applied, pg_states
 from operations.rejoin import start_standby_streaming
@@ -81,8 +82,12 @@ elif ctx.node is not None:
     if ctx.node.name == ctx.topology.master.name:
         host.log(f"rolling restart: {plan.reason}")
     for tier in host.loop(range(len(ctx.topology.tiers()) - 1, 0, -1)):
+        hold_for_planned_restart(name=f"tier {tier}: cascade monitors wait while their cascade restarts",
+                                 topology=ctx.topology, node_name=ctx.node.name, files=[], tier=tier)
         restart_pending_standby(name=f"tier {tier}: standbys restart for their pending settings",
                                 topology=ctx.topology, node_name=ctx.node.name, tier=tier)
+        end_planned_restart_hold(name=f"tier {tier}: cascade monitors judge again", topology=ctx.topology,
+                                 node_name=ctx.node.name)
     _heartbeat("heartbeat restarts where it holds no resources (haresources)")
     _switch(ctx.topology, plan.away, plan.via)
     _heartbeat("heartbeat restarts on the old primary's node, which holds nothing now (haresources)")

@@ -20,6 +20,7 @@ from deploys.managed_files import put_managed_files
 from operations.postgres import ensure_config_applied, pg_states
 from operations.rejoin import start_standby_streaming
 from operations.switchover import mark_standby, move_vip, promote_caught_up, stop_primary
+from operations.sync_standby import wait_caught_up
 from planner import registry as managed_registry
 from planner import settings
 from planner.switchover import DEFAULT_MAX_LAG_BYTES, plan_switchover
@@ -45,6 +46,8 @@ elif ctx.node is not None:
     put_managed_files(Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(me)), managed_registry.POSTGRES)
     mark_standby(name=f"{old} becomes a standby", topology=plan.after, node_name=me, target=old)
     start_standby_streaming(name=f"{old} streams from {target}", topology=plan.after, node_name=me, target=old)
+    # The new master waits for it (synchronous_standby_names) only once it has caught up.
+    wait_caught_up(name=f"{old} has caught up with {target}", topology=plan.after, node_name=me, standby=old)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
                           cluster=c.name, port=c.port, files=settings.config_file_paths(c))
     # Whom the new master waits for, recorded on every host (may-promote reads it).

@@ -1,5 +1,6 @@
 """The cascade failover automation's scripts and unit, rendered from a topology and run against
-stub commands (psql, pg_isready, ping, ssh) on PATH: when the monitor fails over, and when not."""
+stub commands (psql, ssh) on PATH, with the real hostrules package: when the monitor fails over,
+and when not (the decision table itself: test_hostrules_cascade_health.py)."""
 from __future__ import annotations
 
 import getpass
@@ -7,6 +8,8 @@ import os
 import stat
 import subprocess
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,7 @@ from planner import settings
 from planner.failover_cascade import without_cascade
 from planner.model import Cluster, Node, Topology
 from planner.render import render
+from tests.conftest import ROOT
 
 SYSID = "7300000000000000001"
 
@@ -35,10 +39,13 @@ def executable(path, text: str) -> None:
 PSQL = r"""#!/bin/bash
 args="$*"
 case $args in
-    *host=10.0.0.1*)  # the monitor asks the master
+    *host=10.0.0.1*)  # the monitor asks the master (the query on stdin)
+        cat >/dev/null
         [ -f "$STUB/master" ] || { echo "psql: error: connection to 10.0.0.1 failed: timeout" >&2; exit 2; }
         cat "$STUB/master" ;;
-    *last_msg_receipt_time*) cat "$STUB/heard" 2>/dev/null || echo 0 ;;
+    *host=10.0.0.2*)  # ... and the cascade
+        [ -f "$STUB/cascade" ] || exit 2
+        cat "$STUB/cascade" ;;
     *pg_control_system*) echo "SYSID|1" ;;
     *pg_reload_conf*) touch "$STUB/reloaded"; echo t ;;
     *pg_conf_load_time*) [ -f "$STUB/reloaded" ] && echo 9999999999 || echo 0 ;;
@@ -55,8 +62,6 @@ def lab(tmp_path):
     bin_dir.mkdir()
     stub.mkdir()
     executable(bin_dir / "psql", PSQL.replace("SYSID", SYSID))
-    executable(bin_dir / "pg_isready", '#!/bin/bash\n[ -f "$STUB/cascade_postgres_up" ]  && exit 0; exit 2\n')
-    executable(bin_dir / "ping", '#!/bin/bash\n[ -f "$STUB/cascade_host_up" ]\n')
     # ssh to the master: record the command line; run the master's part (here: succeed).
     executable(bin_dir / "ssh", textwrap.dedent("""\
         #!/bin/bash
@@ -79,7 +84,7 @@ def lab(tmp_path):
     executable(monitor, render("cascade-monitor.sh.j2", {
         **settings.cascade_monitor_vars(topology(), "pg3"), "pg_bin_directory": str(bin_dir),
         "include_file": str(include), "variant_file": str(variants / "pg2/pgcascade.conf"),
-        "switch_path": str(switch)}))
+        "switch_path": str(switch), "hostrules_directory": str(ROOT)}))
 
     class Lab:
         def __init__(self):
@@ -94,13 +99,16 @@ def lab(tmp_path):
             else:
                 path.write_text(value + "\n")
 
-        def run(self, script, *args, rounds=None):
-            argv = [str(script), *args] + (["--rounds", str(rounds), "--interval", "0"] if rounds else [])
+        def run(self, script, *args, rounds=None, fail_over_after=0.35, start_grace=0):
+            argv = [str(script), *args] + (["--rounds", str(rounds), "--interval", "0.1",
+                                            "--fail-over-after", str(fail_over_after),
+                                            "--start-grace", str(start_grace)]
+                                           if rounds else [])
             env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB": str(stub)}
             return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
 
-        def monitor(self, rounds=4):
-            return self.run(monitor, rounds=rounds)
+        def monitor(self, rounds=4, fail_over_after=0.35, start_grace=0):
+            return self.run(monitor, rounds=rounds, fail_over_after=fail_over_after, start_grace=start_grace)
 
         def switch(self, *args):
             return self.run(switch, *args)
@@ -117,28 +125,66 @@ def lab(tmp_path):
     return Lab()
 
 
-MASTER_PRIMARY = f"f|{SYSID}|1"
+# The master's answer: in_recovery|sysid|timeline|lsn|cascade row|its flush lsn|its last reply
+MASTER_PRIMARY = f"f|{SYSID}|1|1000|f||"
 
 
-def test_a_cascade_that_answers_is_left_alone(lab):
-    lab.set("cascade_host_up")
-    lab.set("cascade_postgres_up")
-    lab.set("master", MASTER_PRIMARY)
-    result = lab.monitor()
+def streaming(reply: str = "1.0", flush: int = 1000) -> str:
+    return f"f|{SYSID}|1|1000|t|{flush}|{reply}"
+
+
+def test_a_cascade_that_takes_wal_is_left_alone(lab, tmp_path):
+    lab.set("cascade", "t")
+    # a new reply every round: the stub's answer changes with a counter file
+    counter = tmp_path / "n"
+    counter.write_text("0")
+    master = lab.stub / "master"
+    (lab.stub.parent / "bin" / "psql").write_text((lab.stub.parent / "bin" / "psql").read_text().replace(
+        'cat "$STUB/master" ;;',
+        f'n=$(($(cat {counter}) + 1)); echo $n >{counter}; echo "f|{SYSID}|1|1000|t|1000|$n" ;;'))
+    master.write_text("x\n")
+    result = lab.monitor(rounds=8, fail_over_after=60)  # (rounds slower than a short grace under load)
     assert result.returncode == 0, result.stderr
     assert not lab.switched and lab.ssh_calls == []
     assert "watching the cascading standby pg2 (10.0.0.2)" in result.stdout
+    assert "failing over" not in result.stdout
 
 
-def test_a_cascade_whose_host_answers_ping_is_not_down(lab):
-    lab.set("cascade_host_up")  # its PostgreSQL restarts, say
+def test_once_wal_flowed_the_start_grace_is_over(lab, tmp_path):
+    """A monitor started with its own host (the cascade streaming at once) fails over once WAL
+    stops flowing, not only START_GRACE after its start (that grace is for a cold boot)."""
+    lab.set("cascade", None)
+    counter = tmp_path / "n"
+    counter.write_text("0")
+    psql = lab.stub.parent / "bin" / "psql"
+    psql.write_text(psql.read_text().replace(
+        'cat "$STUB/master" ;;',
+        f'n=$(($(cat {counter}) + 1)); echo $n >{counter}; '
+        f'if [ $n -le 2 ]; then echo "f|{SYSID}|1|1000|t|1000|$n"; else echo "{MASTER_PRIMARY}"; fi ;;'))
+    lab.set("master", "x")
+    result = lab.monitor(rounds=14, start_grace=600)
+    assert result.returncode == 0, result.stderr
+    assert "pg2 has not streamed from pg1" in result.stdout and "failing over (cascade-disconnected)" in result.stdout
+    assert lab.switched
+
+
+def test_before_wal_flowed_the_start_grace_holds(lab):
     lab.set("master", MASTER_PRIMARY)
-    assert not lab.switched and lab.monitor().returncode == 0 and not lab.switched
+    result = lab.monitor(rounds=8, start_grace=600)
+    assert result.returncode == 0, result.stderr
+    assert "is not streaming from pg1 yet; the monitor started" in result.stdout
+    assert not lab.switched and lab.ssh_calls == []
 
 
-def test_a_dead_cascade_with_a_primary_master_fails_over_here_then_on_the_master(lab):
-    lab.set("master", MASTER_PRIMARY)
-    result = lab.monitor(rounds=5)
+@pytest.mark.parametrize("master, cascade, what", [
+    (MASTER_PRIMARY, None, "pg2 has not streamed from pg1"),  # PostgreSQL dead, host alive
+    (MASTER_PRIMARY, "t", "pg2 has not streamed from pg1"),  # answers, but does not stream
+    (streaming(), None, "pg2 is connected to pg1 but took no WAL"),  # hung: the row stays, nothing moves
+])
+def test_a_cascade_that_takes_no_wal_is_failed_over_here_then_on_the_master(lab, master, cascade, what):
+    lab.set("master", master)
+    lab.set("cascade", cascade)
+    result = lab.monitor(rounds=14)
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert lab.switched
@@ -148,35 +194,28 @@ def test_a_dead_cascade_with_a_primary_master_fails_over_here_then_on_the_master
         "-o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/var/lib/postgresql/.ssh/known_hosts "
         "-o ConnectTimeout=10 -l postgres -- 10.0.0.1 /")
     assert call.endswith("/cascade-failed pg2")
-    assert "answers neither ping nor pg_isready (1/3)" in out and "(2/3)" in out
-    assert "pg2 is down (3 probes without an answer) and the master pg1 is a running primary" in out
+    assert what in out and "and the master is a running primary of this cluster: failing over" in out
     assert ": cascade-failed: installed the configuration without pg2:" in out
     assert "primary_conninfo = 'host=10.0.0.1 port=5432 user=replicator application_name=standby_2" in out
     assert "pg1: switched on the master" in out
     assert out.count("failed over from pg2") == 1  # then it waits: nothing more happens
 
 
-@pytest.mark.parametrize("master, words", [
-    (None, "the master pg1 (10.0.0.1) does not answer: psql: error: connection"),
-    (f"t|{SYSID}|0", "the master pg1 is in recovery: it is no longer the primary"),
-    ("f|7399999999999999999|1", "the master pg1 holds another cluster"),
-    (f"f|{SYSID}|0", "the master pg1 is on timeline 0, older than this host's (1)"),
+@pytest.mark.parametrize("master, cascade, words", [
+    (None, None, "the master pg1 does not answer: psql: error: connection"),
+    (f"t|{SYSID}|0||f||", None, "the master pg1 is in recovery: it is no longer the primary"),
+    ("f|7399999999999999999|1|1000|f||", None, "the master pg1 holds another cluster"),
+    (f"f|{SYSID}|0|1000|f||", None, "the master pg1 is on timeline 0, older than this host's (1)"),
+    (MASTER_PRIMARY, "f", "pg2 was promoted: this is a failover of the master"),
 ])
-def test_it_never_re_points_to_a_master_that_is_not_the_primary(lab, master, words):
+def test_it_never_re_points_to_a_master_that_is_not_the_primary(lab, master, cascade, words):
     lab.set("master", master)
-    result = lab.monitor(rounds=6)
+    lab.set("cascade", cascade)
+    result = lab.monitor(rounds=8)
     assert result.returncode == 0, result.stderr
     assert not lab.switched and lab.ssh_calls == []
-    assert f"pg2 is down, but not failing over: {words}" in result.stdout
-    assert result.stdout.count("not failing over") == 1  # said once, not every second
-
-
-def test_wal_still_arriving_from_the_cascade_means_it_is_alive(lab):
-    lab.set("master", MASTER_PRIMARY)
-    lab.set("heard", "99999999999")
-    result = lab.monitor(rounds=3)
-    assert not lab.switched
-    assert "WAL still arrives from it: not failing over" in result.stdout
+    assert words in result.stdout
+    assert result.stdout.count(words) == 1  # said once, not every second
 
 
 def test_once_switched_by_hand_it_only_makes_sure_the_master_is_switched(lab):
@@ -187,12 +226,12 @@ def test_once_switched_by_hand_it_only_makes_sure_the_master_is_switched(lab):
 
 
 def test_a_deploy_restoring_the_tree_makes_it_watch_again(lab):
-    lab.set("master", MASTER_PRIMARY)
-    lab.set("cascade_host_up")
+    lab.set("master", streaming())
+    lab.set("cascade", "t")
     lab.include.write_text(lab.variant.read_text())
     assert lab.monitor(rounds=1).returncode == 0
-    lab.include.write_text(lab.original)
-    assert not lab.switched and lab.monitor(rounds=2).returncode == 0 and not lab.switched
+    lab.include.write_text(lab.original)  # (a healthy cascade: no failover within the rounds)
+    assert not lab.switched and lab.monitor(rounds=2, fail_over_after=60).returncode == 0 and not lab.switched
 
 
 def test_cascade_failed_installs_the_variant_once_and_reloads(lab):
@@ -226,7 +265,7 @@ def test_the_master_expects_to_be_the_primary():
 def test_the_unit_runs_the_monitor_as_postgres_and_restarts_it():
     unit = render("cascade-monitor.service.j2", settings.cascade_monitor_unit_vars(topology(), "pg3"))
     for line in ("User=postgres", "ExecStart=/usr/local/lib/pgcascade/cascade-monitor", "Restart=always",
-                 "AmbientCapabilities=CAP_NET_RAW", "After=network-online.target postgresql@15-main.service",
+                 "CapabilityBoundingSet=", "After=network-online.target postgresql@15-main.service",
                  "WantedBy=multi-user.target"):
         assert line in unit.splitlines()
 
@@ -258,8 +297,27 @@ def test_scripts_pass_bash_n(tmp_path, name):
 def test_a_failed_ssh_to_the_master_is_retried(lab):
     lab.set("master", MASTER_PRIMARY)
     lab.set("ssh_fails")
-    result = lab.monitor(rounds=6)
+    result = lab.monitor(rounds=10)
     assert lab.switched and len(lab.ssh_calls) == 2
     assert "pg1: ssh: timeout" in result.stdout
     assert "could not switch the master pg1 over ssh: retrying" in result.stdout
     assert result.stdout.count("failed over from pg2") == 1
+
+
+def test_a_planned_restart_of_the_cascade_holds_the_monitor(lab, tmp_path):
+    """The deploy writes until when the cascade's restart is planned: a cascade that does not stream
+    meanwhile is not failed over; once the hold file is gone, it is."""
+    hold = Path(settings.cascade_monitor_vars(topology(), "pg3")["hold_path"].strip("'"))
+    assert hold.parent.as_posix() == "/run/pgcascade"
+    monitor = tmp_path / "cascade-monitor"
+    local_hold = tmp_path / "hold"
+    monitor.write_text(monitor.read_text().replace(f"HOLD={hold}", f"HOLD={local_hold}"))
+    local_hold.write_text(f"{int(time.time()) + 120}\n")
+    lab.set("master", MASTER_PRIMARY)
+    lab.set("cascade", None)
+    result = lab.monitor(rounds=14)
+    assert result.returncode == 0, result.stderr
+    assert "a restart of pg2 is planned" in result.stdout and not lab.switched and lab.ssh_calls == []
+    local_hold.unlink()
+    result = lab.monitor(rounds=14)
+    assert "failing over (cascade-disconnected)" in result.stdout and lab.switched

@@ -83,9 +83,10 @@ def assert_contract(state: dict) -> None:
     assert isinstance(state["replication"], list)
     for row in state["replication"]:
         assert set(row) == {"application_name", "client_addr", "state", "sync_priority",
-                            "sync_state", "replay_lag_bytes"}
+                            "sync_state", "replay_lag_bytes", "flush_lag_bytes"}
         typed(row["sync_priority"], int, nullable=False)
         typed(row["replay_lag_bytes"], int)
+        typed(row["flush_lag_bytes"], int)
     assert isinstance(state["pending_restart"], list)
     assert all(isinstance(n, str) for n in state["pending_restart"])
     assert isinstance(state["settings"], dict)

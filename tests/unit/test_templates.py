@@ -67,6 +67,7 @@ def template_variables(topology: Topology, node_name: str) -> dict[str, dict]:
     from planner.secrets import HEARTBEAT_KEY, REPLICATION_PASSWORD
 
     ctx = SimpleNamespace(topology=topology, node=topology.node(node_name), this_node=topology.node(node_name),
+                          held_failovers={},
                           secrets={HEARTBEAT_KEY: HB_KEY, REPLICATION_PASSWORD: PASSWORD})
     return {f.template: template_vars(ctx, f.template) for f in settings.managed_files(topology, node_name)}
 
