@@ -166,7 +166,7 @@ def judge(seen: Observation, memory: Memory, now: float, cascade: str = "the cas
         since = memory.progress_at
     remembered = Memory(token, since)
     silent = now - since
-    if token and silent < STALL_AFTER:
+    if token and silent < min(STALL_AFTER, fail_over_after):  # (a shorter fail_over_after: tests)
         return Judgement(HEALTHY, WAL_FLOWS, f"WAL flows from {master} to {cascade}", remembered)
     if seen.hold_until is not None and now < seen.hold_until <= now + HOLD_MAX:
         # Its silence so far does not count: once the hold is over it has fail_over_after again.
