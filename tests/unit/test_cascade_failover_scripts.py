@@ -321,3 +321,13 @@ def test_a_planned_restart_of_the_cascade_holds_the_monitor(lab, tmp_path):
     local_hold.unlink()
     result = lab.monitor(rounds=14)
     assert "failing over (cascade-disconnected)" in result.stdout and lab.switched
+
+
+def test_a_blind_view_of_the_master_is_no_failover(lab):
+    """The replication role lost pg_read_all_stats: the cascade's row reads with NULL positions."""
+    lab.set("master", f"f|{SYSID}|1|1000|t|||f")
+    lab.set("cascade", "t")
+    result = lab.monitor(rounds=14)
+    assert result.returncode == 0, result.stderr
+    assert "cannot read the positions in pg1's pg_stat_replication" in result.stdout
+    assert not lab.switched and lab.ssh_calls == []
