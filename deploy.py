@@ -8,9 +8,9 @@ ssh key) and last (stanza, schedule, first backup), when the inventory has one.
 from pyinfra import host
 
 from deploys.backup import configure_backups, prepare_backup_host
-from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import load_context
 from deploys.drift import report_host_drift
+from deploys.failover_cascade_prepared import prepare_failover_cascade
 from deploys.heartbeat import configure_heartbeat
 from deploys.held_failover import hold_failovers
 from deploys.hostrules import install_hostrules, record_synchronous_set
@@ -38,6 +38,6 @@ if ctx.node is not None:  # application hosts only appear in pg_hba
         configure_standby_tier(ctx=ctx, tier=tier)
     record_synchronous_set(ctx=ctx)  # whom the master waits for, on every host (may-promote reads it)
     configure_heartbeat(ctx=ctx)
-    configure_cascade_failover(ctx=ctx)  # the cascade's standbys fail over by themselves when it dies
+    prepare_failover_cascade(ctx=ctx)  # the cascade's standbys fail over by themselves when it dies
     check_pending(ctx=ctx)  # fails naming what only tasks/rolling_restart.py applies (never a rerun)
 configure_backups(ctx=ctx)  # pgBackRest's repository, stanza, schedule, first backup (every host)

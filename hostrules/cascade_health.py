@@ -20,7 +20,9 @@ Verdicts:
   monitor's start until it first saw WAL flow (a cold boot), within FAIL_OVER_AFTER (a restart
   of the cascade's PostgreSQL or a link blip of a few seconds resumes by itself: a failover
   would cut the cascade out for nothing), or the view cannot be trusted (this host's PostgreSQL
-  or the master does not answer, the master is no longer the primary, the cascade was promoted).
+  or the master does not answer, the master is no longer the primary, the cascade was promoted);
+  such a view also starts the count of silent seconds again (a master restarted in place: its
+  cascade reconnects once it is back).
 - fail-over: no flow for FAIL_OVER_AFTER seconds and the master is a running primary of this
   cluster, on a timeline not older than this host's, and the cascade was not promoted.
 
@@ -164,7 +166,7 @@ def judge(seen: Observation, memory: Memory, now: float, cascade: str = "the cas
         since = memory.progress_at
     remembered = Memory(token, since)
     silent = now - since
-    if token and silent < STALL_AFTER:
+    if token and silent < min(STALL_AFTER, fail_over_after):  # (a shorter fail_over_after: tests)
         return Judgement(HEALTHY, WAL_FLOWS, f"WAL flows from {master} to {cascade}", remembered)
     if seen.hold_until is not None and now < seen.hold_until <= now + HOLD_MAX:
         # Its silence so far does not count: once the hold is over it has fail_over_after again.
@@ -172,7 +174,12 @@ def judge(seen: Observation, memory: Memory, now: float, cascade: str = "the cas
                          f"{seen.hold_until - now:.0f} s more): not failing over", Memory(token, now))
     if seen.cascade_in_recovery == "f":
         return Judgement(WAIT, CASCADE_PROMOTED, f"{cascade} was promoted: this is a failover of the "
-                         "master, not a failed cascade", remembered)
+                         "master, not a failed cascade", Memory(token, now))
+    if problem := master_problem(seen, master):
+        # Not a view to judge by, and no count of silence either: once the master (or this host) is
+        # back, the cascade reconnects (wal_retrieve_retry_interval, 1 s) within fail_over_after.
+        code, words = problem
+        return Judgement(WAIT, code, f"{cascade} takes no WAL, but not failing over: {words}", Memory(token, now))
     if started is not None and now - started < start_grace:
         return Judgement(WAIT, STARTING, f"{cascade} is not streaming from {master} yet; the monitor started "
                          f"{now - started:.0f} s ago (fails over {start_grace:g} s after its start at the "
@@ -183,9 +190,6 @@ def judge(seen: Observation, memory: Memory, now: float, cascade: str = "the cas
         else:
             what = f"{cascade} has not been streaming from {master} for {silent:.1f} s"
         return Judgement(WAIT, GRACE, f"{what} (failing over after {fail_over_after:g} s)", remembered)
-    if problem := master_problem(seen, master):
-        code, words = problem
-        return Judgement(WAIT, code, f"{cascade} takes no WAL, but not failing over: {words}", remembered)
     if token:
         return Judgement(FAIL_OVER, CASCADE_STALLED,
                          f"{cascade} is connected to {master} but took no WAL for {silent:.1f} s"

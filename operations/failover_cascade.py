@@ -57,7 +57,7 @@ def _preview(plan) -> str:
 
 
 @operation()
-def check_cascade_failover(topology: Topology, failed: str, force: bool):
+def check_failover_cascade(topology: Topology, failed: str, force: bool):
     """
     On the master: the repair is still wanted and safe, from the live facts (refuses otherwise),
     and says what it changes. Elsewhere: nothing (a barrier before the changes).

@@ -12,7 +12,7 @@ from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.api.host import Host
 
 from facts.config_state import PgConfigState
-from facts.replication import PgState
+from facts.pg_state import PgState
 from operations.private_files import ensure_private_file
 from planner.apply_config import config_action
 from planner.model import Topology

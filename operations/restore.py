@@ -10,7 +10,7 @@ from pyinfra.facts.files import FileContents
 
 from facts.backup import BackupRepositoryState
 from facts.clusters import PgClusters
-from facts.replication import PgState
+from facts.pg_state import PgState
 from operations.plans import go_ahead
 from operations.postgres import AS_POSTGRES, poll_until, psql, unit, wait_ready
 from operations.standby import _facts_around

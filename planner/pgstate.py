@@ -1,4 +1,4 @@
-"""The PgState contract: what facts.replication.PgState returns for one PostgreSQL host.
+"""The PgState contract: what facts.pg_state.PgState returns for one PostgreSQL host.
 
 Typed here, in the pure planner, so that the planner and the operations read the same fields by
 name (``fact["timeline"]``), and mypy checks each reader. Every key is always present (the fact

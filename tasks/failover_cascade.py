@@ -12,7 +12,7 @@ anything, when the master is not a running primary, when the cascade is healthy 
 and so on; a second run changes nothing. Once the cascade is back, `pyinfra -y INVENTORY
 deploy.py` restores the original tree.
 """
-from deploys.cascade_repair import check_before_repair, load_repair_context, repair_cascade_failure
+from deploys.failover_cascade import check_before_repair, load_repair_context, repair_cascade_failure
 
 ctx, failed, force = load_repair_context()
 

@@ -12,8 +12,8 @@ switch over to is not caught up; a second run finds nothing pending.
 """
 from pyinfra import host, inventory
 
-from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
+from deploys.failover_cascade_prepared import prepare_failover_cascade
 from deploys.managed_files import put_managed_files
 from facts.managed import HeartbeatConfigState
 from operations.cascade_hold import end_planned_restart_hold, hold_for_planned_restart
@@ -67,7 +67,7 @@ def _switch(before: Topology, after: Topology, target: str) -> None:
                             node_name=me, target=old)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload, or restart of a standby)",
                           version=c.version, cluster=c.name, port=c.port, files=settings.config_file_paths(c))
-    configure_cascade_failover(ctx=Context(topology=after, secrets=ctx.secrets, node=after.node(me)))
+    prepare_failover_cascade(ctx=Context(topology=after, secrets=ctx.secrets, node=after.node(me)))
 
 
 plan = plan_rolling_restart(ctx.topology, pg_states(ctx.topology), _haresources_pending(),

@@ -38,7 +38,7 @@ from deploys.context import inventory_hosts  # noqa: E402
 from deploys.hostrules_package import package_contents  # noqa: E402
 from facts.backup import BackupRepositoryState  # noqa: E402
 from facts.managed import ManagedState  # noqa: E402
-from facts.replication import PgState  # noqa: E402
+from facts.pg_state import PgState  # noqa: E402
 from planner import registry, stack_report  # noqa: E402
 from planner.backup_status import backup_json, render_backup_status  # noqa: E402
 from planner.model import Node, Topology  # noqa: E402

@@ -13,8 +13,8 @@ bench/switchover_rejoin.py.
 """
 from pyinfra import host
 
-from deploys.cascade_failover import configure_cascade_failover
 from deploys.context import ClusterConfigError, Context, load_context
+from deploys.failover_cascade_prepared import prepare_failover_cascade
 from deploys.hostrules import record_synchronous_set
 from deploys.managed_files import put_managed_files
 from operations.postgres import ensure_config_applied, pg_states
@@ -53,4 +53,4 @@ elif ctx.node is not None:
     # Whom the new master waits for, recorded on every host (may-promote reads it).
     record_synchronous_set(ctx=Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))
     # The cascade monitors watch the cascade of the tree as it now is (not the inventory's).
-    configure_cascade_failover(ctx=Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))
+    prepare_failover_cascade(ctx=Context(topology=plan.after, secrets=ctx.secrets, node=plan.after.node(ctx.node.name)))

@@ -65,7 +65,13 @@ def lab3():
         lab.down()
 
 
-JOURNAL_LINES = 120  # per host, in a failed lab test's report
+JOURNAL_LINES = 150  # per host, in a failed lab test's report
+# journalctl ANDs -t with -u: two reads, merged by time; heartbeat's start-up chatter left out.
+JOURNAL = ("{ journalctl -q -o short-precise --no-pager -n 400 -t pgcascade; "
+           "journalctl -q -o short-precise --no-pager -n 400 -u heartbeat -u 'pgcascade-*' -u 'postgresql@*'; } "
+           "| sort -s -k1,3 | uniq | grep -v -E 'Core dump|core_|Logging daemon|dead time|>= deadtime|[*]{5}|glib: |"
+           "notify_world|Pacemaker|Configuration validated|killing HB|Core process|locked-in memory|"
+           "delnodelist|StartNextRemoteRscReq' | tail -n " + str(JOURNAL_LINES))
 
 
 def _labs_of(item) -> list[Lab]:
@@ -80,8 +86,8 @@ def _labs_of(item) -> list[Lab]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A failed lab test's report carries each host's pgcascade and heartbeat journal: a failure
-    in a whole run can then be read without reproducing it."""
+    """A failed lab test's report carries each host's pgcascade, monitor, heartbeat and PostgreSQL
+    journal: a failure in a whole run can then be read without reproducing it."""
     outcome = yield
     report = outcome.get_result()
     if report.when != "call" or not report.failed:
@@ -89,8 +95,7 @@ def pytest_runtest_makereport(item, call):
     for lab in _labs_of(item):
         for host in [h["name"] for h in lab.desc.get("hosts", [])]:
             try:
-                proc = lab.ssh(host, f"journalctl -q -o short-precise -t pgcascade -t heartbeat -u heartbeat "
-                                     f"-u 'pgcascade-*' -u 'postgresql@*' -n {JOURNAL_LINES} --no-pager", timeout=20)
+                proc = lab.ssh(host, JOURNAL, timeout=20)
                 text = proc.stdout or proc.stderr
             except Exception as error:  # the host may be the one that failed
                 text = f"(journal not read: {error})"

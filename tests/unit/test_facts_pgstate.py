@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 from pyinfra.api.exceptions import FactProcessError
 
-from facts.replication import _SCRIPT as SCRIPT
-from facts.replication import PgState
+from facts.pg_state import _SCRIPT as SCRIPT
+from facts.pg_state import PgState
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "facts" / "pgstate"
 SETTINGS = ["archive_mode", "hot_standby", "max_wal_senders", "wal_level"]
@@ -369,7 +369,7 @@ def test_command_is_deterministic_and_sorted():
 
 
 def test_fact_name_and_signature():
-    assert PgState.name == "facts.replication.PgState"
+    assert PgState.name == "facts.pg_state.PgState"
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")

@@ -172,3 +172,16 @@ def test_the_command_line_reads_the_hold():
                           "local_tli=1", "master_in_recovery=f", "master_sysid=1", "master_tli=1",
                           "hold_until=50"], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[:2] == [WAIT, ch.PLANNED_RESTART]
+
+
+def test_a_master_restarted_in_place_leaves_its_cascade_time_to_reconnect():
+    """The master's PostgreSQL down 6 s then back: the cascade's row comes back about 1 s later
+    (wal_retrieve_retry_interval). The silence while the master did not answer does not count."""
+    down = Observation(**{**GONE.__dict__, "master_error": "connection refused"})
+    back_gone = [(float(t), GONE) for t in range(9, 12)]
+    verdicts = run(replies(0, 3) + [(float(t), down) for t in range(3, 9)] + back_gone + replies(12, 2))
+    assert FAIL_OVER not in {verdict for verdict, _ in verdicts}
+    assert verdicts[-1] == (HEALTHY, ch.WAL_FLOWS)
+    # ... but a cascade that does not come back is failed over 4 s after the master's last silent look.
+    never = run(replies(0, 3) + [(float(t), down) for t in range(3, 9)] + [(float(t), GONE) for t in range(9, 13)])
+    assert never[-2] == (WAIT, ch.GRACE) and never[-1] == (FAIL_OVER, ch.CASCADE_DISCONNECTED)

@@ -12,7 +12,7 @@ from pyinfra.api import deploy
 
 from deploys.context import ClusterConfigError, Context, load_context
 from operations.failover_cascade import (
-    check_cascade_failover,
+    check_failover_cascade,
     ensure_failover_include,
     ensure_streaming_from_master,
     failover_facts,
@@ -73,7 +73,7 @@ def repair_cascade_failure(ctx: Context, failed: str, force: bool) -> None:
     name = ctx.this_node.name
     managed = config_file_paths(c)
     repointed = [n.name for n in ctx.topology.children(failed)]
-    check_cascade_failover(name=f"the cluster without {failed}: checked on the master", topology=ctx.topology,
+    check_failover_cascade(name=f"the cluster without {failed}: checked on the master", topology=ctx.topology,
                            failed=failed, force=force)
     ensure_failover_include(name=f"standbys: include file without {failed}", topology_after=after,
                             node_name=name, step="standbys", failed=failed)

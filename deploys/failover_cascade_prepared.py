@@ -1,9 +1,10 @@
-"""The cascade's failure, prepared (a configuration without the cascade, ready to switch to, and
-a monitor that switches when the cascade is down): on the master and on each standby of a cascade, the include file of the
-cluster without that cascade and the `cascade-failed` script that switches to it (as postgres,
-reload only); on each standby of a cascade, the monitor service that runs it when the cascade
-is really down and the master really the primary. pg_cascade_monitor = False removes them all.
-Which host gets which file is the registry's (planner.registry, concern cascade_failover).
+"""The cascade failover, prepared for the monitor to run by itself (deploys/failover_cascade.py is
+the same switch run by hand: tasks/failover_cascade.py). On the master and on each standby of a
+cascade: the include file of the cluster without that cascade, ready to switch to, and the
+`cascade-failed` script that switches to it (as postgres, reload only); on each standby of a
+cascade, the monitor service that runs it when the cascade is really down and the master really
+the primary. pg_cascade_monitor = False removes them all. Which host gets which file is the
+registry's (planner.registry, concern cascade_failover).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from planner.failover_cascade import watched_cascade
 
 
 @deploy("Cascade failover automation")
-def configure_cascade_failover(ctx: Context) -> None:
+def prepare_failover_cascade(ctx: Context) -> None:
     watched = watched_cascade(ctx.topology, ctx.this_node.name)
     if not watched:  # stopped before its unit file goes
         systemd.service(name="no cascade monitor", service=settings.CASCADE_MONITOR_UNIT, running=False,
