@@ -37,7 +37,8 @@ Command line (the monitor's entry point), one judgement per call:
 
 NOW: this host's clock (epoch seconds); PROGRESS, PROGRESS_AT: the previous call's memory ('-'
 the first time). Observations (missing keys count as unknown): local_sysid, local_tli,
-master_error, master_in_recovery (t/f), master_sysid, master_tli, master_lsn, cascade_row (t/f),
+master_error, master_in_recovery (t/f), master_reads_positions (t/f), master_sysid, master_tli,
+master_lsn, cascade_row (t/f),
 cascade_flush_lsn, cascade_reply (opaque text), cascade_in_recovery (t/f, '' no answer),
 hold_until (epoch seconds: a planned restart of the cascade); and
 cascade=NAME, master=NAME for the words, started=EPOCH (when the monitor started),
@@ -74,6 +75,7 @@ MASTER_UNREACHABLE = "master-unreachable"
 MASTER_IN_RECOVERY = "master-in-recovery"
 MASTER_OTHER_CLUSTER = "master-other-cluster"
 MASTER_OLDER_TIMELINE = "master-older-timeline"
+MASTER_VIEW_BLIND = "master-view-blind"
 CASCADE_PROMOTED = "cascade-promoted"
 CASCADE_DISCONNECTED = "cascade-disconnected"
 CASCADE_STALLED = "cascade-stalled"
@@ -95,6 +97,9 @@ class Observation:
     cascade_flush_lsn: int | None = None
     cascade_reply: str = ""
     cascade_in_recovery: str = ""  # 't', 'f', or '' (no answer)
+    # 'f': the monitor's role cannot read the positions in the master's pg_stat_replication (they
+    # read as NULL without pg_read_all_stats): a blind view, not a silent cascade. '' unknown.
+    master_reads_positions: str = ""
     hold_until: float | None = None  # a planned restart of the cascade, until then
 
 
@@ -143,6 +148,9 @@ def master_problem(seen: Observation, master: str) -> tuple[str, str] | None:
         return LOCAL_DOWN, "this host's PostgreSQL does not answer"
     if seen.master_error:
         return MASTER_UNREACHABLE, f"the master {master} does not answer: {seen.master_error}"
+    if seen.master_reads_positions == "f":
+        return (MASTER_VIEW_BLIND, f"the replication role cannot read the positions in {master}'s "
+                "pg_stat_replication (it lacks pg_read_all_stats: a deploy grants it again)")
     if seen.master_in_recovery != "f":
         return MASTER_IN_RECOVERY, f"the master {master} is in recovery: it is no longer the primary"
     if seen.master_sysid != seen.local_sysid:
@@ -236,6 +244,7 @@ def parse_observation(pairs: list[str]) -> Observation:
         cascade_reply=raw.get("cascade_reply", ""),
         cascade_in_recovery=raw.get("cascade_in_recovery", ""),
         hold_until=_float(raw.get("hold_until", "")),
+        master_reads_positions=raw.get("master_reads_positions", ""),
     )
 
 

@@ -46,14 +46,16 @@ select system_identifier,
   from pg_control_system()
 """
 
-# The master: is it a running primary of this cluster, where is its WAL, and the cascade's row
-# (:'name', its application_name) in its pg_stat_replication.
+# The master: is it a running primary of this cluster, where is its WAL, the cascade's row
+# (:'name', its application_name) in its pg_stat_replication, and can this role read the row's
+# positions (NULL without pg_read_all_stats: a blind view, never a reason to fail over).
 MASTER_QUERY = """
 select pg_is_in_recovery(), (select system_identifier from pg_control_system()),
        case when pg_is_in_recovery() then 0
             else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end,
        case when pg_is_in_recovery() then null else pg_current_wal_lsn() - '0/0' end,
-       r.pid is not null, r.flush_lsn - '0/0', extract(epoch from r.reply_time)
+       r.pid is not null, r.flush_lsn - '0/0', extract(epoch from r.reply_time),
+       pg_has_role('pg_read_all_stats', 'member')
   from (select 1) one
   left join lateral (select pid, flush_lsn, reply_time from pg_stat_replication
                       where application_name = :'name' order by backend_start desc limit 1) r on true
@@ -111,10 +113,10 @@ def observation(local: Optional[str], master: Optional[str], master_error: str, 
         fields.update(local_sysid=sysid, local_tli=_int(tli))
     row = _first_line(master)
     if row and not master_error:
-        in_recovery, sysid, tli, lsn, present, flush, reply = (row.split("|", 6) + [""] * 7)[:7]
+        in_recovery, sysid, tli, lsn, present, flush, reply, reads = (row.split("|", 7) + [""] * 8)[:8]
         fields.update(master_in_recovery=in_recovery, master_sysid=sysid, master_tli=_int(tli),
                       master_lsn=_int(lsn), cascade_row=present == "t", cascade_flush_lsn=_int(flush),
-                      cascade_reply=reply)
+                      cascade_reply=reply, master_reads_positions=reads)
     else:
         fields["master_error"] = master_error or "no answer"
     if hold is not None:

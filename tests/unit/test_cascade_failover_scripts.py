@@ -397,4 +397,13 @@ def test_a_hung_server_does_not_stretch_a_round_beyond_the_probe_timeout(lab, se
     assert starts(lab, "local") == 1
     if words:
         assert result.stdout.count(words) == 1
+
+
+def test_a_blind_view_of_the_master_is_no_failover(lab):
+    """The replication role lost pg_read_all_stats: the cascade's row reads with NULL positions."""
+    lab.set("master", f"f|{SYSID}|1|1000|t|||f")
+    lab.set("cascade", "t")
+    result = lab.monitor(rounds=14)
+    assert result.returncode == 0, result.stderr
+    assert "cannot read the positions in pg1's pg_stat_replication" in result.stdout
     assert not lab.switched and lab.ssh_calls == []

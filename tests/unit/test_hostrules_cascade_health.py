@@ -185,3 +185,13 @@ def test_a_master_restarted_in_place_leaves_its_cascade_time_to_reconnect():
     # ... but a cascade that does not come back is failed over 4 s after the master's last silent look.
     never = run(replies(0, 3) + [(float(t), down) for t in range(3, 9)] + [(float(t), GONE) for t in range(9, 13)])
     assert never[-2] == (WAIT, ch.GRACE) and never[-1] == (FAIL_OVER, ch.CASCADE_DISCONNECTED)
+
+
+def test_a_monitor_that_cannot_read_the_positions_never_fails_over():
+    """Without pg_read_all_stats the master's pg_stat_replication shows the cascade's row with NULL
+    positions: that is a blind view (master-view-blind), not a cascade that stopped streaming."""
+    blind = Observation(**{**GONE.__dict__, "master_reads_positions": "f"})
+    verdicts = run(replies(0, 3) + [(float(t), blind) for t in range(3, 20)])
+    assert verdicts[-1] == (WAIT, ch.MASTER_VIEW_BLIND)
+    assert FAIL_OVER not in {verdict for verdict, _ in verdicts}
+    assert ch.parse_observation(["master_reads_positions=f"]).master_reads_positions == "f"
