@@ -259,7 +259,10 @@ class Monitor:
                 self.log(result.message)
                 self.last_said = ""
         elif result.verdict == cascade_health.WAIT:
-            self.say_once(result.reason, result.message)
+            # A master that does not answer is said again when psql's words change (a look that
+            # timed out, then the connection's own error: "No route to host", "refused", ...).
+            words = result.message if result.reason == cascade_health.MASTER_UNREACHABLE else ""
+            self.say_once(f"{result.reason} {words}", result.message)
         elif result.verdict == cascade_health.FAIL_OVER:
             self.log(f"{result.message}, and the master is a running primary of this cluster: "
                      f"failing over ({result.reason})")
