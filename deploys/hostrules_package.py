@@ -18,5 +18,6 @@ def package_contents() -> dict[str, str]:
 
 
 def package_digest() -> str:
-    """One digest of the package's files: ha-watch's script carries it, so a new rule restarts ha-watch."""
+    """One digest of the package's files: ha-watch's and the cascade monitor's scripts carry it, so a
+    new rule restarts them."""
     return registry.package_digest(package_contents())

@@ -12,11 +12,13 @@ modules (nodestate reads a node, hostio talks to the other hosts, the entry poin
     watch       what ha-watch does on this heartbeat node, check by check
     canfailover the standing "can the cluster fail over?" check
     cascade_health  the cascade monitor's verdict: does WAL flow to the cascade, fail over?
+    cascademon      the cascade monitor: three psql kept open, cascade_health's verdict acted on
     sync_standby    may a standby become synchronous? only once it has caught up
     wal_backlog     archive-wal's bounded backlog of a child that does not take its WAL
 
 Entry points (run with PYTHONPATH=/usr/local/lib/pgcascade): python3 -m hostrules.nodestate,
 python3 -m hostrules.syncset, python3 -m hostrules.maypromote, python3 -m hostrules.hawatch,
-python3 -m hostrules.cascade_health, python3 -m hostrules.sync_standby, python3 -m hostrules.wal_backlog.
+python3 -m hostrules.cascade_health, python3 -m hostrules.cascademon, python3 -m hostrules.sync_standby,
+python3 -m hostrules.wal_backlog.
 Python 3.7+, nothing outside the standard library.
 """

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Literal, Optional, Tuple, get_args
+from typing import Dict, List, Literal, Mapping, Optional, Sequence, Tuple, get_args
 
 from hostrules import lsn as lsnlib
 
@@ -197,41 +197,30 @@ def _run(argv: List[str], timeout: float) -> Optional[str]:
 END_MARK = "__pgcascade_end_of_answer__"
 
 
-class Session:
-    """One psql kept open to the local server, asked QUERY at each read: a watcher reading its node
-    every second costs a query, not a new process (psql, setpriv) each time. A read that fails,
-    times out or finds psql gone (the server restarted: psql exits when its connection drops)
-    returns None and closes the session; the next read opens a new one."""
+class PsqlSession:
+    """One psql kept open (argv: psql and its connection options), asked `query` at each read: a
+    watcher reading a server every second costs a query, not a new process (and a new backend on
+    the server) each time. A read that fails, times out or finds psql gone (the server restarted:
+    psql exits when its connection drops) returns None and closes the session; the next read opens
+    a new one. `env`: added to the environment of psql (LC_ALL=C always). With keep_errors, what
+    psql says on its stderr is read too: `error` is its first line for the last read ('' when
+    none), else why that read failed."""
 
-    def __init__(self, bin_directory: str, port: int, socket_directory: str):
-        self.argv = as_postgres([os.path.join(bin_directory, "psql"), "-X", "-A", "-t", "-q", "-h", socket_directory,
-                                 "-p", str(port), "-d", "postgres"])
+    def __init__(self, argv: Sequence[str], query: str, env: Optional[Mapping[str, str]] = None,
+                 keep_errors: bool = False):
+        self.argv = list(argv)
+        self.sql = query.strip()
+        self.env = dict(env or {})
+        self.keep_errors = keep_errors
         self.proc: Optional[subprocess.Popen] = None
+        self.error = ""
+        self._out = b""
+        self._err = b""
+        self._open: List[int] = []  # the pipes that have not ended yet
 
     def query(self, timeout: float) -> Optional[str]:
-        deadline = time.monotonic() + timeout
-        try:
-            if self.proc is not None and self.proc.poll() is not None:
-                self.close()  # psql ended (its server restarted)
-            if self.proc is None:
-                self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"}, cwd="/")
-            assert self.proc.stdin is not None and self.proc.stdout is not None
-            self.proc.stdin.write(f"{QUERY.strip()};\n\\echo {END_MARK}\n".encode())
-            self.proc.stdin.flush()
-            fd, answer = self.proc.stdout.fileno(), b""
-            while (END_MARK + "\n").encode() not in answer:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([fd], [], [], left)[0]:
-                    raise TimeoutError("no answer in time")
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise EOFError("psql ended")
-                answer += chunk
-        except (OSError, ValueError, AssertionError, TimeoutError, EOFError):
-            self.close()
-            return None
-        return answer.decode(errors="replace").split(END_MARK)[0]
+        """The answer (the query's output, as psql -At prints it) within `timeout` seconds, or None."""
+        return query_together([(self, timeout)])[0]
 
     def close(self) -> None:
         if self.proc is not None:
@@ -240,10 +229,123 @@ class Session:
                 self.proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 pass
-            for pipe in (self.proc.stdin, self.proc.stdout):
+            for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
                 if pipe is not None:
-                    pipe.close()
+                    try:
+                        pipe.close()
+                    except OSError:  # (stdin's unsent query: psql is gone)
+                        pass
             self.proc = None
+        self._open = []
+
+    # ---- the protocol, one read in steps (query_together runs several at once)
+
+    def _send(self) -> bool:
+        """Start psql when none runs, and send the query then the end mark; False (closed) when
+        that fails."""
+        self.error, self._out, self._err = "", b"", b""
+        try:
+            if self.proc is not None and self.proc.poll() is not None:
+                self.close()  # psql ended (its server restarted)
+            if self.proc is None:
+                self.proc = subprocess.Popen(
+                    self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE if self.keep_errors else subprocess.DEVNULL,
+                    env={**os.environ, **self.env, "LC_ALL": "C"}, cwd="/")
+                self._open = [p.fileno() for p in (self.proc.stdout, self.proc.stderr) if p is not None]
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(f"{self.sql};\n\\echo {END_MARK}\n".encode())
+            self.proc.stdin.flush()
+        except (OSError, ValueError, AssertionError) as error:
+            self._drain_errors(wait=1.0)  # psql ended already: why
+            self._fail("psql ended" if isinstance(error, BrokenPipeError) else f"psql: {error}")
+            return False
+        return True
+
+    def _read(self, fd: int) -> Optional[str]:
+        """Reads what `fd` (psql's stdout or stderr) has: the answer once its end mark came;
+        EOFError when psql ended without it."""
+        chunk = os.read(fd, 65536)
+        stdout = self.proc is not None and self.proc.stdout is not None and fd == self.proc.stdout.fileno()
+        if not chunk:
+            self._open.remove(fd)
+            if stdout:
+                self._drain_errors(wait=1.0)  # psql ended: why (a connection refused, lost)
+                raise EOFError("psql ended")
+            return None
+        if not stdout:
+            self._err += chunk
+            return None
+        self._out += chunk
+        if (END_MARK + "\n").encode() not in self._out:
+            return None
+        self._drain_errors(wait=0)  # written before the mark: already in the pipe
+        self.error = self._first_error()
+        return self._out.decode(errors="replace").split(END_MARK)[0]
+
+    def _drain_errors(self, wait: float) -> None:
+        if self.proc is None or self.proc.stderr is None:
+            return
+        fd = self.proc.stderr.fileno()
+        deadline = time.monotonic() + wait
+        while fd in self._open and select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self._open.remove(fd)
+            self._err += chunk
+
+    def _first_error(self) -> str:
+        lines = [line.strip() for line in self._err.decode(errors="replace").splitlines() if line.strip()]
+        return lines[0] if lines else ""
+
+    def _fail(self, why: str) -> None:
+        self.error = self._first_error() or why
+        self.close()
+
+
+def query_together(asks: Sequence[Tuple[PsqlSession, float]]) -> List[Optional[str]]:
+    """Each session's answer to its query, all asked at once (a slow server delays no other
+    answer), each within its own timeout (seconds from now): None for one that failed or was
+    late (that session is closed)."""
+    answers: List[Optional[str]] = [None] * len(asks)
+    started = time.monotonic()
+    pending = {i: started + timeout for i, (session, timeout) in enumerate(asks) if session._send()}
+    while pending:
+        now = time.monotonic()
+        for i in [i for i, deadline in pending.items() if deadline <= now]:
+            asks[i][0]._fail(f"no answer within {asks[i][1]:g} s")
+            del pending[i]
+        fds = {fd: i for i in pending for fd in asks[i][0]._open}
+        if not fds:
+            for i in list(pending):
+                asks[i][0]._fail("psql ended")
+                del pending[i]
+            break
+        ready = select.select(list(fds), [], [], max(0.0, min(pending.values()) - now))[0]
+        for fd in ready:
+            i = fds[fd]
+            if i not in pending:
+                continue
+            session = asks[i][0]
+            try:
+                answer = session._read(fd)
+            except (OSError, EOFError) as error:
+                session._fail(str(error) or "psql ended")
+                del pending[i]
+                continue
+            if answer is not None:
+                answers[i] = answer
+                del pending[i]
+    return answers
+
+
+class Session(PsqlSession):
+    """The local server's psql kept open (over the socket, as postgres), asked QUERY at each read:
+    a watcher reading its node every second (ha-watch, nodestate --stream)."""
+
+    def __init__(self, bin_directory: str, port: int, socket_directory: str):
+        super().__init__(as_postgres([os.path.join(bin_directory, "psql"), "-X", "-A", "-t", "-q",
+                                      "-h", socket_directory, "-p", str(port), "-d", "postgres"]), QUERY)
 
 
 def read_local(bin_directory: str, data_directory: str, port: int, socket_directory: str,

@@ -493,7 +493,8 @@ def cascade_failed_vars(topology: Topology, node_name: str) -> dict:
 
 
 def cascade_monitor_vars(topology: Topology, node_name: str) -> dict:
-    """Variables of templates/cascade-monitor.sh.j2 (shell-quoted) for a standby of a cascade."""
+    """Variables of templates/cascade-monitor.sh.j2 (shell-quoted) for a standby of a cascade (the
+    registry adds hostrules_digest, the package's digest)."""
     node = _node(topology, node_name)
     if node.upstream is None or _node(topology, node.upstream).upstream is None:
         raise ValueError(f"{node_name}: the cascade monitor runs on a standby of a cascading standby")

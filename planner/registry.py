@@ -420,8 +420,8 @@ GUARDED_ROLE_SETTINGS = ("synchronous_commit", "synchronous_standby_names")
 
 
 def package_digest(files: Mapping[str, str]) -> str:
-    """One digest of the hostrules package's files ({name: text}): ha-watch's script carries it,
-    so a new rule restarts ha-watch."""
+    """One digest of the hostrules package's files ({name: text}): ha-watch's and the cascade
+    monitor's scripts carry it, so a new rule restarts them (they import the rules at start)."""
     digest = hashlib.sha256()
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
@@ -449,7 +449,7 @@ def file_variables(topology: Topology, node: str, secrets: Mapping[str, str] | N
 
     def hostrules_digest() -> str:
         if hostrules is None:
-            raise ValueError("the hostrules package is needed to render ha-watch's script")
+            raise ValueError("the hostrules package is needed to render ha-watch's and the cascade monitor's scripts")
         return package_digest(hostrules)
 
     return {
@@ -472,7 +472,8 @@ def file_variables(topology: Topology, node: str, secrets: Mapping[str, str] | N
         "hostrules.json.j2": lambda: settings.hostrules_config_vars(topology, node),
         "pgcascade-vip.sh.j2": lambda: settings.vip_resource_vars(topology, node),
         "cascade-failed.sh.j2": lambda: settings.cascade_failed_vars(topology, node),
-        "cascade-monitor.sh.j2": lambda: settings.cascade_monitor_vars(topology, node),
+        "cascade-monitor.sh.j2": lambda: {**settings.cascade_monitor_vars(topology, node),
+                                          "hostrules_digest": hostrules_digest()},
         "cascade-monitor.service.j2": lambda: settings.cascade_monitor_unit_vars(topology, node),
         "pgbackrest-cluster-host.conf.j2": lambda: backup.cluster_host_config_vars(topology.cluster.repository,
                                                                                    topology.cluster),
@@ -561,7 +562,7 @@ def _files(topology: Topology, node_name: str, secrets: Mapping[str, str] | None
     if watched_cascade(topology, node_name):
         files += [
             tf("cascade-monitor.sh.j2", settings.CASCADE_MONITOR_PATH, "root", "root", "0755", CASCADE_FAILOVER,
-               ON_CHANGE_MONITOR),
+               ON_CHANGE_MONITOR, unknown=hostrules is None),
             tf("cascade-monitor.service.j2", settings.CASCADE_MONITOR_UNIT_PATH, "root", "root", "0644",
                CASCADE_FAILOVER, ON_CHANGE_MONITOR),
         ]
@@ -623,7 +624,7 @@ def entries(topology: Topology, node_name: str, secrets: Mapping[str, str] | Non
     """Everything the deploy manages on `node_name`. Without `secrets`, the content of the files
     that hold one is unknown (their mode and owner are still checked); `hostrules`: the hostrules
     package's files ({name: text}, deploys.hostrules_package), without which its files and
-    ha-watch's script (it carries the package's digest) are not known."""
+    ha-watch's and the cascade monitor's scripts (they carry the package's digest) are not known."""
     node = topology.node(node_name)
     cluster = topology.cluster
     signal = f"{cluster.data_directory}/standby.signal"

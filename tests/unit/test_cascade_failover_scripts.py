@@ -30,28 +30,59 @@ def topology() -> Topology:
     ))
 
 
+def monitor_vars() -> dict:
+    """pg3's monitor script's variables (the registry adds the hostrules package's digest)."""
+    return {**settings.cascade_monitor_vars(topology(), "pg3"), "hostrules_digest": "0123456789abcdef"}
+
+
 def executable(path, text: str) -> None:
     path.write_text(textwrap.dedent(text))
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
-# Stub psql: answers from files in $STUB (one file per answer), records reloads.
+# Stub psql: answers from files in $STUB (one file per answer), records reloads. With -c (the
+# switch script) it answers once; without (the monitor's kept-open sessions) it reads queries from
+# stdin, answers each (a line ending in ';') and echoes \echo's word, like psql -At reading a pipe.
+# Each start is a line in $STUB/starts-SERVER; $STUB/hang-SERVER: that server never answers.
 PSQL = r"""#!/bin/bash
 args="$*"
 case $args in
-    *host=10.0.0.1*)  # the monitor asks the master (the query on stdin)
-        cat >/dev/null
-        [ -f "$STUB/master" ] || { echo "psql: error: connection to 10.0.0.1 failed: timeout" >&2; exit 2; }
-        cat "$STUB/master" ;;
-    *host=10.0.0.2*)  # ... and the cascade
-        [ -f "$STUB/cascade" ] || exit 2
-        cat "$STUB/cascade" ;;
-    *pg_control_system*) echo "SYSID|1" ;;
-    *pg_reload_conf*) touch "$STUB/reloaded"; echo t ;;
-    *pg_conf_load_time*) [ -f "$STUB/reloaded" ] && echo 9999999999 || echo 0 ;;
-    *pg_is_in_recovery*) cat "$STUB/recovery" ;;
-    *) echo "unexpected psql $args" >&2; exit 3 ;;
+    *host=10.0.0.1*) server=master ;;
+    *host=10.0.0.2*) server=cascade ;;
+    *) server=local ;;
 esac
+echo >>"$STUB/starts-$server"
+answer() {  # answer QUERY
+    case $server in
+        master)  # the monitor asks the master
+            [ -f "$STUB/master" ] || { echo "psql: error: connection to 10.0.0.1 failed: timeout" >&2; exit 2; }
+            cat "$STUB/master" ;;
+        cascade)  # ... and the cascade
+            [ -f "$STUB/cascade" ] || exit 2
+            cat "$STUB/cascade" ;;
+        *)
+            case $1 in
+                *pg_control_system*) echo "SYSID|1" ;;
+                *pg_reload_conf*) touch "$STUB/reloaded"; echo t ;;
+                *pg_conf_load_time*) [ -f "$STUB/reloaded" ] && echo 9999999999 || echo 0 ;;
+                *pg_is_in_recovery*) cat "$STUB/recovery" ;;
+                *) echo "unexpected psql $args: $1" >&2; exit 3 ;;
+            esac ;;
+    esac
+}
+while [ $# -gt 0 ]; do
+    if [ "$1" = -c ]; then answer "$2"; exit 0; fi
+    shift
+done
+query=
+while IFS= read -r line; do
+    while [ -f "$STUB/hang-$server" ]; do sleep 0.05; done
+    case $line in
+        '\echo '*) echo "${line#\\echo }" ;;
+        *';') answer "$query $line"; query= ;;
+        *) query="$query $line" ;;
+    esac
+done
 """
 
 
@@ -82,7 +113,7 @@ def lab(tmp_path):
         "reload_timeout": 2}))
     monitor = tmp_path / "cascade-monitor"
     executable(monitor, render("cascade-monitor.sh.j2", {
-        **settings.cascade_monitor_vars(topology(), "pg3"), "pg_bin_directory": str(bin_dir),
+        **monitor_vars(), "pg_bin_directory": str(bin_dir),
         "include_file": str(include), "variant_file": str(variants / "pg2/pgcascade.conf"),
         "switch_path": str(switch), "hostrules_directory": str(ROOT)}))
 
@@ -184,7 +215,8 @@ def test_before_wal_flowed_the_start_grace_holds(lab):
 def test_a_cascade_that_takes_no_wal_is_failed_over_here_then_on_the_master(lab, master, cascade, what):
     lab.set("master", master)
     lab.set("cascade", cascade)
-    result = lab.monitor(rounds=14)
+    # (36 rounds of 0.1 s: a row that stays is WAL that stopped only after STALL_AFTER, 2.5 s)
+    result = lab.monitor(rounds=36)
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert lab.switched
@@ -271,7 +303,7 @@ def test_the_unit_runs_the_monitor_as_postgres_and_restarts_it():
 
 
 def test_the_monitor_reaches_the_master_with_the_passfile_not_a_password():
-    text = render("cascade-monitor.sh.j2", settings.cascade_monitor_vars(topology(), "pg3"))
+    text = render("cascade-monitor.sh.j2", monitor_vars())
     assert ("MASTER_CONNINFO='host=10.0.0.1 port=5432 user=replicator dbname=postgres "
             "passfile=/var/lib/postgresql/.pgpass connect_timeout=5 "
             "application_name=pgcascade-cascade-monitor'") in text
@@ -287,7 +319,7 @@ def test_only_a_standby_of_a_cascade_gets_a_monitor():
 @pytest.mark.parametrize("name", ["cascade-failed.sh.j2", "cascade-monitor.sh.j2"])
 def test_scripts_pass_bash_n(tmp_path, name):
     variables = (settings.cascade_failed_vars(topology(), "pg3") if name == "cascade-failed.sh.j2"
-                 else settings.cascade_monitor_vars(topology(), "pg3"))
+                 else monitor_vars())
     path = tmp_path / name
     path.write_text(render(name, variables))
     result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
@@ -321,6 +353,50 @@ def test_a_planned_restart_of_the_cascade_holds_the_monitor(lab, tmp_path):
     local_hold.unlink()
     result = lab.monitor(rounds=14)
     assert "failing over (cascade-disconnected)" in result.stdout and lab.switched
+
+
+# ---- the kept-open sessions: one psql per server while it answers; a hung one bounded ----------
+
+def starts(lab, server: str) -> int:
+    path = lab.stub / f"starts-{server}"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_one_psql_per_server_answers_every_round(lab, tmp_path):
+    lab.set("cascade", "t")
+    counter = tmp_path / "n"
+    counter.write_text("0")
+    psql = lab.stub.parent / "bin" / "psql"
+    psql.write_text(psql.read_text().replace(
+        'cat "$STUB/master" ;;',
+        f'n=$(($(cat {counter}) + 1)); echo $n >{counter}; echo "f|{SYSID}|1|1000|t|1000|$n" ;;'))
+    lab.set("master", "x")
+    result = lab.monitor(rounds=10, fail_over_after=60)
+    assert result.returncode == 0, result.stderr
+    assert counter.read_text().strip() == "10"  # the master was asked every round...
+    assert (starts(lab, "local"), starts(lab, "master"), starts(lab, "cascade")) == (1, 1, 1)  # ...by one psql
+    assert "failing over" not in result.stdout
+
+
+@pytest.mark.parametrize("server, fail_over_after, words", [
+    ("cascade", 60, None),
+    ("master", 0.35, "pg2 takes no WAL, but not failing over: the master pg1 does not answer: no answer within 0.8 s"),
+])
+def test_a_hung_server_does_not_stretch_a_round_beyond_the_probe_timeout(lab, server, fail_over_after, words):
+    """A server that accepts the query and never answers (a hung host): each round gives it up
+    at the probe timeout (0.8 s), asks again with a new psql the next round, and goes on judging."""
+    lab.set("master", streaming())
+    lab.set("cascade", "t")
+    lab.set(f"hang-{server}")
+    started = time.monotonic()
+    result = lab.monitor(rounds=4, fail_over_after=fail_over_after)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 4 * 0.8 + 2.5, f"4 rounds took {elapsed:.1f} s"  # (+ python3's start, the stubs)
+    assert starts(lab, server) == 4  # each hung psql ended at its deadline
+    assert starts(lab, "local") == 1
+    if words:
+        assert result.stdout.count(words) == 1
 
 
 def test_a_blind_view_of_the_master_is_no_failover(lab):

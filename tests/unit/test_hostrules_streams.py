@@ -6,7 +6,7 @@ import json
 import time
 
 from hostrules import hostio
-from hostrules.nodestate import NodeState, Session, read_local
+from hostrules.nodestate import NodeState, PsqlSession, Session, query_together, read_local
 from lab.client import wait_until
 from tests.unit.executables import write_executable
 from tests.unit.node_rows import PRIMARY_ROW, data_dir
@@ -85,6 +85,34 @@ def test_a_hung_psql_is_given_up_at_the_deadline(tmp_path, monkeypatch):
         assert time.monotonic() - started < 3 and session.proc is None
     finally:
         session.close()
+
+
+def test_sessions_asked_together_wait_for_the_slowest_deadline_not_the_sum(tmp_path, monkeypatch):
+    bin_dir = stub(tmp_path, monkeypatch)
+    (bin_dir / "hang").write_text("")
+    sessions = [PsqlSession([str(bin_dir / "psql")], "select 1") for _ in range(3)]
+    try:
+        started = time.monotonic()
+        assert query_together([(s, 1.0) for s in sessions]) == [None, None, None]
+        assert time.monotonic() - started < 2.5
+        assert all(s.proc is None and s.error == "no answer within 1 s" for s in sessions)
+        (bin_dir / "hang").unlink()
+        answers = query_together([(s, 5) for s in sessions])
+        assert [a.strip() for a in answers if a] == [PRIMARY_ROW] * 3
+    finally:
+        for s in sessions:
+            s.close()
+
+
+def test_a_session_keeping_errors_says_why_psql_ended(tmp_path):
+    psql = tmp_path / "psql"
+    write_executable(psql, "#!/bin/sh\necho 'psql: error: connection to server at \"10.0.0.1\" failed: refused' >&2\n"
+                           "echo 'second line' >&2\nexit 2\n")
+    session = PsqlSession([str(psql)], "select 1", keep_errors=True)
+    assert session.query(5) is None
+    assert session.error == 'psql: error: connection to server at "10.0.0.1" failed: refused'
+    quiet = PsqlSession([str(psql)], "select 1")
+    assert quiet.query(5) is None and quiet.error == "psql ended"
 
 
 def test_a_streamed_state_is_current_then_unreachable_once_the_stream_stops(monkeypatch):
