@@ -15,7 +15,7 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.facts.files import File
 
 from facts.config_state import PgConfigState
-from operations.postgres import AS_POSTGRES, poll_until
+from operations.postgres import AS_POSTGRES, poll_until, streaming
 from planner.apply_config import config_action
 from planner.failover_cascade import watched_cascade
 from planner.model import Topology
@@ -65,8 +65,7 @@ def end_planned_restart_hold(topology: Topology, node_name: str):
         host.noop(f"{node_name}: no planned restart holds its monitor")
         return
     port = topology.cluster.port
-    yield poll_until(f"test \"$(runuser -u postgres -- psql -XAtq -p {port} "
-                     f"-c 'select status from pg_stat_wal_receiver')\" = streaming", STREAM_AGAIN_SECONDS,
+    yield poll_until(streaming(port), STREAM_AGAIN_SECONDS,
                      f"{node_name} does not stream again {STREAM_AGAIN_SECONDS} s after its upstream's restart: "
                      "its monitor judges again", required=False)
     yield StringCommand("rm", "-f", CASCADE_HOLD_PATH)

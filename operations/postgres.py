@@ -85,6 +85,12 @@ def wait_ready(port: int, seconds: int = 60) -> StringCommand:
                       f"PostgreSQL on port {port} not ready after {seconds} s")
 
 
+def streaming(port: int) -> str:
+    """A shell condition for poll_until: this server's WAL receiver streams."""
+    return (f"test \"$(runuser -u postgres -- psql -XAtq -p {port} "
+            f"-c 'select status from pg_stat_wal_receiver')\" = streaming")
+
+
 def psql(port: int, *statements: str) -> StringCommand:
     """psql as postgres, one transaction per statement (ALTER SYSTEM refuses a transaction block)."""
     args = []

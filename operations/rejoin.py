@@ -7,7 +7,7 @@ from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
 from operations.plans import go_ahead
-from operations.postgres import pg_state, pg_states, poll_until, psql, unit, wait_ready
+from operations.postgres import pg_state, pg_states, poll_until, psql, streaming, unit, wait_ready
 from planner.model import Topology
 from planner.pgstate import streams_from
 from planner.quoting import conninfo
@@ -91,8 +91,7 @@ def start_standby_streaming(topology: Topology, node_name: str, target: str, sec
         return
     yield StringCommand("systemctl", "start", unit(c.version, c.name))
     yield wait_ready(c.port)
-    yield poll_until(f"test \"$(runuser -u postgres -- psql -XAtq -p {c.port} "
-                     f"-c 'select status from pg_stat_wal_receiver')\" = streaming", seconds,
+    yield poll_until(streaming(c.port), seconds,
                      f"{target} does not stream from {upstream.name} after {seconds} s")
 
 

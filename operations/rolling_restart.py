@@ -5,7 +5,7 @@ from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
 from facts.config_state import PgConfigState
-from operations.postgres import AS_POSTGRES, poll_until, unit, wait_ready
+from operations.postgres import AS_POSTGRES, poll_until, streaming, unit, wait_ready
 from planner.model import Topology
 
 
@@ -34,6 +34,5 @@ def restart_pending_standby(topology: Topology, node_name: str, tier: int, secon
     host.log(f"restart: {', '.join(pending)} only change at a restart")
     yield StringCommand("systemctl", "restart", unit(c.version, c.name))
     yield wait_ready(c.port)
-    yield poll_until(f"test \"$(runuser -u postgres -- psql -XAtq -p {c.port} "
-                     f"-c 'select status from pg_stat_wal_receiver')\" = streaming", seconds,
+    yield poll_until(streaming(c.port), seconds,
                      f"{node_name} does not stream from {node.upstream} {seconds} s after its restart")
