@@ -4,6 +4,7 @@ Edit the addresses and names (each inventory name must be the server's hostname,
 heartbeat uses it), set the secrets, preview, apply:
 
     export PGCASCADE_REPLICATION_PASSWORD=...   PGCASCADE_HEARTBEAT_KEY=...
+    export PGCASCADE_BACKUP_CIPHER_PASS=...     # only with a backup repository host (below)
     # or put them in secrets/prod.env (git-ignored, mode 0600) as KEY=VALUE lines
     pyinfra inventories/prod.py deploy.py --dry
     pyinfra inventories/prod.py deploy.py
@@ -34,3 +35,5 @@ cascade = [("cascade-host", {**_cluster, **_ssh, "ssh_hostname": "192.168.1.12",
                              "pg_upstream": "master-host", "pg_application_name": "standby_1"})]
 downstream = [("downstream-host", {**_cluster, **_ssh, "ssh_hostname": "192.168.1.13",
                                    "pg_upstream": "cascade-host", "pg_application_name": "standby_2"})]
+# A pgBackRest repository host (README, Backups): uncomment to back the cluster up there.
+# backup = [("backup-host", {**_cluster, **_ssh, "ssh_hostname": "192.168.1.14"})]
