@@ -1,10 +1,13 @@
 """Backups with pgBackRest on a 4-host lab (pg1 master, pg2 cascade, pg3 downstream, pg4 the
 repository host), in sequence on one lab: the deploy's first backup, PITR to a time, a restore
-point and an LSN onto a separate cluster with the live cluster untouched, the refusals, a
-scheduled backup from a standby in tasks.status, a standby rebuilt from the repository, and PITR
-on both sides of a master failover (a new timeline in the same stanza)."""
+point and an LSN onto a separate cluster with the live cluster untouched, the refusals, the
+restore tasks' --dry, a scheduled backup from a standby in tasks.status, a standby rebuilt from
+the repository, PITR on both sides of a master failover (a new timeline in the same stanza), then
+WAL archiving as the primary moves on: the old master rejoined, a switchover and back, a cascade
+failover, and a PITR across all those timelines."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -17,7 +20,10 @@ pytestmark = pytest.mark.lab
 DEPLOY = ("-y", "inventories/lab.py", "deploy.py")
 PITR = ("inventories/lab.py", "tasks/pitr.py")
 REBUILD = ("inventories/lab.py", "tasks/rebuild_from_backup.py")
-INFO = "cd / && runuser -u postgres -- pgbackrest --stanza=main --output=json --log-level-console=off info"
+AS_POSTGRES = "cd / && runuser -u postgres -- "
+INFO = AS_POSTGRES + "pgbackrest --stanza=main --output=json --log-level-console=off info"
+CONTROL = AS_POSTGRES + "/usr/lib/postgresql/15/bin/pg_controldata /var/lib/postgresql/15/main"
+SEGMENT_BYTES = 16 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +58,38 @@ def rows(lab: Lab, host: str, port: int, table: str = "t_backup") -> str:
 
 def clusters(lab: Lab, host: str) -> set[str]:
     return set(lab.ssh(host, "pg_lsclusters -h | awk '{print $2, $3, $4}'").stdout.split("\n")) - {""}
+
+
+def previewed_on(output: str, operation: str) -> str:
+    """The --dry summary line of an operation (its name, then the hosts it would change)."""
+    return next(line for line in output.splitlines() if line.strip().startswith(operation))
+
+
+def backups(lab: Lab) -> list[dict]:
+    return json.loads(lab.ssh("pg4", INFO).stdout)[0]["backup"]
+
+
+def archives_and_backs_up(lab: Lab, primary: str, step: str, timeline: int) -> None:
+    """On the current primary: pgbackrest check passes, a row is committed, the WAL file that
+    holds it (on `timeline`) can be fetched back from the repository, and a backup is taken."""
+    assert lab.psql(primary, "select pg_is_in_recovery()") == "f"
+    proc = lab.ssh(primary, AS_POSTGRES + "pgbackrest --stanza=main check", timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lab.psql(primary, f"insert into t_roles values ('{step}')")
+    segment = lab.psql(primary, "select pg_walfile_name(pg_switch_wal())")
+    assert int(segment[:8], 16) == timeline, segment
+    fetched = f"/tmp/fetched-{segment}"
+    wait_until(lambda: lab.ssh(primary, AS_POSTGRES + f"pgbackrest --stanza=main --log-level-console=off "
+                                        f"archive-get {segment} {fetched}").returncode == 0,
+               120, f"{segment} fetched back from the repository")
+    assert lab.ssh(primary, f"stat -c %s {fetched} && rm -f {fetched}").stdout.strip() == str(SEGMENT_BYTES)
+    before = len(backups(lab))
+    proc = lab.ssh("pg4", "systemctl start pgcascade-backup@diff.service", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    taken = backups(lab)
+    assert len(taken) == before + 1
+    # the backup started on the primary's timeline
+    assert int(taken[-1]["archive"]["start"][:8], 16) == timeline, taken[-1]["archive"]
 
 
 def utc_now(lab: Lab, host: str = "pg1") -> str:
@@ -140,6 +178,23 @@ def test_bad_input_is_refused_before_any_host_is_touched(cluster):
     assert clusters(lab, "pg3") == before
 
 
+def test_the_restore_tasks_dry_run_changes_nothing(cluster):
+    lab = cluster
+    before = clusters(lab, "pg3"), lab.ssh("pg3", CONTROL).stdout
+    started = lab.psql("pg3", "select pg_postmaster_start_time()")
+    output = run_ok(lab, "--dry", *PITR, "--data", "onto=pg3", "--data", "restore_point=ten_rows",
+                    "--data", "cluster=dry", "--data", "port=5459")
+    assert "1 (pg3)" in previewed_on(output, "restore to restore point ten_rows onto pg3 as dry")
+    output = run_ok(lab, "--dry", *REBUILD, "--data", "target=pg3", "--data", "force=true")
+    assert "1 (pg3)" in previewed_on(output, "rebuild pg3 from the backup repository")
+    # pg3 untouched: its clusters, pg_control (system identifier, checkpoint), its server never restarted
+    assert "Database system identifier" in before[1]
+    assert (clusters(lab, "pg3"), lab.ssh("pg3", CONTROL).stdout) == before
+    assert lab.ssh("pg3", "test -e /var/lib/postgresql/15/dry").returncode != 0
+    assert lab.psql("pg3", "select pg_postmaster_start_time()") == started
+    assert lab.psql("pg3", "select status from pg_stat_wal_receiver") == "streaming"
+
+
 def test_a_scheduled_backup_runs_from_the_standby_and_status_shows_it(cluster):
     lab = cluster
     for kind in ("full", "diff", "check"):
@@ -201,3 +256,46 @@ def test_pitr_on_both_sides_of_a_master_failover(cluster):
     # the new timeline goes on in the same stanza
     info = lab.ssh("pg4", INFO).stdout
     assert '"max":"00000002' in info, info[:600]
+
+
+def test_archiving_after_the_old_master_rejoins(cluster):
+    lab = cluster
+    lab.cli("restart", "pg1")
+    run_ok(lab, "-y", "inventories/lab.py", "tasks/rejoin.py")
+    wait_until(lambda: lab.psql("pg1", "select status from pg_stat_wal_receiver") == "streaming", 90,
+               "pg1 streaming from pg2")
+    lab.psql("pg2", "create table t_roles(step text primary key)")
+    archives_and_backs_up(lab, "pg2", "rejoin", 2)
+
+
+def test_archiving_after_a_switchover_and_back(cluster):
+    lab = cluster
+    run_ok(lab, "-y", "inventories/lab.py", "tasks/switchover.py")  # the inventory's master pg1 again: timeline 3
+    run_ok(lab, "-y", "inventories/lab.py", "tasks/switchover.py", "--data", "target=pg2")
+    archives_and_backs_up(lab, "pg2", "switchover", 4)
+    run_ok(lab, "-y", "inventories/lab.py", "tasks/switchover.py")
+    archives_and_backs_up(lab, "pg1", "switch back", 5)
+
+
+def test_archiving_after_a_cascade_failover(cluster):
+    lab = cluster
+    wait_until(lambda: lab.psql("pg3", "select sender_host from pg_stat_wal_receiver where status = 'streaming'")
+               == lab.ip("pg2"), 60, "pg3 under pg2")
+    lab.cli("crash", "pg2")
+    wait_until(lambda: lab.psql("pg3", "select sender_host from pg_stat_wal_receiver where status = 'streaming'")
+               == lab.ip("pg1"), 90, "pg3 streaming from pg1 (the cascade monitor's repair)")
+    archives_and_backs_up(lab, "pg1", "cascade", 5)
+
+
+def test_pitr_across_all_those_timelines_shows_each_steps_row(cluster):
+    lab = cluster
+    lab.psql("pg1", "select pg_create_restore_point('after_roles')")
+    args = ("-y", *PITR, "--exclude", "pg2", "--data", "onto=pg3", "--data", "restore_point=after_roles",
+            "--data", "cluster=roles", "--data", "port=5460")
+    run_ok(lab, *args)
+    assert rows(lab, "pg3", 5460, "t_failover") == "15,15"
+    steps = lab.psql("pg3", "\\c postgres - - 5460\nselect string_agg(step, ',' order by step) from t_roles")
+    assert steps == "cascade,rejoin,switch back,switchover"
+    assert json.loads(lab.ssh("pg4", INFO).stdout)[0]["archive"][0]["max"].startswith("00000005")
+    output = run_ok(lab, *args)
+    assert changes(output) == set(), changes(output)
