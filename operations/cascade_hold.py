@@ -16,6 +16,7 @@ from pyinfra.facts.files import File
 
 from facts.config_state import PgConfigState
 from operations.postgres import AS_POSTGRES, poll_until, streaming
+from operations.run_snapshot import read_fact
 from planner.apply_config import config_action
 from planner.failover_cascade import watched_cascade
 from planner.model import Topology
@@ -41,7 +42,7 @@ def hold_for_planned_restart(topology: Topology, node_name: str, files: list[str
         host.noop(f"{node_name} watches no cascade that restarts in this step")
         return
     c = topology.cluster
-    state = inventory.get_host(cascade).get_fact(PgConfigState, port=c.port, files=files, **AS_POSTGRES)
+    state = read_fact(inventory.get_host(cascade), PgConfigState, port=c.port, files=files, **AS_POSTGRES)
     action, _ = config_action(state)
     if action != "restart":
         host.noop(f"{cascade} does not restart: its monitor here is not held")
@@ -61,7 +62,7 @@ def end_planned_restart_hold(topology: Topology, node_name: str):
     + topology: the cluster
     + node_name: this host
     """
-    if not host.get_fact(File, path=CASCADE_HOLD_PATH):
+    if not read_fact(host, File, path=CASCADE_HOLD_PATH):
         host.noop(f"{node_name}: no planned restart holds its monitor")
         return
     port = topology.cluster.port

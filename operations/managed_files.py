@@ -11,6 +11,7 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import FileUploadCommand
 
 from facts.managed import PathStates
+from operations.run_snapshot import read_fact
 from planner.registry import DirectoryEntry, FileEntry
 
 
@@ -73,7 +74,7 @@ def ensure_managed_files(files: list[FileEntry], directories: list[DirectoryEntr
     if not files and not directories:
         host.noop("nothing managed here")
         return
-    state = host.get_fact(PathStates, paths=[d.path for d in directories] + [f.path for f in files])
+    state = read_fact(host, PathStates, paths=[d.path for d in directories] + [f.path for f in files])
     done = []
     for directory in directories:
         commands, what = _directory(directory, state.get(directory.path))

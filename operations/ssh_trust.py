@@ -15,11 +15,17 @@ from pyinfra.api.state import StateStage
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files
 
+from operations.run_snapshot import read_fact
+
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 
 
 def _key_path(home: str) -> str:
     return f"{home}/.ssh/id_ed25519"
+
+
+def public_key_path(home: str) -> str:
+    return _key_path(home) + ".pub"
 
 
 @operation()
@@ -33,7 +39,7 @@ def ensure_ssh_keypair(user: str, home: str):
     # The modes are checked at every run: archive-wal, may-promote and the cascade monitor use
     # this key, and ssh refuses a private key or a ~/.ssh others can read.
     yield from files.directory._inner(path=f"{home}/.ssh", user=user, group=user, mode="700")
-    if host.get_fact(FileContents, path=_key_path(home) + ".pub"):
+    if read_fact(host, FileContents, path=public_key_path(home)):
         yield from files.file._inner(path=_key_path(home), user=user, group=user, mode="600")
         yield from files.file._inner(path=_key_path(home) + ".pub", user=user, group=user, mode="644")
         return
@@ -43,7 +49,7 @@ def ensure_ssh_keypair(user: str, home: str):
 
 def _peer_line(peer: str, path: str) -> str | None:
     """The first line of a file on another cluster host (its live content at execute time)."""
-    lines = inventory.get_host(peer).get_fact(FileContents, path=path)
+    lines = read_fact(inventory.get_host(peer), FileContents, path=path)
     return lines[0].strip() if lines else None
 
 
@@ -65,7 +71,7 @@ def ensure_ssh_trust(user: str, home: str, peers: dict[str, str]):
     + peers: {inventory name: address} of the other cluster hosts
     """
     names = sorted(peers)
-    keys = _collect(names, _key_path(home) + ".pub", f"{user} ssh key")
+    keys = _collect(names, public_key_path(home), f"{user} ssh key")
     host_keys = _collect(names, HOST_KEY, "ssh host key")
     authorized = "".join(f"{keys[n]}\n" for n in names if n in keys)
     # Each peer by its address and its name: archive_command and failover use the address.
