@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import File, FileContents
+from pyinfra.facts.files import Block, File, FileContents
 from pyinfra.facts.server import Command
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
 from deploys.hostrules_package import package_contents
+from deploys.packages import HOSTS_MARKER, repository_list_entry
 from facts.config_state import PgConfigState
 from facts.managed import HeartbeatConfigState, ManagedState, PathStates
 from facts.pg_state import PgState
@@ -33,7 +35,7 @@ def declare(topology: Topology, secrets: dict) -> Callable[[str], Declared]:
     """{host name -> its facts}: what deploy.py's steps will ask each PostgreSQL host."""
     c = topology.cluster
     vip = c.vip.address if c.vip else ""
-    source_names = sorted(set(settings.guc_names(topology)) | set(registry.GUARDED_ROLE_SETTINGS))
+    repository_paths = [repository_list_entry(c.apt_repository).path] if c.apt_repository else []
 
     def host_facts(name: str) -> Declared:
         if name not in {n.name for n in topology.nodes}:
@@ -42,18 +44,17 @@ def declare(topology: Topology, secrets: dict) -> Callable[[str], Declared]:
         pg = {"version": c.version, "cluster": c.name, "port": c.port, **AS_POSTGRES}
         facts: Declared = [
             (PgState, pg),
-            (PgState, {**pg, "roles": [c.replication_user]}),
             (ManagedState, {"paths": reg.paths(), "units": [u.unit for u in reg.units],
                             "setting_names": list(registry.managed_setting_names(topology)), "port": c.port,
                             "role": c.replication_user, "home": settings.POSTGRES_HOME, "vip": vip, "_sudo": True}),
-            (ManagedState, {"paths": [], "units": [], "setting_names": source_names,
-                            "port": c.port, "role": c.replication_user, "home": "/nonexistent", "_sudo": True}),
-            (PathStates, {"paths": reg.paths()}),
+            (PathStates, {"paths": sorted({*reg.paths(), *repository_paths})}),
+            (Block, {"path": "/etc/hosts", "marker": HOSTS_MARKER}),
+            (SystemdStatus, {"services": [u.unit for u in reg.units]}),
+            (SystemdEnabled, {"services": [u.unit for u in reg.units]}),
             (FileContents, {"path": public_key_path(settings.POSTGRES_HOME)}),
             (FileContents, {"path": HOST_KEY}),
             (DebPackages, {}),
             (PgConfigState, {"port": c.port, "files": settings.config_file_paths(c), **AS_POSTGRES}),
-            (PgConfigState, {"port": c.port, "files": [], **AS_POSTGRES}),
             (File, {"path": CASCADE_HOLD_PATH}),
             (Command, {"command": record_command(), **AS_POSTGRES}),
         ]
@@ -62,8 +63,9 @@ def declare(topology: Topology, secrets: dict) -> Callable[[str], Declared]:
         if reread or start:
             heartbeat = {"stamp": HEARTBEAT_REREAD_STAMP,
                          "started_copy_dir": settings.HEARTBEAT_STARTED_COPY_DIRECTORY, "vip": vip}
-            facts += [(HeartbeatConfigState, {"files": [*reread, *start], **heartbeat}),
-                      (HeartbeatConfigState, {"files": start, **heartbeat})]
+            facts.append((HeartbeatConfigState, {"files": [*reread, *start], **heartbeat}))
+        if name == topology.master.name:  # its replication role
+            facts.append((PgState, {**pg, "roles": [c.replication_user]}))
         return facts
 
     return host_facts

@@ -53,7 +53,7 @@ def ensure_setting_sources(version: int, cluster: str, port: int, include_file: 
     + role: the replication role (for the fact)
     """
     state = read_fact(host, ManagedState, paths=[], units=[], setting_names=sorted(set(managed) | set(guarded)),
-                          port=port, role=role, home="/nonexistent", _sudo=True)
+                          port=port, role=role, home=settings.POSTGRES_HOME, _sudo=True)
     postgres = state.get("postgres")
     if not postgres:
         host.noop("PostgreSQL is not running: its files decide its settings")
@@ -102,7 +102,8 @@ def ensure_heartbeat_config_read(reread_files: list[str], start_files: list[str]
 
 
 @operation()
-def check_nothing_pending(port: int, heartbeat_start_files: list[str], vip: str):
+def check_nothing_pending(port: int, heartbeat_start_files: list[str], vip: str, config_files: list[str] | None = None,
+                          heartbeat_reread_files: list[str] | None = None):
     """
     The run's last step: fails, naming them, when changes are left for tasks/rolling_restart.py
     (a restart-only setting on the primary, haresources on the node holding the resources).
@@ -110,16 +111,19 @@ def check_nothing_pending(port: int, heartbeat_start_files: list[str], vip: str)
     + port: PostgreSQL's port
     + heartbeat_start_files: files heartbeat reads at start only ([] off the heartbeat nodes)
     + vip: the VIP address
+    + config_files: PostgreSQL's managed files (read with them, the fact is the one the deploy read before)
+    + heartbeat_reread_files: heartbeat's other files (the same: read, not judged here)
     """
     pending = []
-    config = read_fact(host, PgConfigState, port=port, files=[], **AS_POSTGRES)
+    config = read_fact(host, PgConfigState, port=port, files=config_files or [], **AS_POSTGRES)
     if config["running"]:
         reason = registry.primary_restart_pending(config.get("in_recovery"),
                                                   sorted(set(config["unapplied"]) | set(config["pending_restart"])))
         if reason:
             pending.append(reason)
     if heartbeat_start_files:
-        state = read_fact(host, HeartbeatConfigState, files=heartbeat_start_files, stamp=HEARTBEAT_REREAD_STAMP,
+        state = read_fact(host, HeartbeatConfigState, files=[*(heartbeat_reread_files or []), *heartbeat_start_files],
+                          stamp=HEARTBEAT_REREAD_STAMP,
                               started_copy_dir=settings.HEARTBEAT_STARTED_COPY_DIRECTORY, vip=vip)
         action, reason = registry.heartbeat_action(state, [], heartbeat_start_files)
         if action == "pending":

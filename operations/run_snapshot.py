@@ -30,8 +30,9 @@ from pyinfra.api.host import Host
 from pyinfra.api.state import State, StateStage
 from pyinfra.connectors.util import make_unix_command_for_host
 from pyinfra.context import ctx_state
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
-from facts.managed import PathStates
+from facts.managed import ManagedState, PathStates
 
 # The global arguments that change what a fact's command reads (who runs it, where, how).
 _COMMAND_ARGUMENTS = ("_sudo", "_sudo_user", "_use_sudo_login", "_preserve_sudo_env", "_su_user", "_use_su_login",
@@ -176,16 +177,61 @@ def _safe_read(state: State, host: Host, declared: Declared) -> dict[str, Any]:
         return {}
 
 
-def _covering_paths(snapshot: dict[str, Any], cls: type[FactBase], fact_kwargs: dict, global_kwargs: dict):
-    """PathStates of some paths, from a declared PathStates of more of them (absent paths are left out)."""
-    if cls is not PathStates:
+# Facts that map each name they are given to its state: a read of some names is served from a
+# declared read of more of them (with the same other arguments).
+_BY_NAME = {PathStates.name: "paths", SystemdStatus.name: "services", SystemdEnabled.name: "services"}
+
+
+def _part_by_name(field: str, declared: dict, value: Any, wanted: dict) -> Any:
+    if {k: v for k, v in declared.items() if k != field} != {k: v for k, v in wanted.items() if k != field}:
         return None
-    wanted = set(fact_kwargs.get("paths") or [])
+    names = set(wanted.get(field) or [])
+    if not names <= set(declared.get(field) or []):
+        return None
+    return {item: state for item, state in value.items() if item in names}
+
+
+def _part_of_managed_state(declared: dict, value: Any, wanted: dict) -> Any:
+    """ManagedState: each part of it depends on its own arguments only (the server's part on the
+    setting names, port and role; the keys on home; ...)."""
+    same = ("setting_names", "port", "role")
+    if any(declared.get(k) != wanted.get(k) for k in same):
+        return None
+    paths, units = set(wanted.get("paths") or []), set(wanted.get("units") or [])
+    if not (paths <= set(declared.get("paths") or []) and units <= set(declared.get("units") or [])):
+        return None
+    part = {**ManagedState.default(), "heartbeat": value["heartbeat"], "now": value["now"],
+            "postgres": value["postgres"],
+            "paths": {p: v for p, v in value["paths"].items() if p in paths},
+            "units": {u: v for u, v in value["units"].items() if u in units}}
+    for field, parts in (("home", ("authorized_keys", "public_key")), ("vip", ("vip",)),
+                         ("failover_view", ("failover_view",))):
+        if wanted.get(field) == declared.get(field):
+            part.update({name: value[name] for name in parts})
+        elif wanted.get(field):  # another one than declared: read it
+            return None
+    return part
+
+
+def _covering(snapshot: dict[str, Any], cls: type[FactBase], fact_kwargs: dict, global_kwargs: dict):
+    """The part of a declared read that answers this one (None: there is none)."""
+    if cls.name in _BY_NAME:
+        field = _BY_NAME[cls.name]
+
+        def part(declared: dict, value: Any) -> Any:
+            return _part_by_name(field, declared, value, fact_kwargs)
+    elif cls is ManagedState:
+        def part(declared: dict, value: Any) -> Any:
+            return _part_of_managed_state(declared, value, fact_kwargs)
+    else:
+        return None
+    arguments = [[k, global_kwargs.get(k)] for k in _COMMAND_ARGUMENTS]
     for key, value in snapshot.items():
-        name, declared_kwargs, arguments = json.loads(key)
-        if (name == cls.name and arguments == [[k, global_kwargs.get(k)] for k in _COMMAND_ARGUMENTS]
-                and wanted <= set(declared_kwargs.get("paths") or [])):
-            return {path: state for path, state in value.items() if path in wanted}
+        name, declared_kwargs, declared_arguments = json.loads(key)
+        if name == cls.name and declared_arguments == arguments:
+            found = part(declared_kwargs, value)
+            if found is not None:
+                return found
     return None
 
 
@@ -204,7 +250,7 @@ def read_fact(target: Host, cls: type[FactBase], **kwargs: Any) -> Any:
     if key in snapshot:
         run.served += 1
         return snapshot[key]
-    covered = _covering_paths(snapshot, cls, fact_kwargs, global_kwargs)
+    covered = _covering(snapshot, cls, fact_kwargs, global_kwargs)
     if covered is not None:
         run.served += 1
         return covered
