@@ -4,7 +4,7 @@ image and repository cached: lab up, deploy, status).
 
 Prints the figures and writes bench/results/deploy_scaling.json with the machine's load. Run as
 root: `.venv/bin/python bench/deploy_scaling.py [--hosts 3,5,9] [--demo]`. Labs 'pdN' and
-'pdemo', removed at the end.
+'pdemo' (another letter than p: $PGCASCADE_BENCH_LAB_LETTER), removed at the end.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from bench.figures import load_average, machine  # noqa: E402
 from lab.client import Lab  # noqa: E402
 
 RESULTS = ROOT / "bench/results/deploy_scaling.json"
+LETTER = os.environ.get("PGCASCADE_BENCH_LAB_LETTER", "p")  # beside other checkouts' labs
 
 
 class DeployFailed(Exception):
@@ -42,7 +43,7 @@ def timed_deploy(lab: Lab) -> float:
 
 def hosts_series(count: int) -> dict:
     """The figures, or why the deploy failed (recorded: a failure at N hosts is a result too)."""
-    lab = Lab(f"pd{count}", count)
+    lab = Lab(f"{LETTER}d{count}", count)
     try:
         full = timed_deploy(lab)
         load_after_full = load_average()
@@ -55,13 +56,14 @@ def hosts_series(count: int) -> dict:
 
 
 def warm_demo() -> dict:
-    env = {**os.environ, "LAB": "pdemo"}
-    subprocess.run(["make", "down", "LAB=pdemo"], cwd=ROOT, env=env, capture_output=True)
+    name = f"{LETTER}demo"
+    env = {**os.environ, "LAB": name}
+    subprocess.run(["make", "down", f"LAB={name}"], cwd=ROOT, env=env, capture_output=True)
     started = time.monotonic()
-    proc = subprocess.run(["make", "demo", "LAB=pdemo"], cwd=ROOT, env=env, capture_output=True, text=True,
+    proc = subprocess.run(["make", "demo", f"LAB={name}"], cwd=ROOT, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     elapsed = time.monotonic() - started
-    subprocess.run(["make", "down", "LAB=pdemo"], cwd=ROOT, env=env, capture_output=True)
+    subprocess.run(["make", "down", f"LAB={name}"], cwd=ROOT, env=env, capture_output=True)
     if proc.returncode != 0:
         return {"make_demo_failed": (proc.stdout + proc.stderr).strip()[-500:]}
     return {"make_demo_warm_s": round(elapsed, 1)}

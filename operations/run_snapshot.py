@@ -24,6 +24,7 @@ from typing import Any
 
 import gevent
 from gevent.event import AsyncResult
+from pyinfra import logger
 from pyinfra.api import FactBase, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.host import Host
@@ -145,6 +146,8 @@ def _read_snapshot(state: State, host: Host, declared: Declared) -> dict[str, An
             values[key] = fact.process(lines[i]) if lines[i] else fact.default()
         except Exception:  # noqa: BLE001 - read live instead: get_fact reports it as it always did
             continue
+    message = f"{host.print_prefix}Loaded {len(values)} of {len(sections)} declared facts in one command"
+    (logger.info if state.print_fact_info else logger.debug)(message)
     return values
 
 
