@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shlex
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from inspect import getcallargs
 from typing import Any
 
@@ -272,6 +272,3 @@ def read_counts() -> tuple[int, int]:
     run = _RUNS.get(state) if state is not None else None
     return (run.served, run.live_reads) if run else (0, 0)
 
-
-def declared_names(declared: Iterable[tuple[type[FactBase], dict]]) -> list[str]:
-    return [cls.name for cls, _ in declared]
