@@ -43,6 +43,16 @@ def lab(*args: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
+def settle(deadline_s: float = 180) -> None:
+    """Until tasks.status exits 0 (the VIP on the master, the standbys streaming)."""
+    end = time.monotonic() + deadline_s
+    while subprocess.run([sys.executable, "-m", "tasks.status", "inventories/lab.py"], cwd=ROOT, env=ENV,
+                         capture_output=True, stdin=subprocess.DEVNULL).returncode != 0:
+        if time.monotonic() > end:
+            sys.exit(f"the deployed cluster did not settle within {deadline_s:g} s (tasks.status)")
+        time.sleep(1)
+
+
 def main() -> None:
     runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
     pyinfra = str(ROOT / ".venv/bin/pyinfra")
@@ -57,6 +67,7 @@ def main() -> None:
             lab("down")
             lab("up", "--hosts", "3")
             full.append(run([pyinfra, "-y", "inventories/lab.py", "deploy.py"]))
+            settle()  # heartbeat takes the resources a few seconds after the deploy: untimed
             noop.append(run([pyinfra, "-y", "inventories/lab.py", "deploy.py"], outputs))
             status.append(run([sys.executable, "-m", "tasks.status", "inventories/lab.py"]))
             noop.append(run([pyinfra, "-y", "inventories/lab.py", "deploy.py"], outputs))
