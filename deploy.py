@@ -18,10 +18,12 @@ from deploys.packages import install_packages
 from deploys.pending import check_pending
 from deploys.postgres_config import configure_master, configure_postgres
 from deploys.preflight import check_cluster_state
+from deploys.run_facts import share_fact_reads
 from deploys.ssh_trust import configure_ssh_trust
 from deploys.standby import configure_standby_tier
 
 ctx = load_context()  # the inventory, secrets and reachability: stops here on bad input
+share_fact_reads(ctx)  # each host's facts read in one command, shared until the run's first change
 
 prepare_backup_host(ctx=ctx)  # the backup repository host's pgBackRest and ssh key (every host: a barrier)
 if ctx.node is not None:  # application hosts only appear in pg_hba

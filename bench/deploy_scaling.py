@@ -1,10 +1,11 @@
-"""How the deploy grows with hosts: a full deploy on bare hosts and a no-op rerun, on 3, 5 and 9
-lab hosts (pg1 master, pg2 cascade, the rest downstream), and optionally `make demo` warm (base
-image and repository cached: lab up, deploy, status).
+"""How the deploy grows with hosts: a full deploy on bare hosts and a no-op rerun (once the
+cluster is healthy: tasks.status exits 0), on 3, 5 and 9 lab hosts (pg1 master, pg2 cascade,
+the rest downstream), and optionally `make demo` warm (base image and repository cached: lab
+up, deploy, status).
 
 Prints the figures and writes bench/results/deploy_scaling.json with the machine's load. Run as
 root: `.venv/bin/python bench/deploy_scaling.py [--hosts 3,5,9] [--demo]`. Labs 'pdN' and
-'pdemo', removed at the end.
+'pdemo' (another letter than p: $PGCASCADE_BENCH_LAB_LETTER), removed at the end.
 """
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ from bench.figures import load_average, machine  # noqa: E402
 from lab.client import Lab  # noqa: E402
 
 RESULTS = ROOT / "bench/results/deploy_scaling.json"
+LETTER = os.environ.get("PGCASCADE_BENCH_LAB_LETTER", "p")  # beside other checkouts' labs
 
 
 class DeployFailed(Exception):
     pass
 
 
-def timed_deploy(lab: Lab) -> float:
+def timed_deploy(lab: Lab, outputs: list | None = None) -> float:
     started = time.monotonic()
     proc = lab.pyinfra("-y", "inventories/lab.py", "deploy.py", timeout=1800)
     elapsed = time.monotonic() - started
@@ -37,31 +39,37 @@ def timed_deploy(lab: Lab) -> float:
         errors = [line.strip() for line in (proc.stdout + proc.stderr).splitlines()
                   if "error" in line.lower() or "fatal" in line.lower()]
         raise DeployFailed(f"after {elapsed:.0f} s: " + " | ".join(errors[-6:]))
+    if outputs is not None:
+        outputs.append(proc.stdout + proc.stderr)
     return round(elapsed, 1)
 
 
 def hosts_series(count: int) -> dict:
     """The figures, or why the deploy failed (recorded: a failure at N hosts is a result too)."""
-    lab = Lab(f"pd{count}", count)
+    lab = Lab(f"{LETTER}d{count}", count)
     try:
         full = timed_deploy(lab)
         load_after_full = load_average()
-        noop = timed_deploy(lab)
-    except DeployFailed as failure:
-        return {"failed": str(failure), "load_average_at_failure": load_average()}
+        lab.wait_healthy(300)  # heartbeat takes the resources a few seconds after the deploy: untimed
+        outputs: list[str] = []
+        noop = timed_deploy(lab, outputs)
+    except (DeployFailed, AssertionError) as failure:
+        return {"failed": str(failure)[-2000:], "load_average_at_failure": load_average()}
     finally:
         lab.down()
-    return {"full_deploy_s": full, "noop_rerun_s": noop, "load_average_after_full": load_after_full}
+    return {"full_deploy_s": full, "noop_rerun_s": noop, "noop_rerun_changes": outputs[0].count("] Success"),
+            "load_average_after_full": load_after_full, "load_average_after_noop": load_average()}
 
 
 def warm_demo() -> dict:
-    env = {**os.environ, "LAB": "pdemo"}
-    subprocess.run(["make", "down", "LAB=pdemo"], cwd=ROOT, env=env, capture_output=True)
+    name = f"{LETTER}demo"
+    env = {**os.environ, "LAB": name}
+    subprocess.run(["make", "down", f"LAB={name}"], cwd=ROOT, env=env, capture_output=True)
     started = time.monotonic()
-    proc = subprocess.run(["make", "demo", "LAB=pdemo"], cwd=ROOT, env=env, capture_output=True, text=True,
+    proc = subprocess.run(["make", "demo", f"LAB={name}"], cwd=ROOT, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     elapsed = time.monotonic() - started
-    subprocess.run(["make", "down", "LAB=pdemo"], cwd=ROOT, env=env, capture_output=True)
+    subprocess.run(["make", "down", f"LAB={name}"], cwd=ROOT, env=env, capture_output=True)
     if proc.returncode != 0:
         return {"make_demo_failed": (proc.stdout + proc.stderr).strip()[-500:]}
     return {"make_demo_warm_s": round(elapsed, 1)}

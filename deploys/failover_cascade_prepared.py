@@ -13,6 +13,7 @@ from pyinfra.operations import systemd
 
 from deploys.context import Context
 from deploys.managed_files import put_managed_files
+from operations.units import ensure_unit
 from planner import registry, settings
 from planner.failover_cascade import watched_cascade
 
@@ -21,8 +22,7 @@ from planner.failover_cascade import watched_cascade
 def prepare_failover_cascade(ctx: Context) -> None:
     watched = watched_cascade(ctx.topology, ctx.this_node.name)
     if not watched:  # stopped before its unit file goes
-        systemd.service(name="no cascade monitor", service=settings.CASCADE_MONITOR_UNIT, running=False,
-                        enabled=False)
+        ensure_unit(name="no cascade monitor", service=settings.CASCADE_MONITOR_UNIT, running=False, enabled=False)
     ops = put_managed_files(ctx, registry.CASCADE_FAILOVER)
     monitor = ops.get(registry.ON_CHANGE_MONITOR)
     if monitor is not None:  # the monitor's script and unit (present or removed)
@@ -32,5 +32,5 @@ def prepare_failover_cascade(ctx: Context) -> None:
         # Restart first (only when running), so a first run starts it once.
         systemd.service(name="cascade monitor restarted for its new script", service=settings.CASCADE_MONITOR_UNIT,
                         restarted=True, _if=monitor.did_change)
-        systemd.service(name="cascade monitor running and enabled", service=settings.CASCADE_MONITOR_UNIT,
-                        running=True, enabled=True)
+        ensure_unit(name="cascade monitor running and enabled", service=settings.CASCADE_MONITOR_UNIT, running=True,
+                    enabled=True)

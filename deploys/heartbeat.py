@@ -8,12 +8,14 @@ from pyinfra.operations.util import any_changed
 
 from deploys.context import Context
 from deploys.managed_files import host_registry, put_managed_files
+from deploys.run_facts import heartbeat_files
 from operations.managed_state import ensure_heartbeat_config_read
+from operations.units import ensure_unit
 from planner import registry
 
 
 def _paths(ctx: Context, on_change: str) -> list[str]:
-    return [f.path for f in host_registry(ctx).files_of(registry.HEARTBEAT) if f.on_change == on_change]
+    return heartbeat_files(host_registry(ctx), on_change)
 
 
 @deploy("Heartbeat")
@@ -25,12 +27,11 @@ def configure_heartbeat(ctx: Context) -> None:
                           _if=any_changed(ops[registry.ON_CHANGE_UNIT], ops[registry.ON_CHANGE_WATCH]))
     systemd.service(name="ha-watch restarted for its new scripts", service="pgcascade-ha-watch",
                     restarted=True, _if=ops[registry.ON_CHANGE_WATCH].did_change)
-    systemd.service(name="ha-watch running and enabled", service="pgcascade-ha-watch", running=True,
-                    enabled=True)
+    ensure_unit(name="ha-watch running and enabled", service="pgcascade-ha-watch", running=True, enabled=True)
     # From the files' change times, not this run's changes: a mode fix reloads nothing, and a
     # change left by an interrupted run is still applied. Never a restart on the resource holder.
     ensure_heartbeat_config_read(name="heartbeat runs with its files (heartbeat -r; haresources: restart off the holder)",
                                  reread_files=_paths(ctx, registry.ON_CHANGE_HEARTBEAT),
                                  start_files=_paths(ctx, registry.ON_CHANGE_HARESOURCES),
                                  vip=ctx.cluster.vip.address)
-    systemd.service(name="heartbeat running and enabled", service="heartbeat", running=True, enabled=True)
+    ensure_unit(name="heartbeat running and enabled", service="heartbeat", running=True, enabled=True)

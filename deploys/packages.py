@@ -1,16 +1,23 @@
 """Packages: the apt repository (optional), PostgreSQL, python3, rsync, heartbeat; /etc/hosts entries."""
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from deploys.context import Context
+from operations.managed_files import ensure_managed_files
 from operations.packages import ensure_apt_packages
+from operations.text_block import ensure_block
+from planner.registry import FileEntry
 from planner.settings import hosts_entries
 
 KEYRINGS = "/etc/apt/keyrings"
+HOSTS_MARKER = "# {mark} pgcascade cluster hosts"
+
+
+def repository_list_entry(repo: dict) -> FileEntry:
+    """The apt sources file of the repository."""
+    return FileEntry(f"/etc/apt/sources.list.d/{repo.get('filename', 'pgcascade')}.list", content=repo["line"] + "\n")
 
 
 def _repository(repo: dict) -> None:
@@ -22,8 +29,7 @@ def _repository(repo: dict) -> None:
         files.directory(name="apt keyrings directory", path=KEYRINGS, mode="755")
         files.download(name=f"apt repository key {name}", src=repo["key_url"], dest=f"{KEYRINGS}/{name}.asc",
                        mode="644")
-    files.put(name=f"apt repository {name}", src=StringIO(repo["line"] + "\n"),
-              dest=f"/etc/apt/sources.list.d/{name}.list", mode="644")
+    ensure_managed_files(name=f"apt repository {name}", files=[repository_list_entry(repo)])
 
 
 def package_list(ctx: Context) -> list[str]:
@@ -42,5 +48,5 @@ def install_packages(ctx: Context) -> None:
         _repository(ctx.cluster.apt_repository)
     ensure_apt_packages(name="PostgreSQL, python3, rsync and heartbeat packages", packages=package_list(ctx))
     entries = "\n".join(f"{address}\t{name}" for address, name in hosts_entries(ctx.topology))
-    files.block(name="/etc/hosts entries for the cluster hosts", path="/etc/hosts", content=entries,
-                marker="# {mark} pgcascade cluster hosts")
+    ensure_block(name="/etc/hosts entries for the cluster hosts", path="/etc/hosts", content=entries,
+                 marker=HOSTS_MARKER)

@@ -5,13 +5,16 @@ from pyinfra.api import deploy
 
 from deploys.context import Context
 from deploys.managed_files import host_registry
+from deploys.run_facts import heartbeat_files
 from operations.managed_state import check_nothing_pending
-from planner import registry
+from planner import registry, settings
 
 
 @deploy("Pending changes")
 def check_pending(ctx: Context) -> None:
-    start_files = [f.path for f in host_registry(ctx).files_of(registry.HEARTBEAT)
-                   if f.on_change == registry.ON_CHANGE_HARESOURCES]
+    reg = host_registry(ctx)
     check_nothing_pending(name="nothing left for tasks/rolling_restart.py", port=ctx.cluster.port,
-                          heartbeat_start_files=start_files, vip=ctx.cluster.vip.address if ctx.cluster.vip else "")
+                          heartbeat_start_files=heartbeat_files(reg, registry.ON_CHANGE_HARESOURCES),
+                          vip=ctx.cluster.vip.address if ctx.cluster.vip else "",
+                          config_files=settings.config_file_paths(ctx.cluster),
+                          heartbeat_reread_files=heartbeat_files(reg, registry.ON_CHANGE_HEARTBEAT))

@@ -13,13 +13,16 @@ from __future__ import annotations
 from pyinfra import host, inventory
 from pyinfra.api import StringCommand, operation
 from pyinfra.facts.files import File
+from pyinfra.facts.systemd import SystemdStatus
 
 from facts.config_state import PgConfigState
 from operations.postgres import AS_POSTGRES, poll_until, streaming
+from operations.run_snapshot import read_fact
 from planner.apply_config import config_action
 from planner.failover_cascade import watched_cascade
 from planner.model import Topology
 from planner.paths import CASCADE_HOLD_PATH, RUNTIME_DIRECTORY
+from planner.settings import CASCADE_MONITOR_UNIT
 
 HOLD_SECONDS = 30  # the longest a planned restart holds the monitors off (hostrules.cascade_health.HOLD_MAX: 300)
 STREAM_AGAIN_SECONDS = 60  # after the restart: how long the hold waits for this host to stream again
@@ -40,8 +43,13 @@ def hold_for_planned_restart(topology: Topology, node_name: str, files: list[str
     if cascade is None or (tier is not None and topology.node(cascade).tier != tier):
         host.noop(f"{node_name} watches no cascade that restarts in this step")
         return
+    # A first deploy: no monitor runs here yet, and this host does not stream yet (its tier comes
+    # later), so there is nothing to hold and nothing to wait for after the restart.
+    if not read_fact(host, SystemdStatus, services=[CASCADE_MONITOR_UNIT]).get(CASCADE_MONITOR_UNIT):
+        host.noop(f"no cascade monitor runs on {node_name}: nothing to hold")
+        return
     c = topology.cluster
-    state = inventory.get_host(cascade).get_fact(PgConfigState, port=c.port, files=files, **AS_POSTGRES)
+    state = read_fact(inventory.get_host(cascade), PgConfigState, port=c.port, files=files, **AS_POSTGRES)
     action, _ = config_action(state)
     if action != "restart":
         host.noop(f"{cascade} does not restart: its monitor here is not held")
@@ -61,7 +69,7 @@ def end_planned_restart_hold(topology: Topology, node_name: str):
     + topology: the cluster
     + node_name: this host
     """
-    if not host.get_fact(File, path=CASCADE_HOLD_PATH):
+    if not read_fact(host, File, path=CASCADE_HOLD_PATH):
         host.noop(f"{node_name}: no planned restart holds its monitor")
         return
     port = topology.cluster.port

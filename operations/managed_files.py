@@ -11,6 +11,7 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import FileUploadCommand
 
 from facts.managed import PathStates
+from operations.run_snapshot import read_fact
 from planner.registry import DirectoryEntry, FileEntry
 
 
@@ -28,7 +29,7 @@ def _attributes(entry, observed: dict) -> list[StringCommand]:
     return commands
 
 
-def _directory(entry: DirectoryEntry, observed: dict | None) -> tuple[list, str | None]:
+def directory_commands(entry: DirectoryEntry, observed: dict | None) -> tuple[list, str | None]:
     if not entry.present:
         return ([StringCommand("rm", "-rf", entry.path)], f"remove {entry.path}") if observed else ([], None)
     if observed is None:
@@ -38,7 +39,7 @@ def _directory(entry: DirectoryEntry, observed: dict | None) -> tuple[list, str 
     return commands, f"chmod/chown {entry.path}" if commands else None
 
 
-def _file(entry: FileEntry, observed: dict | None) -> tuple[list, str | None]:
+def file_commands(entry: FileEntry, observed: dict | None) -> tuple[list, str | None]:
     if not entry.present:
         return ([StringCommand("rm", "-f", entry.path)], f"remove {entry.path}") if observed else ([], None)
     if entry.content is None:  # made on the host (a key) or not known here: its mode and owner only
@@ -73,14 +74,14 @@ def ensure_managed_files(files: list[FileEntry], directories: list[DirectoryEntr
     if not files and not directories:
         host.noop("nothing managed here")
         return
-    state = host.get_fact(PathStates, paths=[d.path for d in directories] + [f.path for f in files])
+    state = read_fact(host, PathStates, paths=[d.path for d in directories] + [f.path for f in files])
     done = []
     for directory in directories:
-        commands, what = _directory(directory, state.get(directory.path))
+        commands, what = directory_commands(directory, state.get(directory.path))
         yield from commands
         done += [what] if what else []
     for file in files:
-        commands, what = _file(file, state.get(file.path))
+        commands, what = file_commands(file, state.get(file.path))
         yield from commands
         done += [what] if what else []
     if done:

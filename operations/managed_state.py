@@ -11,6 +11,7 @@ from facts.config_state import PgConfigState
 from facts.managed import HeartbeatConfigState, ManagedState
 from operations.plans import preparing
 from operations.postgres import AS_POSTGRES, psql, unit
+from operations.run_snapshot import read_fact
 from planner import registry, settings
 
 HEARTBEAT_BINARY = "/usr/libexec/heartbeat/heartbeat"
@@ -51,8 +52,8 @@ def ensure_setting_sources(version: int, cluster: str, port: int, include_file: 
     + guarded: names read too: no other source may weaken them on the primary (synchronous_commit)
     + role: the replication role (for the fact)
     """
-    state = host.get_fact(ManagedState, paths=[], units=[], setting_names=sorted(set(managed) | set(guarded)),
-                          port=port, role=role, home="/nonexistent", _sudo=True)
+    state = read_fact(host, ManagedState, paths=[], units=[], setting_names=sorted(set(managed) | set(guarded)),
+                          port=port, role=role, home=settings.POSTGRES_HOME, _sudo=True)
     postgres = state.get("postgres")
     if not postgres:
         host.noop("PostgreSQL is not running: its files decide its settings")
@@ -85,7 +86,7 @@ def ensure_heartbeat_config_read(reread_files: list[str], start_files: list[str]
     + start_files: files it reads at start only
     + vip: the VIP address (who holds the resources)
     """
-    state = host.get_fact(HeartbeatConfigState, files=[*reread_files, *start_files], stamp=HEARTBEAT_REREAD_STAMP,
+    state = read_fact(host, HeartbeatConfigState, files=[*reread_files, *start_files], stamp=HEARTBEAT_REREAD_STAMP,
                           started_copy_dir=settings.HEARTBEAT_STARTED_COPY_DIRECTORY, vip=vip)
     action, reason = registry.heartbeat_action(state, reread_files, start_files)
     if action in ("nothing", "pending"):
@@ -101,7 +102,8 @@ def ensure_heartbeat_config_read(reread_files: list[str], start_files: list[str]
 
 
 @operation()
-def check_nothing_pending(port: int, heartbeat_start_files: list[str], vip: str):
+def check_nothing_pending(port: int, heartbeat_start_files: list[str], vip: str, config_files: list[str] | None = None,
+                          heartbeat_reread_files: list[str] | None = None):
     """
     The run's last step: fails, naming them, when changes are left for tasks/rolling_restart.py
     (a restart-only setting on the primary, haresources on the node holding the resources).
@@ -109,16 +111,19 @@ def check_nothing_pending(port: int, heartbeat_start_files: list[str], vip: str)
     + port: PostgreSQL's port
     + heartbeat_start_files: files heartbeat reads at start only ([] off the heartbeat nodes)
     + vip: the VIP address
+    + config_files: PostgreSQL's managed files (read with them, the fact is the one the deploy read before)
+    + heartbeat_reread_files: heartbeat's other files (the same: read, not judged here)
     """
     pending = []
-    config = host.get_fact(PgConfigState, port=port, files=[], **AS_POSTGRES)
+    config = read_fact(host, PgConfigState, port=port, files=config_files or [], **AS_POSTGRES)
     if config["running"]:
         reason = registry.primary_restart_pending(config.get("in_recovery"),
                                                   sorted(set(config["unapplied"]) | set(config["pending_restart"])))
         if reason:
             pending.append(reason)
     if heartbeat_start_files:
-        state = host.get_fact(HeartbeatConfigState, files=heartbeat_start_files, stamp=HEARTBEAT_REREAD_STAMP,
+        state = read_fact(host, HeartbeatConfigState, files=[*(heartbeat_reread_files or []), *heartbeat_start_files],
+                          stamp=HEARTBEAT_REREAD_STAMP,
                               started_copy_dir=settings.HEARTBEAT_STARTED_COPY_DIRECTORY, vip=vip)
         action, reason = registry.heartbeat_action(state, [], heartbeat_start_files)
         if action == "pending":
@@ -138,7 +143,7 @@ def _peer_public_keys(peers: list[str]) -> dict | None:
     """The other hosts' postgres public keys, read from them (None when one has none yet)."""
     keys = {}
     for peer in peers:
-        lines = inventory.get_host(peer).get_fact(FileContents, path=f"{settings.POSTGRES_HOME}/.ssh/id_ed25519.pub")
+        lines = read_fact(inventory.get_host(peer), FileContents, path=f"{settings.POSTGRES_HOME}/.ssh/id_ed25519.pub")
         if not lines:
             return None
         keys[peer] = lines[0].strip()
@@ -157,7 +162,7 @@ def report_drift(entries: registry.HostRegistry, setting_names: list[str], port:
     + role: the replication role
     + vip: the VIP address ('' without)
     """
-    state = host.get_fact(ManagedState, paths=entries.paths(), units=[u.unit for u in entries.units],
+    state = read_fact(host, ManagedState, paths=entries.paths(), units=[u.unit for u in entries.units],
                           setting_names=setting_names, port=port, role=role, home=settings.POSTGRES_HOME, vip=vip,
                           _sudo=True)
     postgres = state.get("postgres") or {}

@@ -5,6 +5,8 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.facts.deb import DebPackages
 
+from operations.run_snapshot import read_fact
+
 APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Options::=--force-confold"
 
 
@@ -15,7 +17,7 @@ def ensure_apt_packages(packages: list[str]):
 
     + packages: Debian package names
     """
-    installed = host.get_fact(DebPackages)
+    installed = read_fact(host, DebPackages)
     missing = [p for p in packages if p not in installed]
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")

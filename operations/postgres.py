@@ -14,6 +14,7 @@ from pyinfra.api.host import Host
 from facts.config_state import PgConfigState
 from facts.pg_state import PgState
 from operations.private_files import ensure_private_file
+from operations.run_snapshot import read_fact
 from planner.apply_config import config_action
 from planner.model import Topology
 from planner.pgstate import PgStateDict
@@ -37,7 +38,7 @@ def pg_state(host_obj: Host, version: int, cluster: str, port: int, *, roles: It
         asked["roles"] = list(roles)
     if settings:
         asked["settings"] = list(settings)
-    return host_obj.get_fact(PgState, version=version, cluster=cluster, port=port, **asked, **AS_POSTGRES)
+    return read_fact(host_obj, PgState, version=version, cluster=cluster, port=port, **asked, **AS_POSTGRES)
 
 
 def pg_states(topology: Topology, names: Iterable[str] | None = None, *, settings: Iterable[str] = (),
@@ -110,7 +111,7 @@ def ensure_config_applied(version: int, cluster: str, port: int, files: list[str
     + port: its port
     + files: the managed configuration files (their change time is compared with the last load)
     """
-    state = host.get_fact(PgConfigState, port=port, files=files, **AS_POSTGRES)
+    state = read_fact(host, PgConfigState, port=port, files=files, **AS_POSTGRES)
     action, reason = config_action(state)
     if action == "refuse":
         raise OperationError(f"{host.name}: {reason}")

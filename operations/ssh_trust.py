@@ -7,19 +7,25 @@ next one starts), so a first run on bare hosts distributes keys made moments ear
 """
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host, inventory, state
 from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.api.state import StateStage
 from pyinfra.facts.files import FileContents
-from pyinfra.operations import files
+
+from facts.managed import PathStates
+from operations.managed_files import directory_commands, file_commands
+from operations.run_snapshot import read_fact
+from planner.registry import DirectoryEntry, FileEntry
 
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 
 
 def _key_path(home: str) -> str:
     return f"{home}/.ssh/id_ed25519"
+
+
+def public_key_path(home: str) -> str:
+    return _key_path(home) + ".pub"
 
 
 @operation()
@@ -32,10 +38,16 @@ def ensure_ssh_keypair(user: str, home: str):
     """
     # The modes are checked at every run: archive-wal, may-promote and the cascade monitor use
     # this key, and ssh refuses a private key or a ~/.ssh others can read.
-    yield from files.directory._inner(path=f"{home}/.ssh", user=user, group=user, mode="700")
-    if host.get_fact(FileContents, path=_key_path(home) + ".pub"):
-        yield from files.file._inner(path=_key_path(home), user=user, group=user, mode="600")
-        yield from files.file._inner(path=_key_path(home) + ".pub", user=user, group=user, mode="644")
+    directory = DirectoryEntry(f"{home}/.ssh", owner=user, group=user, mode="0700")
+    key = FileEntry(_key_path(home), owner=user, group=user, mode="0600")
+    public = FileEntry(public_key_path(home), owner=user, group=user, mode="0644")
+    observed = read_fact(host, PathStates, paths=[directory.path, key.path, public.path])
+    commands, _ = directory_commands(directory, observed.get(directory.path))
+    yield from commands
+    if observed.get(public.path):
+        for entry in (key, public):  # their modes and owner (the content is the host's)
+            commands, _ = file_commands(entry, observed.get(entry.path))
+            yield from commands
         return
     yield StringCommand("runuser", "-u", user, "--", "ssh-keygen", "-q", "-t", "ed25519", "-N", "''",
                         "-C", f"{user}@{host.name}", "-f", _key_path(home))
@@ -43,7 +55,7 @@ def ensure_ssh_keypair(user: str, home: str):
 
 def _peer_line(peer: str, path: str) -> str | None:
     """The first line of a file on another cluster host (its live content at execute time)."""
-    lines = inventory.get_host(peer).get_fact(FileContents, path=path)
+    lines = read_fact(inventory.get_host(peer), FileContents, path=path)
     return lines[0].strip() if lines else None
 
 
@@ -65,12 +77,20 @@ def ensure_ssh_trust(user: str, home: str, peers: dict[str, str]):
     + peers: {inventory name: address} of the other cluster hosts
     """
     names = sorted(peers)
-    keys = _collect(names, _key_path(home) + ".pub", f"{user} ssh key")
+    keys = _collect(names, public_key_path(home), f"{user} ssh key")
     host_keys = _collect(names, HOST_KEY, "ssh host key")
     authorized = "".join(f"{keys[n]}\n" for n in names if n in keys)
     # Each peer by its address and its name: archive_command and failover use the address.
     known = "".join(f"{peers[n]},{n} {' '.join(host_keys[n].split()[:2])}\n" for n in names if n in host_keys)
-    yield from files.put._inner(src=StringIO(authorized), dest=f"{home}/.ssh/authorized_keys",
-                                user=user, group=user, mode="600")
-    yield from files.put._inner(src=StringIO(known), dest=f"{home}/.ssh/known_hosts",
-                                user=user, group=user, mode="644")
+    wanted = [FileEntry(f"{home}/.ssh/authorized_keys", owner=user, group=user, mode="0600", content=authorized),
+              FileEntry(f"{home}/.ssh/known_hosts", owner=user, group=user, mode="0644", content=known)]
+    observed = read_fact(host, PathStates, paths=[entry.path for entry in wanted])
+    done = []
+    for entry in wanted:
+        commands, what = file_commands(entry, observed.get(entry.path))
+        yield from commands
+        done += [what] if what else []
+    if done:
+        host.log("; ".join(done))
+    else:
+        host.noop(f"{len(names)} peer(s) trusted and pinned")

@@ -8,12 +8,18 @@ from pyinfra import host, inventory
 from pyinfra.api import StringCommand, operation
 from pyinfra.facts.server import Command
 
+from operations.run_snapshot import read_fact
 from planner.settings import LIB_DIRECTORY, SYNCSET_PATH
 
 
+def record_command() -> str:
+    """Prints the host's synchronous-set record ({} when it has none)."""
+    return f"cat {SYNCSET_PATH} 2>/dev/null || echo '{{}}'"
+
+
 def _record(name: str) -> dict:
-    raw = inventory.get_host(name).get_fact(Command, command=f"cat {SYNCSET_PATH} 2>/dev/null || echo '{{}}'",
-                                            _sudo=True, _sudo_user="postgres") or "{}"
+    raw = read_fact(inventory.get_host(name), Command, command=record_command(), _sudo=True,
+                    _sudo_user="postgres") or "{}"
     try:
         return json.loads(raw)
     except ValueError:

@@ -9,6 +9,7 @@ to files.template must not use the names files.template itself takes (``src``, `
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 
@@ -44,6 +45,7 @@ def template_path(template_name: str) -> str:
     return path
 
 
+@functools.cache  # one environment, so each template is compiled once per process (jinja2 checks its file's mtime)
 def _environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
