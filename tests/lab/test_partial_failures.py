@@ -79,6 +79,30 @@ def test_killed_master_postgres_is_restarted_in_place(cluster):
     wait_until(lambda: all(v.get("can_fail_over") for v in can_fail_over(lab)), 60, "can fail over: yes")
 
 
+def test_a_second_kill_right_after_the_restart_is_restarted_in_place_too(cluster):
+    """Killed again the moment it acknowledges writes, before ha-watch's next check may have seen it
+    answer: a new outage (its unit became active after the restart), not a failed restart."""
+    lab = cluster
+    restarts_before = journal(lab, "pg1").count("starting it again in place")
+    with workload(lab, first_number=5 * 10**5) as load:
+        load.wait_for_acks(20, 30)
+        before = time.monotonic()
+        for _ in range(2):
+            lab.ssh("pg1", "kill -9 $(head -1 /var/lib/postgresql/15/main/postmaster.pid)")
+            killed = time.monotonic()
+            wait_until(lambda k=killed: load.first_ack_after(k, node="pg1"), 30, "pg1 acknowledging again",
+                       interval=0.05)
+        load.wait_for_acks(20, 30, after=time.monotonic())
+        after = time.monotonic()
+    gap = load.longest_pause(before, after)
+    print(f"postmaster SIGKILLed twice: writes through the VIP stopped for at most {gap:.2f} s")
+    assert gap < BOUND
+    assert set(load.spans()) == {"pg1"} and not load.overlaps()
+    assert lab.psql("pg2", "select pg_is_in_recovery()") == "t"
+    assert_acknowledged_rows_on(lab, "pg1", load)
+    assert journal(lab, "pg1").count("starting it again in place") == restarts_before + 2
+
+
 def test_a_stray_vip_on_the_standby_is_removed(cluster):
     lab = cluster
     lab.ssh("pg2", f"ip -4 addr add {lab.desc['vip']}/{lab.desc['prefix']} dev eth0")
