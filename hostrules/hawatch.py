@@ -30,6 +30,22 @@ def systemd_property(unit: str, prop: str) -> str:
     return (hostio.run(["systemctl", "show", "-p", prop, "--value", unit], timeout=5) or "").strip()
 
 
+def postmaster_ready_ago(data_directory: str) -> Optional[float]:
+    """Seconds since the postmaster wrote "ready" (accepting connections) in postmaster.pid's
+    status line; None when the file is gone or says anything else. A killed postmaster leaves
+    the file behind: it then tells when that server was last ready."""
+    path = os.path.join(data_directory, "postmaster.pid")
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+        modified = os.stat(path).st_mtime
+    except OSError:
+        return None
+    if len(lines) < 8 or lines[7].strip() != "ready":
+        return None
+    return max(0.0, time.time() - modified)
+
+
 def active_ago(unit: str) -> Optional[float]:
     """Seconds since `unit` last entered the active state (None: not since the boot, or unknown)."""
     entered = systemd_property(unit, "ActiveEnterTimestampMonotonic")
@@ -142,7 +158,7 @@ class Watcher:
             heartbeat_state=systemd_property("heartbeat", "ActiveState"),
             heartbeat_enabled=systemd_property("heartbeat", "UnitFileState") == "enabled",
             heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
-            hapostgres_running=hapostgres, unit_active_ago=active_ago(c.unit) if down else None,
+            hapostgres_running=hapostgres, ready_ago=postmaster_ready_ago(c.data_directory) if down else None,
             deposition=deposition, primary_elsewhere=primary_elsewhere,
             preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
             relaxed=load_relaxed(c), hosts_total=len(c.hosts), inventory_master=own.role == "master" if own else True,

@@ -6,8 +6,8 @@ no longer fails over. ha-watch observes, and this module decides, one action per
 
   restart-postgres  this node holds the resources (primary flag) but its PostgreSQL is down: start
                     it again in place (crash recovery), once per outage; again if it came back in
-                    between (its unit entered "active" after the restart) and died once more, up to
-                    MAX_RESTARTS times before ha-watch sees it answer;
+                    between (its postmaster said "ready" after the restart) and died once more, up
+                    to MAX_RESTARTS times before ha-watch sees it answer;
   hand-over         ... and it did not come back within the restart deadline (or the start failed):
                     the flag goes and heartbeat hands the resources to the peer (hb_standby);
   fence             a running primary whose timeline has a successor elsewhere (timeline.py);
@@ -71,7 +71,7 @@ class Observation(NamedTuple):
     rscstatus: str  # cl_status rscstatus: all, local, foreign, none, transition ('' when unknown)
     peer_status: str  # cl_status nodestatus PEER: active, dead, up, ... ('' when unknown)
     hapostgres_running: bool
-    unit_active_ago: Optional[float] = None  # seconds since the PostgreSQL unit last entered "active" (read when down)
+    ready_ago: Optional[float] = None  # seconds since the postmaster wrote "ready" in postmaster.pid (read when down)
     deposition: Optional[Verdict] = None  # timeline.successor_verdict, for a running primary
     primary_elsewhere: bool = False  # another cluster host answers as a primary
     preferred_here: bool = True  # this node is haresources's preferred node (the group is its "local" one)
@@ -223,10 +223,11 @@ def returned_synchronous(local: NodeState, relaxed: Optional[dict]) -> str:
 
 
 def came_back_since_restart(o: Observation, m: Memory) -> bool:
-    """The restarted PostgreSQL came up (its unit entered "active" after the restart, which
-    down_for counts from) and is down again before ha-watch saw it answer: a new outage."""
-    return (m.restarts > 0 and m.down_for is not None and o.unit_active_ago is not None
-            and o.unit_active_ago < m.down_for)
+    """The restarted PostgreSQL came up (its postmaster said "ready" after the restart, which
+    down_for counts from) and is down again before ha-watch saw it answer: a new outage. (Its
+    systemd unit is no witness: Debian's pg_ctlcluster returns seconds after the server is ready.)"""
+    return (m.restarts > 0 and m.down_for is not None and o.ready_ago is not None
+            and o.ready_ago < m.down_for)
 
 
 def stopped_primary_unclaimed(o: Observation) -> bool:
