@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 
 from hostrules import canfailover, hostio, maypromote, timeline, watch
 from hostrules import config as configlib
-from hostrules.nodestate import NodeState, Session, as_postgres, read_local
+from hostrules.nodestate import NodeState, Session, as_postgres, postmaster_status, read_local
 
 HB_STANDBY = "/usr/share/heartbeat/hb_standby"
 HB_TAKEOVER = "/usr/share/heartbeat/hb_takeover"
@@ -31,19 +31,9 @@ def systemd_property(unit: str, prop: str) -> str:
 
 
 def postmaster_ready_ago(data_directory: str) -> Optional[float]:
-    """Seconds since the postmaster wrote "ready" (accepting connections) in postmaster.pid's
-    status line; None when the file is gone or says anything else. A killed postmaster leaves
-    the file behind: it then tells when that server was last ready."""
-    path = os.path.join(data_directory, "postmaster.pid")
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-        modified = os.stat(path).st_mtime
-    except OSError:
-        return None
-    if len(lines) < 8 or lines[7].strip() != "ready":
-        return None
-    return max(0.0, time.time() - modified)
+    """Seconds since the postmaster wrote "ready" in postmaster.pid (None: it says otherwise)."""
+    status, modified = postmaster_status(data_directory)
+    return max(0.0, time.time() - modified) if status == "ready" else None
 
 
 def active_ago(unit: str) -> Optional[float]:
@@ -141,7 +131,8 @@ class Watcher:
         # either as still running or as done, never as a flagged standby (which hands over).
         hapostgres = hapostgres_running()
         flag = os.path.exists(c.primary_flag)
-        local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory, session=self.session)
+        local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory,
+                           timeout=watch.LOCAL_READ_TIMEOUT, session=self.session)
         down = flag and local.state != "primary"
         own = c.host(c.self_name)
         peer_status = cl_status("nodestatus", c.peer().name)

@@ -8,8 +8,10 @@ no longer fails over. ha-watch observes, and this module decides, one action per
                     it again in place (crash recovery), once per outage; again if it came back in
                     between (its postmaster said "ready" after the restart) and died once more, up
                     to MAX_RESTARTS times before ha-watch sees it answer;
-  hand-over         ... and it did not come back within the restart deadline (or the start failed):
-                    the flag goes and heartbeat hands the resources to the peer (hb_standby);
+  hand-over         ... and it did not come back within the restart deadline (or the start failed),
+                    or it runs but has not answered for UNRESPONSIVE_DEADLINE (hung: frozen
+                    processes, a stalled disk): the flag goes and heartbeat hands the resources
+                    to the peer (hb_standby);
   fence             a running primary whose timeline has a successor elsewhere (timeline.py);
   reclaim           the newest primary holds no resources for a while (heartbeat says so, or no
                     flag and no VIP), heartbeat settled: ask for them (hb_takeover); so does a
@@ -51,6 +53,8 @@ from hostrules.syncset import parse_names
 from hostrules.verdict import Verdict
 
 RESTART_DEADLINE = 6.0  # seconds a restarted primary has to answer before the resources are handed over
+UNRESPONSIVE_DEADLINE = 4.0  # seconds a running primary may go without answering (each read waits LOCAL_READ_TIMEOUT)
+LOCAL_READ_TIMEOUT = 2.0  # seconds ha-watch waits for its own PostgreSQL's answer
 MAX_RESTARTS = 3  # in-place restarts of the primary before ha-watch has seen it answer again
 RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources before asking for them
 RETRY_AFTER = 4.0  # seconds the peer is dead without a primary anywhere before the promotion is retried
@@ -124,6 +128,13 @@ def decide(o: Observation, m: Memory) -> Verdict:
                    "removing the leftover address")
     if o.flag and local.state != "primary":
         restarted = m.restarts > 0 and not came_back_since_restart(o, m)
+        if local.state == "unresponsive" and not o.hapostgres_running:
+            if m.down_for is not None and m.down_for >= UNRESPONSIVE_DEADLINE:
+                return act("hand-over", "primary-unresponsive",
+                           f"PostgreSQL has not answered for {m.down_for + LOCAL_READ_TIMEOUT:.0f} s although its "
+                           "postmaster runs and said it was ready (hung: frozen processes, a stalled disk): handing "
+                           "the resources to the peer")
+            return act("none", "unresponsive", "PostgreSQL does not answer")
         if local.state == "starting" or o.unit_state in ("activating", "reloading") or o.hapostgres_running:
             if m.down_for is not None and m.down_for >= RESTART_DEADLINE and restarted:
                 return act("hand-over", "restart-too-slow",
