@@ -25,9 +25,6 @@ def configure_heartbeat(ctx: Context) -> None:
     ops = put_managed_files(ctx, registry.HEARTBEAT)
     systemd.daemon_reload(name="systemd reads the boot guard, ha-watch and heartbeat's restart",
                           _if=any_changed(ops[registry.ON_CHANGE_UNIT], ops[registry.ON_CHANGE_WATCH]))
-    systemd.service(name="ha-watch restarted for its new scripts", service="pgcascade-ha-watch",
-                    restarted=True, _if=ops[registry.ON_CHANGE_WATCH].did_change)
-    ensure_unit(name="ha-watch running and enabled", service="pgcascade-ha-watch", running=True, enabled=True)
     # From the files' change times, not this run's changes: a mode fix reloads nothing, and a
     # change left by an interrupted run is still applied. Never a restart on the resource holder.
     ensure_heartbeat_config_read(name="heartbeat runs with its files (heartbeat -r; haresources: restart off the holder)",
@@ -35,3 +32,8 @@ def configure_heartbeat(ctx: Context) -> None:
                                  start_files=_paths(ctx, registry.ON_CHANGE_HARESOURCES),
                                  vip=ctx.cluster.vip.address)
     ensure_unit(name="heartbeat running and enabled", service="heartbeat", running=True, enabled=True)
+    # After heartbeat: on a first deploy heartbeat is still failed from its package's start
+    # without a configuration, which ha-watch would otherwise repair in the deploy's stead.
+    systemd.service(name="ha-watch restarted for its new scripts", service="pgcascade-ha-watch",
+                    restarted=True, _if=ops[registry.ON_CHANGE_WATCH].did_change)
+    ensure_unit(name="ha-watch running and enabled", service="pgcascade-ha-watch", running=True, enabled=True)

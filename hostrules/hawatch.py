@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 
 from hostrules import canfailover, hostio, maypromote, timeline, watch
 from hostrules import config as configlib
-from hostrules.nodestate import NodeState, Session, as_postgres, read_local
+from hostrules.nodestate import NodeState, Session, as_postgres, postmaster_status, read_local
 
 HB_STANDBY = "/usr/share/heartbeat/hb_standby"
 HB_TAKEOVER = "/usr/share/heartbeat/hb_takeover"
@@ -30,11 +30,23 @@ def systemd_property(unit: str, prop: str) -> str:
     return (hostio.run(["systemctl", "show", "-p", prop, "--value", unit], timeout=5) or "").strip()
 
 
-def heartbeat_settled(c: configlib.Config) -> bool:
-    entered = systemd_property("heartbeat", "ActiveEnterTimestampMonotonic")
+def postmaster_ready_ago(data_directory: str) -> Optional[float]:
+    """Seconds since the postmaster wrote "ready" in postmaster.pid (None: it says otherwise)."""
+    status, modified = postmaster_status(data_directory)
+    return max(0.0, time.time() - modified) if status == "ready" else None
+
+
+def active_ago(unit: str) -> Optional[float]:
+    """Seconds since `unit` last entered the active state (None: not since the boot, or unknown)."""
+    entered = systemd_property(unit, "ActiveEnterTimestampMonotonic")
     if not entered.isdigit() or entered == "0":
-        return False
-    return time.monotonic() - int(entered) / 1e6 >= c.timing("reclaim_after", watch.RECLAIM_AFTER)
+        return None
+    return time.monotonic() - int(entered) / 1e6
+
+
+def heartbeat_settled(c: configlib.Config) -> bool:
+    ago = active_ago("heartbeat")
+    return ago is not None and ago >= c.timing("reclaim_after", watch.RECLAIM_AFTER)
 
 
 def cl_status(*args: str) -> str:
@@ -119,7 +131,9 @@ class Watcher:
         # either as still running or as done, never as a flagged standby (which hands over).
         hapostgres = hapostgres_running()
         flag = os.path.exists(c.primary_flag)
-        local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory, session=self.session)
+        local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory,
+                           timeout=watch.LOCAL_READ_TIMEOUT, session=self.session)
+        down = flag and local.state != "primary"
         own = c.host(c.self_name)
         peer_status = cl_status("nodestatus", c.peer().name)
         deposition = None
@@ -135,7 +149,8 @@ class Watcher:
             heartbeat_state=systemd_property("heartbeat", "ActiveState"),
             heartbeat_enabled=systemd_property("heartbeat", "UnitFileState") == "enabled",
             heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
-            hapostgres_running=hapostgres, deposition=deposition, primary_elsewhere=primary_elsewhere,
+            hapostgres_running=hapostgres, ready_ago=postmaster_ready_ago(c.data_directory) if down else None,
+            deposition=deposition, primary_elsewhere=primary_elsewhere,
             preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
             relaxed=load_relaxed(c), hosts_total=len(c.hosts), inventory_master=own.role == "master" if own else True,
             hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"))
@@ -147,7 +162,9 @@ class Watcher:
         self.say(f"{verdict.message} [{verdict.reason}]")
         if d == "restart-postgres":
             hostio.run(["systemctl", "reset-failed", c.unit], timeout=5)
-            hostio.run(["systemctl", "start", c.unit], timeout=c.timing("restart_deadline", watch.RESTART_DEADLINE))
+            # Queued, not waited for: the checks go on while it starts, so a start that hangs is
+            # handed over at the restart deadline and a second crash right after it is seen.
+            hostio.run(["systemctl", "start", "--no-block", c.unit], timeout=5)
         elif d == "hand-over":
             self.hand_over()
         elif d == "fence":

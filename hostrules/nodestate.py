@@ -23,7 +23,8 @@ from typing import Dict, List, Literal, Mapping, Optional, Sequence, Tuple, get_
 from hostrules import lsn as lsnlib
 
 # What a node is, in one word (the first word of `nodestate`'s line, which the shell scripts read).
-State = Literal["primary", "standby", "starting", "stopped-primary", "stopped-standby", "absent", "unreachable"]
+State = Literal["primary", "standby", "starting", "unresponsive", "stopped-primary", "stopped-standby", "absent",
+                "unreachable"]
 KNOWN_STATES: Tuple[State, ...] = get_args(State)
 RUNNING_STATES: Tuple[State, ...] = ("primary", "standby")
 
@@ -159,6 +160,21 @@ def parse_controldata(text: str) -> dict:
         "timeline": int(tli) if tli and tli.isdigit() else 0,
         "lsn": lsnlib.parse(value("Latest checkpoint location")),
     }
+
+
+def postmaster_status(data_directory: str) -> Tuple[str, float]:
+    """postmaster.pid's status line (starting, ready, standby, stopping; '' when the file is gone
+    or has none yet) and when the file was last written (time.time()). A killed or frozen
+    postmaster leaves it as it was: "ready" then says when that server last began to accept
+    connections."""
+    path = os.path.join(data_directory, "postmaster.pid")
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+        modified = os.stat(path).st_mtime
+    except OSError:
+        return "", 0.0
+    return (lines[7].strip() if len(lines) >= 8 else ""), modified
 
 
 def history_files(data_directory: str) -> dict:
@@ -369,7 +385,9 @@ def read_local(bin_directory: str, data_directory: str, port: int, socket_direct
             return NodeState("absent")
         fields = parse_controldata(_run([os.path.join(bin_directory, "pg_controldata"), data_directory], timeout) or "")
         if _run([os.path.join(bin_directory, "pg_ctl"), "status", "-D", data_directory], timeout) is not None:
-            fields["state"] = "starting"
+            # A running postmaster that said it accepts connections but did not answer: hung
+            # (frozen processes, a stalled disk), not starting.
+            fields["state"] = "unresponsive" if postmaster_status(data_directory)[0] == "ready" else "starting"
         elif os.path.exists(os.path.join(data_directory, "standby.signal")):
             fields["state"] = "stopped-standby"
         else:

@@ -60,12 +60,15 @@ def main() -> int:
 
     c = configlib.load()
     hostio.ensure_ssh_directory(c)
-    local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory)
+    flag = os.path.exists(c.primary_flag)
+    # Without the primary flag the resources are being handed over (ha-watch, the switchover
+    # task) or were never given: a hung server need not hold the hand-over up for long.
+    local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory, timeout=5 if flag else 1.5)
     deposition, others = None, {}
     if local.state == "primary":
         others = hostio.states_of(c, [h.name for h in c.others()])
         deposition = timeline.successor_verdict(local, others, {h.name: h.address for h in c.hosts})
-    verdict = decide(local, os.path.exists(c.primary_flag), heartbeat_stop_job(), deposition,
+    verdict = decide(local, flag, heartbeat_stop_job(), deposition,
                      others.get(c.ha_peer) if c.ha_peer else None, c.ha_peer or "the peer")
     print(f"{verdict.decision} {verdict.reason} {verdict.message}")
     return 0

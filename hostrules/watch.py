@@ -5,9 +5,13 @@ a live host, a refused promotion is never tried again, and its state machine can
 no longer fails over. ha-watch observes, and this module decides, one action per check:
 
   restart-postgres  this node holds the resources (primary flag) but its PostgreSQL is down: start
-                    it again in place (crash recovery), once per outage;
-  hand-over         ... and it did not come back within the restart deadline (or the start failed):
-                    the flag goes and heartbeat hands the resources to the peer (hb_standby);
+                    it again in place (crash recovery), once per outage; again if it came back in
+                    between (its postmaster said "ready" after the restart) and died once more, up
+                    to MAX_RESTARTS times before ha-watch sees it answer;
+  hand-over         ... and it did not come back within the restart deadline (or the start failed),
+                    or it runs but has not answered for UNRESPONSIVE_DEADLINE (hung: frozen
+                    processes, a stalled disk): the flag goes and heartbeat hands the resources
+                    to the peer (hb_standby);
   fence             a running primary whose timeline has a successor elsewhere (timeline.py);
   reclaim           the newest primary holds no resources for a while (heartbeat says so, or no
                     flag and no VIP), heartbeat settled: ask for them (hb_takeover); so does a
@@ -49,6 +53,9 @@ from hostrules.syncset import parse_names
 from hostrules.verdict import Verdict
 
 RESTART_DEADLINE = 6.0  # seconds a restarted primary has to answer before the resources are handed over
+UNRESPONSIVE_DEADLINE = 4.0  # seconds a running primary may go without answering (each read waits LOCAL_READ_TIMEOUT)
+LOCAL_READ_TIMEOUT = 2.0  # seconds ha-watch waits for its own PostgreSQL's answer
+MAX_RESTARTS = 3  # in-place restarts of the primary before ha-watch has seen it answer again
 RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources before asking for them
 RETRY_AFTER = 4.0  # seconds the peer is dead without a primary anywhere before the promotion is retried
 RETRY_EVERY = 8.0  # seconds between two refused retries (each asks the witnesses once)
@@ -68,6 +75,7 @@ class Observation(NamedTuple):
     rscstatus: str  # cl_status rscstatus: all, local, foreign, none, transition ('' when unknown)
     peer_status: str  # cl_status nodestatus PEER: active, dead, up, ... ('' when unknown)
     hapostgres_running: bool
+    ready_ago: Optional[float] = None  # seconds since the postmaster wrote "ready" in postmaster.pid (read when down)
     deposition: Optional[Verdict] = None  # timeline.successor_verdict, for a running primary
     primary_elsewhere: bool = False  # another cluster host answers as a primary
     preferred_here: bool = True  # this node is haresources's preferred node (the group is its "local" one)
@@ -86,7 +94,7 @@ class Memory(NamedTuple):
     """What the loop remembers between checks (seconds are wall-clock durations)."""
 
     down_for: Optional[float] = None  # the flagged primary has been down this long (None: it is not)
-    restarted: bool = False  # a restart was already tried during this outage
+    restarts: int = 0  # in-place restarts since ha-watch last saw the flagged primary answer
     unclaimed_for: float = 0.0
     stray_vip_seen: int = 0
     peer_dead_for: float = 0.0  # dead peer and no primary anywhere, this standby holding nothing
@@ -119,19 +127,30 @@ def decide(o: Observation, m: Memory) -> Verdict:
                    "the VIP is here but hapostgres has not made this host the primary (no primary flag): "
                    "removing the leftover address")
     if o.flag and local.state != "primary":
+        restarted = m.restarts > 0 and not came_back_since_restart(o, m)
+        if local.state == "unresponsive" and not o.hapostgres_running:
+            if m.down_for is not None and m.down_for >= UNRESPONSIVE_DEADLINE:
+                return act("hand-over", "primary-unresponsive",
+                           f"PostgreSQL has not answered for {m.down_for + LOCAL_READ_TIMEOUT:.0f} s although its "
+                           "postmaster runs and said it was ready (hung: frozen processes, a stalled disk): handing "
+                           "the resources to the peer")
+            return act("none", "unresponsive", "PostgreSQL does not answer")
         if local.state == "starting" or o.unit_state in ("activating", "reloading") or o.hapostgres_running:
-            if m.down_for is not None and m.down_for >= RESTART_DEADLINE and m.restarted:
+            if m.down_for is not None and m.down_for >= RESTART_DEADLINE and restarted:
                 return act("hand-over", "restart-too-slow",
                            f"PostgreSQL did not answer {RESTART_DEADLINE:.0f} s after its restart: handing the "
                            "resources to the peer")
             return act("none", "starting", "PostgreSQL is starting")
-        if not m.restarted and local.state == "stopped-primary":
-            return act("restart-postgres", "primary-down",
+        if not restarted and local.state == "stopped-primary" and m.restarts < MAX_RESTARTS:
+            return act("restart-postgres", "primary-down" if m.restarts == 0 else "primary-down-again",
                        f"this host holds the resources but its PostgreSQL is down ({local.line()}, unit "
                        f"{o.unit_state}): starting it again in place")
-        return act("hand-over", "primary-stays-down" if m.restarted else "cannot-restart",
+        # The start is queued, not waited for: a stop still under way (unit deactivating) delays it.
+        if restarted and (m.down_for or 0.0) < RESTART_DEADLINE and o.unit_state != "failed":
+            return act("none", "restart-pending", "PostgreSQL was started again: waiting for it to answer")
+        return act("hand-over", "primary-stays-down" if m.restarts else "cannot-restart",
                    f"this host holds the resources but its PostgreSQL is '{local.line()}' (unit {o.unit_state})"
-                   + (" after a restart" if m.restarted else "")
+                   + (f" after {m.restarts} restart(s)" if m.restarts else "")
                    + ": handing the resources to the peer")
     if local.state == "primary":
         if o.deposition is not None and o.deposition.decision == "fence":
@@ -214,6 +233,14 @@ def returned_synchronous(local: NodeState, relaxed: Optional[dict]) -> str:
     return ""
 
 
+def came_back_since_restart(o: Observation, m: Memory) -> bool:
+    """The restarted PostgreSQL came up (its postmaster said "ready" after the restart, which
+    down_for counts from) and is down again before ha-watch saw it answer: a new outage. (Its
+    systemd unit is no witness: Debian's pg_ctlcluster returns seconds after the server is ready.)"""
+    return (m.restarts > 0 and m.down_for is not None and o.ready_ago is not None
+            and o.ready_ago < m.down_for)
+
+
 def stopped_primary_unclaimed(o: Observation) -> bool:
     """A stopped primary without the resources (no flag, no VIP; heartbeat's word known) that may
     have them: other hosts of the cluster answer, none is a primary, none knows a successor
@@ -227,8 +254,14 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     """The memory for the next check, `elapsed` seconds later."""
     local = o.local
     down = o.flag and local.state != "primary"
-    down_for = ((m.down_for or 0.0) + elapsed) if down and m.down_for is not None else (0.0 if down else None)
-    restarted = (m.restarted or verdict.decision == "restart-postgres") and down and verdict.decision != "hand-over"
+    # down_for counts from the outage's start, then from each restart (the restart deadline's clock).
+    if not down:
+        down_for = None
+    elif verdict.decision == "restart-postgres" or m.down_for is None:
+        down_for = 0.0
+    else:
+        down_for = m.down_for + elapsed
+    restarts = 0 if not down or verdict.decision == "hand-over" else m.restarts + (verdict.decision == "restart-postgres")
     # heartbeat's word when it has one ("transition": it is moving them, wait); else the flag and the VIP.
     unclaimed = (local.state == "primary" and (o.holds is False
                                                or (o.rscstatus == "" and not o.flag and not o.vip_here))
@@ -248,4 +281,4 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     claims_for = 0.0 if verdict.decision == "restart-heartbeat" else (m.claims_for + elapsed if claims else 0.0)
     missing = o.relaxed is None and synchronous_missing(local) and verdict.decision != "relax-sync"
     sync_missing_for = m.sync_missing_for + elapsed if missing else 0.0
-    return Memory(down_for, restarted, unclaimed_for, stray, peer_dead_for, since_retry, claims_for, sync_missing_for)
+    return Memory(down_for, restarts, unclaimed_for, stray, peer_dead_for, since_retry, claims_for, sync_missing_for)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pytest
 
 from lab.client import ROOT, Lab, has_vip, holds_resources, lab_cli, test_lab_name, wait_until
-from lab.deployed import ensure_deployed_snapshot
+from lab.deployed import boot_deployed
 
 __all__ = ["ROOT", "Lab", "boot_deployed", "deployed_lab", "has_vip", "holds_resources", "lab_cli", "test_lab_name", "wait_until"]
 
@@ -16,25 +16,6 @@ __all__ = ["ROOT", "Lab", "boot_deployed", "deployed_lab", "has_vip", "holds_res
 # so that modules running at once never share a lab name or a snapshot's subnet.
 if os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw") and "PGCASCADE_TEST_LAB_PREFIX" not in os.environ:
     os.environ["PGCASCADE_TEST_LAB_PREFIX"] = "wxyzuv"[int(os.environ["PYTEST_XDIST_WORKER"][2:]) % 6]
-
-BOOT_DEADLINE = 300  # seconds from a snapshot's boot to a healthy cluster (seen: 15 s idle, over 120 s at load 48)
-
-
-def boot_deployed(name: str, hosts: int = 3) -> Lab:
-    """A lab booted from the snapshot of a deployed cluster (built when missing or stale), once
-    the cluster is back as the deploy left it: the master holds heartbeat's resources and the
-    VIP, the standbys stream, tasks.status exits 0. The caller takes it down."""
-    lab = Lab(name, hosts, snapshot=ensure_deployed_snapshot(hosts))
-    try:
-        master = lab.desc["hosts"][0]["name"]
-        wait_until(lambda: holds_resources(lab, master), BOOT_DEADLINE,
-                   f"heartbeat giving {master} the resources after the boot")
-        lab.wait_healthy(BOOT_DEADLINE)
-    except BaseException:
-        lab.down()
-        raise
-    return lab
-
 
 @contextmanager
 def deployed_lab(name: str, hosts: int = 3, inventory: str = "inventories/lab.py", fresh: bool = False):

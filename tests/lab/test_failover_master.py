@@ -197,6 +197,31 @@ def test_master_pause_no_overlapping_acknowledgements_and_nothing_lost(cluster):
     assert pause < 5, f"writes stopped a second time, for {pause:.1f} s, when pg1 came back"
 
 
+def test_master_postgres_frozen_on_a_live_host_is_handed_over_then_fenced(cluster):
+    """Every PostgreSQL process on the master frozen (a stalled disk): the host, heartbeat and
+    ha-watch live, the postmaster runs and said it was ready, but nothing answers. ha-watch hands
+    the resources over; the cascade is promoted. Thawed, the old primary is stopped."""
+    lab = cluster
+    with workload(lab) as load:
+        load.wait_for_acks(20, 30)
+        frozen = time.monotonic()
+        lab.ssh("pg1", f"systemctl kill -s SIGSTOP {UNIT}")
+        try:
+            wait_until(lambda: load.first_ack_after(frozen, node="pg2"), FAILOVER_DEADLINE,
+                       "a write through the VIP acknowledged by pg2")
+            load.wait_for_acks(20, 30, after=time.monotonic())
+        finally:
+            lab.ssh("pg1", f"systemctl kill -s SIGCONT {UNIT}")
+        wait_until(lambda: unit_state(lab, "pg1") != "active", 60, "pg1's PostgreSQL stopped once thawed")
+        load.wait_for_acks(20, 60, after=time.monotonic())
+    first = load.first_ack_after(frozen, node="pg2").acked - frozen
+    print(f"master's PostgreSQL frozen -> first write acknowledged by pg2: {first:.2f} s")
+    assert_one_writer_at_a_time(load, "pg1", "pg2")
+    assert_acknowledged_rows_on(lab, "pg2", load)
+    assert "[primary-unresponsive]" in journal(lab, "pg1")
+    assert holds_resources(lab, "pg2") and not has_vip(lab, "pg1")
+
+
 def test_heartbeat_killed_on_the_master_comes_back_and_promotes_nothing(cluster):
     """heartbeat killed on the master, PostgreSQL alive: ha-watch starts it again (the unit's
     restart skips a killed daemon), the cascade stays a standby and writes go on."""

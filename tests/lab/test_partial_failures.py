@@ -79,6 +79,39 @@ def test_killed_master_postgres_is_restarted_in_place(cluster):
     wait_until(lambda: all(v.get("can_fail_over") for v in can_fail_over(lab)), 60, "can fail over: yes")
 
 
+def postmaster_pid(lab: Lab) -> str:
+    return lab.ssh("pg1", "head -1 /var/lib/postgresql/15/main/postmaster.pid 2>/dev/null").stdout.strip()
+
+
+def test_a_second_kill_right_after_the_restart_is_restarted_in_place_too(cluster):
+    """Killed again the moment it acknowledges writes, before ha-watch's next check may have seen it
+    answer: a new outage (its unit became active after the restart), not a failed restart."""
+    lab = cluster
+    restarts_before = journal(lab, "pg1").count("starting it again in place")
+    with workload(lab, first_number=5 * 10**5) as load:
+        load.wait_for_acks(20, 30)
+        before = time.monotonic()
+        for _ in range(2):
+            killed_pid = postmaster_pid(lab)
+            lab.ssh("pg1", f"kill -9 {killed_pid}")
+            # The killed postmaster's backends may still acknowledge a commit or two: wait for
+            # the new postmaster, then for a write it acknowledges.
+            wait_until(lambda k=killed_pid: postmaster_pid(lab) not in ("", k), 30, "a new postmaster on pg1",
+                       interval=0.1)
+            started = time.monotonic()
+            wait_until(lambda s=started: load.first_ack_after(s, node="pg1"), 30, "pg1 acknowledging again",
+                       interval=0.05)
+        load.wait_for_acks(20, 30, after=time.monotonic())
+        after = time.monotonic()
+    gap = load.longest_pause(before, after)
+    print(f"postmaster SIGKILLed twice: writes through the VIP stopped for at most {gap:.2f} s")
+    assert gap < BOUND
+    assert set(load.spans()) == {"pg1"} and not load.overlaps()
+    assert lab.psql("pg2", "select pg_is_in_recovery()") == "t"
+    assert_acknowledged_rows_on(lab, "pg1", load)
+    assert journal(lab, "pg1").count("starting it again in place") == restarts_before + 2
+
+
 def test_a_stray_vip_on_the_standby_is_removed(cluster):
     lab = cluster
     lab.ssh("pg2", f"ip -4 addr add {lab.desc['vip']}/{lab.desc['prefix']} dev eth0")

@@ -68,6 +68,17 @@ def test_a_stopped_cluster_comes_from_pg_controldata(tmp_path, monkeypatch):
     assert read(tmp_path, monkeypatch, running=True).line() == "starting 3 7312345678901234567"
 
 
+def test_a_running_postmaster_that_said_ready_but_does_not_answer_is_unresponsive(tmp_path, monkeypatch):
+    data = data_dir(tmp_path)
+    pidfile = "1234\n{}\n1700000000\n5432\n/var/run/postgresql\n*\n  5432001     12\n{}\n"
+    (data / "postmaster.pid").write_text(pidfile.format(data, "ready   "))
+    assert read(tmp_path, monkeypatch, running=True).line() == "unresponsive 3 7312345678901234567"
+    (data / "postmaster.pid").write_text(pidfile.format(data, "starting"))  # crash recovery: starting
+    assert read(tmp_path, monkeypatch, running=True).line() == "starting 3 7312345678901234567"
+    (data / "postmaster.pid").write_text(pidfile.format(data, "ready   "))  # left by a killed postmaster
+    assert read(tmp_path, monkeypatch, running=False).line() == "stopped-primary 3 7312345678901234567"
+
+
 def test_the_newest_timeline_comes_from_history_files_with_its_history(tmp_path, monkeypatch):
     data = data_dir(tmp_path)
     (data / "pg_wal/00000002.history").write_text("1\t0/3000000\tno recovery target specified\n")

@@ -39,11 +39,28 @@ CASES = [
     ("scenario 1: the flagged primary's PostgreSQL died", obs(DOWN, unit="failed"), Memory(), "restart-postgres",
      "primary-down"),
     ("... it was restarted and is starting", obs(NodeState("starting", 1, SYSID), unit="activating"),
-     Memory(down_for=2, restarted=True), "none", "starting"),
+     Memory(down_for=2, restarts=1), "none", "starting"),
     ("... still starting after the deadline", obs(NodeState("starting", 1, SYSID), unit="activating"),
-     Memory(down_for=watch.RESTART_DEADLINE, restarted=True), "hand-over", "restart-too-slow"),
-    ("... the restart failed", obs(DOWN, unit="failed"), Memory(down_for=1, restarted=True), "hand-over",
+     Memory(down_for=watch.RESTART_DEADLINE, restarts=1), "hand-over", "restart-too-slow"),
+    ("... the queued start waits for a stop under way", obs(DOWN, unit="deactivating"), Memory(down_for=1, restarts=1),
+     "none", "restart-pending"),
+    ("... not past the restart deadline", obs(DOWN, unit="inactive"),
+     Memory(down_for=watch.RESTART_DEADLINE, restarts=1), "hand-over", "primary-stays-down"),
+    ("... it came up after the restart and died again: a new outage", obs(DOWN, unit="failed", ready_ago=0.5),
+     Memory(down_for=1.5, restarts=1), "restart-postgres", "primary-down-again"),
+    ("... the postmaster was last ready before the restart: the restart failed", obs(DOWN, unit="failed", ready_ago=9),
+     Memory(down_for=1.5, restarts=1), "hand-over", "primary-stays-down"),
+    ("... came back and died again once too often", obs(DOWN, unit="failed", ready_ago=0.5),
+     Memory(down_for=1.5, restarts=watch.MAX_RESTARTS), "hand-over", "primary-stays-down"),
+    ("... the restart failed", obs(DOWN, unit="failed"), Memory(down_for=1, restarts=1), "hand-over",
      "primary-stays-down"),
+    ("a running primary that stopped answering (hung)", obs(NodeState("unresponsive", 1, SYSID)), Memory(),
+     "none", "unresponsive"),
+    ("... still not answering at the deadline", obs(NodeState("unresponsive", 1, SYSID)),
+     Memory(down_for=watch.UNRESPONSIVE_DEADLINE), "hand-over", "primary-unresponsive"),
+    ("... answering again: the count ends", obs(), Memory(down_for=3), "none", "primary"),
+    ("... not while hapostgres runs (a promotion)", obs(NodeState("unresponsive", 1, SYSID), hapostgres_running=True),
+     Memory(down_for=9), "none", "starting"),
     ("the data directory is gone", obs(NodeState("absent")), Memory(), "hand-over", "cannot-restart"),
     ("hapostgres is starting it", obs(DOWN, unit="inactive", hapostgres_running=True), Memory(), "none", "starting"),
     ("a stopped primary without the flag is left alone (the boot guard kept it down)",
@@ -165,11 +182,13 @@ def test_sync_missing_time_counts_only_while_no_named_standby_streams():
 def test_memory_counts_wall_clock_time_and_resets():
     o = obs(DOWN, unit="failed")
     m = watch.remember(o, Memory(), watch.decide(o, Memory()), 0.7)
-    assert m.restarted and m.down_for == 0.0
+    assert m.restarts == 1 and m.down_for == 0.0
     m = watch.remember(o, m, Verdict("none", "starting"), 1.5)
-    assert m.down_for == 1.5 and m.restarted
+    assert m.down_for == 1.5 and m.restarts == 1
+    again = watch.remember(o, m, Verdict("restart-postgres", "primary-down-again"), 1.0)
+    assert again.restarts == 2 and again.down_for == 0.0  # the deadline counts from the latest restart
     healthy = watch.remember(obs(), m, Verdict("none", "primary"), 1.0)
-    assert healthy.down_for is None and not healthy.restarted
+    assert healthy.down_for is None and healthy.restarts == 0
     waiting = obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead")
     m = Memory()
     for _ in range(3):
