@@ -13,9 +13,9 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
-from hostrules import canfailover, hostio, maypromote, timeline, watch
+from hostrules import canfailover, hostio, maypromote, netlink, timeline, watch
 from hostrules import config as configlib
 from hostrules.nodestate import NodeState, Session, as_postgres, read_local
 
@@ -24,17 +24,73 @@ HB_TAKEOVER = "/usr/share/heartbeat/hb_takeover"
 HAPOSTGRES = "/etc/ha.d/resource.d/hapostgres"
 RESOURCE_MANAGER = "/usr/share/heartbeat/ResourceManager"
 RESOURCE_GROUP = "hapostgres"  # haresources's group, named by its first resource
+HEARTBEAT_PIDFILE = "/run/heartbeat.pid"
 
 
-def systemd_property(unit: str, prop: str) -> str:
-    return (hostio.run(["systemctl", "show", "-p", prop, "--value", unit], timeout=5) or "").strip()
+class Words(NamedTuple):
+    """What systemd and heartbeat say, read together (one systemctl, two cl_status): on a steady
+    node at most every watch.REREAD_EVERY seconds (watch.reread_words)."""
+
+    unit_state: str  # ActiveState of the PostgreSQL unit
+    heartbeat_state: str
+    heartbeat_enabled: bool
+    heartbeat_entered: Optional[float]  # time.monotonic() when heartbeat last became active (None: not active)
+    rscstatus: str
+    peer_status: str
+    heartbeat_process: str  # heartbeat_process() just before the read
 
 
-def heartbeat_settled(c: configlib.Config) -> bool:
-    entered = systemd_property("heartbeat", "ActiveEnterTimestampMonotonic")
-    if not entered.isdigit() or entered == "0":
-        return False
-    return time.monotonic() - int(entered) / 1e6 >= c.timing("reclaim_after", watch.RECLAIM_AFTER)
+def parse_show(text: str, count: int) -> List[Dict[str, str]]:
+    """`systemctl show -p A,B unit1 unit2 ...`: one block of NAME=VALUE lines per unit, in the
+    order asked, blank lines between (fewer blocks than units: empty dicts for the rest)."""
+    blocks: List[Dict[str, str]] = [{}]
+    for line in text.splitlines():
+        if not line.strip():
+            if blocks[-1]:
+                blocks.append({})
+            continue
+        name, _, value = line.partition("=")
+        blocks[-1][name] = value.strip()
+    blocks = [b for b in blocks if b]
+    return (blocks + [{} for _ in range(count)])[:count]
+
+
+def unit_properties(units: List[str], props: List[str]) -> List[Dict[str, str]]:
+    out = hostio.run(["systemctl", "show", "-p", ",".join(props), *units], timeout=5) or ""
+    return parse_show(out, len(units))
+
+
+def heartbeat_process() -> str:
+    """heartbeat's master process as 'PID START' (start time in clock ticks since boot, from
+    /proc), '' when none runs: a restart changes it even when the pid comes back."""
+    try:
+        with open(HEARTBEAT_PIDFILE) as f:
+            pid = f.read().strip()
+        with open(f"/proc/{int(pid)}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return ""
+    return f"{pid} {fields[19]}" if len(fields) > 19 and fields[0] != "Z" else ""
+
+
+def monotonic_seconds(usec: str) -> Optional[float]:
+    """systemd's *TimestampMonotonic (microseconds, 0: never) -> time.monotonic() seconds."""
+    return int(usec) / 1e6 if usec.isdigit() and usec != "0" else None
+
+
+def read_words(c: configlib.Config, process: str) -> Words:
+    unit, heartbeat = unit_properties([c.unit, "heartbeat"], ["ActiveState", "UnitFileState",
+                                                              "ActiveEnterTimestampMonotonic"])
+    heartbeat_state = heartbeat.get("ActiveState", "")
+    return Words(unit.get("ActiveState", ""), heartbeat_state, heartbeat.get("UnitFileState") == "enabled",
+                 monotonic_seconds(heartbeat.get("ActiveEnterTimestampMonotonic", "")) if heartbeat_state == "active"
+                 else None,
+                 cl_status("rscstatus"), cl_status("nodestatus", c.peer().name), process)
+
+
+def heartbeat_settled(c: configlib.Config, words: Words) -> bool:
+    return (words.heartbeat_entered is not None
+            and time.monotonic() - words.heartbeat_entered >= c.timing("reclaim_after", watch.RECLAIM_AFTER))
 
 
 def cl_status(*args: str) -> str:
@@ -43,6 +99,9 @@ def cl_status(*args: str) -> str:
 
 
 def vip_here(c: configlib.Config) -> bool:
+    here = netlink.has_address(c.vip_interface, c.vip_address)
+    if here is not None:
+        return here
     out = hostio.run(["ip", "-o", "-4", "addr", "show", "dev", c.vip_interface, "to", f"{c.vip_address}/32"],
                      timeout=5)
     return bool(out and out.strip())
@@ -99,6 +158,9 @@ class Watcher:
         self.last = time.monotonic()
         self.session = Session(c.bin_directory, c.port, c.socket_directory)
         self.streams: Dict[str, hostio.NodeStream] = {}
+        self.words: Optional[Words] = None
+        self.words_at = 0.0
+        self.words_reused = False  # this check's words are an earlier check's
         if background:
             # The other hosts' states, each streamed over its own ssh session: a host that does
             # not answer never delays the local checks, and an idle cluster forks nothing.
@@ -113,15 +175,17 @@ class Watcher:
     def say(self, message: str) -> None:
         hostio.log("ha-watch", message)
 
-    def observe(self) -> watch.Observation:
+    def observe(self, fresh: bool = False) -> watch.Observation:
+        """This check's observation; heartbeat's and systemd's words are read again when
+        watch.reread_words says so (or `fresh`), else those of an earlier check."""
         c = self.c
         # hapostgres and the flag first: a promotion that ends between the two reads is then seen
         # either as still running or as done, never as a flagged standby (which hands over).
         hapostgres = hapostgres_running()
         flag = os.path.exists(c.primary_flag)
         local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory, session=self.session)
+        vip = vip_here(c)
         own = c.host(c.self_name)
-        peer_status = cl_status("nodestatus", c.peer().name)
         deposition = None
         if local.state in ("primary", "stopped-primary"):
             deposition = timeline.successor_verdict(local, self.others, {h.name: h.address for h in c.hosts})
@@ -129,16 +193,29 @@ class Watcher:
                                 for s in self.others.values())
         cluster_answers = bool(local.system_identifier) and any(
             s.system_identifier == local.system_identifier for s in self.others.values())
+        self.read_words_if_due(fresh, local, flag, vip, primary_elsewhere)
+        w = self.words
+        assert w is not None
         return watch.Observation(
-            local=local, flag=flag, vip_here=vip_here(c),
-            unit_state=systemd_property(c.unit, "ActiveState"),
-            heartbeat_state=systemd_property("heartbeat", "ActiveState"),
-            heartbeat_enabled=systemd_property("heartbeat", "UnitFileState") == "enabled",
-            heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
+            local=local, flag=flag, vip_here=vip, unit_state=w.unit_state, heartbeat_state=w.heartbeat_state,
+            heartbeat_enabled=w.heartbeat_enabled, heartbeat_settled=heartbeat_settled(c, w),
+            rscstatus=w.rscstatus, peer_status=w.peer_status,
             hapostgres_running=hapostgres, deposition=deposition, primary_elsewhere=primary_elsewhere,
             preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
             relaxed=load_relaxed(c), hosts_total=len(c.hosts), inventory_master=own.role == "master" if own else True,
             hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"))
+
+    def read_words_if_due(self, fresh: bool, local: NodeState, flag: bool, vip: bool,
+                          primary_elsewhere: bool) -> None:
+        process = heartbeat_process()
+        now = time.monotonic()
+        w = self.words
+        if w is not None and not fresh and not watch.reread_words(
+                watch.steady(local, flag, vip, primary_elsewhere, w.heartbeat_state),
+                now - self.words_at, process, w.heartbeat_process):
+            self.words_reused = True
+            return
+        self.words, self.words_at, self.words_reused = read_words(self.c, process), now, False
 
     def act(self, verdict, o: watch.Observation) -> None:
         c, d = self.c, verdict.decision
@@ -261,6 +338,9 @@ class Watcher:
         self.refresh_others()
         o = self.observe()
         verdict = watch.decide(o, self.memory)
+        if verdict.decision != "none" and self.words_reused:
+            o = self.observe(fresh=True)  # no action on words read at an earlier check
+            verdict = watch.decide(o, self.memory)
         self.act(verdict, o)
         now = time.monotonic()
         self.memory = watch.remember(o, self.memory, verdict, now - self.last)

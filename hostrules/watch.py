@@ -55,6 +55,7 @@ RETRY_EVERY = 8.0  # seconds between two refused retries (each asks the witnesse
 STUCK_AFTER = 30.0  # seconds a settled heartbeat on a standby may claim resources it does not hold
 SYNC_RELAX_AFTER = 10.0  # seconds a primary's synchronous standbys may all be gone before commits stop waiting
 CAUGHT_UP_BYTES = 16 * 1024 * 1024  # a returning synchronous standby this close (one WAL segment) is caught up
+REREAD_EVERY = 5.0  # seconds between two reads of heartbeat's and systemd's words on a steady node
 
 
 class Observation(NamedTuple):
@@ -103,6 +104,32 @@ def holds_group(rscstatus: str, preferred_here: bool) -> Optional[bool]:
     if rscstatus not in ("all", "local", "foreign", "none"):
         return None
     return rscstatus in (("all", "local") if preferred_here else ("all", "foreign"))
+
+
+def steady(local: NodeState, flag: bool, vip_here: bool, primary_elsewhere: bool, heartbeat_state: str) -> bool:
+    """A node whose next decisions heartbeat's and systemd's words (the units' states, rscstatus,
+    the peer's status) can only change slowly: heartbeat active, and this node the primary with the
+    flag and the VIP, or a standby with neither while another host answers as the primary. The
+    decisions that read those words there wait far longer than REREAD_EVERY (reclaim,
+    restart-heartbeat); the others need a node that is down, starting, unflagged or alone, or
+    heartbeat not active, which is never steady."""
+    if heartbeat_state != "active":
+        return False
+    if local.state == "primary":
+        return flag and vip_here
+    if local.state == "standby":
+        return not flag and not vip_here and primary_elsewhere
+    return False
+
+
+def reread_words(steady_now: bool, age: Optional[float], heartbeat_process: str, read_with: str) -> bool:
+    """Read heartbeat's and systemd's words at this check? Always, unless the node is steady, the
+    last read is younger than REREAD_EVERY (`age`: seconds, None when never read) and heartbeat's
+    process is the one that ran at that read (`heartbeat_process`: its pid and start time, '' when
+    none runs; `read_with`: the same at the last read): a heartbeat that died or restarted is seen
+    at the next check."""
+    return (age is None or age >= REREAD_EVERY or not steady_now or not heartbeat_process
+            or heartbeat_process != read_with)
 
 
 def act(decision: str, reason: str, message: str = "") -> Verdict:
