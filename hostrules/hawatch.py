@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from hostrules import canfailover, hostio, maypromote, netlink, timeline, watch
 from hostrules import config as configlib
@@ -27,17 +27,21 @@ RESOURCE_GROUP = "hapostgres"  # haresources's group, named by its first resourc
 HEARTBEAT_PIDFILE = "/run/heartbeat.pid"
 
 
-class Words(NamedTuple):
-    """What systemd and heartbeat say, read together (one systemctl, two cl_status): on a steady
-    node at most every watch.REREAD_EVERY seconds (watch.reread_words)."""
+class Units(NamedTuple):
+    """What systemd says of the PostgreSQL unit and heartbeat's (one systemctl show)."""
 
     unit_state: str  # ActiveState of the PostgreSQL unit
     heartbeat_state: str
     heartbeat_enabled: bool
     heartbeat_entered: Optional[float]  # time.monotonic() when heartbeat last became active (None: not active)
+    heartbeat_process: str  # heartbeat_process() just before the read
+
+
+class HeartbeatWords(NamedTuple):
+    """What heartbeat says (two cl_status)."""
+
     rscstatus: str
     peer_status: str
-    heartbeat_process: str  # heartbeat_process() just before the read
 
 
 def parse_show(text: str, count: int) -> List[Dict[str, str]]:
@@ -78,19 +82,22 @@ def monotonic_seconds(usec: str) -> Optional[float]:
     return int(usec) / 1e6 if usec.isdigit() and usec != "0" else None
 
 
-def read_words(c: configlib.Config, process: str) -> Words:
+def read_units(c: configlib.Config, process: str) -> Units:
     unit, heartbeat = unit_properties([c.unit, "heartbeat"], ["ActiveState", "UnitFileState",
                                                               "ActiveEnterTimestampMonotonic"])
     heartbeat_state = heartbeat.get("ActiveState", "")
-    return Words(unit.get("ActiveState", ""), heartbeat_state, heartbeat.get("UnitFileState") == "enabled",
+    return Units(unit.get("ActiveState", ""), heartbeat_state, heartbeat.get("UnitFileState") == "enabled",
                  monotonic_seconds(heartbeat.get("ActiveEnterTimestampMonotonic", "")) if heartbeat_state == "active"
-                 else None,
-                 cl_status("rscstatus"), cl_status("nodestatus", c.peer().name), process)
+                 else None, process)
 
 
-def heartbeat_settled(c: configlib.Config, words: Words) -> bool:
-    return (words.heartbeat_entered is not None
-            and time.monotonic() - words.heartbeat_entered >= c.timing("reclaim_after", watch.RECLAIM_AFTER))
+def read_heartbeat_words(c: configlib.Config) -> HeartbeatWords:
+    return HeartbeatWords(cl_status("rscstatus"), cl_status("nodestatus", c.peer().name))
+
+
+def heartbeat_settled(c: configlib.Config, units: Units) -> bool:
+    return (units.heartbeat_entered is not None
+            and time.monotonic() - units.heartbeat_entered >= c.timing("reclaim_after", watch.RECLAIM_AFTER))
 
 
 def cl_status(*args: str) -> str:
@@ -137,15 +144,23 @@ def write_syncset(c: configlib.Config) -> None:
 
 
 def hapostgres_running() -> bool:
+    """Does a process run hapostgres? (every process's command line, read with two system calls
+    each: this runs at every check)"""
+    needle = HAPOSTGRES.encode()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if HAPOSTGRES.encode() in f.read():
-                    return True
+            fd = os.open(f"/proc/{pid}/cmdline", os.O_RDONLY)
         except OSError:
             continue
+        try:
+            if needle in os.read(fd, 4096):
+                return True
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
     return False
 
 
@@ -158,7 +173,9 @@ class Watcher:
         self.last = time.monotonic()
         self.session = Session(c.bin_directory, c.port, c.socket_directory)
         self.streams: Dict[str, hostio.NodeStream] = {}
-        self.words: Optional[Words] = None
+        self.units: Optional[Units] = None
+        self.units_at = 0.0
+        self.words: Optional[HeartbeatWords] = None
         self.words_at = 0.0
         self.words_reused = False  # this check's words are an earlier check's
         if background:
@@ -193,29 +210,37 @@ class Watcher:
                                 for s in self.others.values())
         cluster_answers = bool(local.system_identifier) and any(
             s.system_identifier == local.system_identifier for s in self.others.values())
-        self.read_words_if_due(fresh, local, flag, vip, primary_elsewhere)
-        w = self.words
-        assert w is not None
+        units, words = self.read_words_if_due(fresh, local, flag, vip, primary_elsewhere)
         return watch.Observation(
-            local=local, flag=flag, vip_here=vip, unit_state=w.unit_state, heartbeat_state=w.heartbeat_state,
-            heartbeat_enabled=w.heartbeat_enabled, heartbeat_settled=heartbeat_settled(c, w),
-            rscstatus=w.rscstatus, peer_status=w.peer_status,
+            local=local, flag=flag, vip_here=vip, unit_state=units.unit_state, heartbeat_state=units.heartbeat_state,
+            heartbeat_enabled=units.heartbeat_enabled, heartbeat_settled=heartbeat_settled(c, units),
+            rscstatus=words.rscstatus, peer_status=words.peer_status,
             hapostgres_running=hapostgres, deposition=deposition, primary_elsewhere=primary_elsewhere,
             preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
             relaxed=load_relaxed(c), hosts_total=len(c.hosts), inventory_master=own.role == "master" if own else True,
             hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"))
 
     def read_words_if_due(self, fresh: bool, local: NodeState, flag: bool, vip: bool,
-                          primary_elsewhere: bool) -> None:
+                          primary_elsewhere: bool) -> Tuple[Units, HeartbeatWords]:
+        """systemd's and heartbeat's words for this check: read now when watch.reread_words says
+        so (or `fresh`), else those of an earlier check (self.words_reused)."""
         process = heartbeat_process()
         now = time.monotonic()
-        w = self.words
-        if w is not None and not fresh and not watch.reread_words(
-                watch.steady(local, flag, vip, primary_elsewhere, w.heartbeat_state),
-                now - self.words_at, process, w.heartbeat_process):
-            self.words_reused = True
-            return
-        self.words, self.words_at, self.words_reused = read_words(self.c, process), now, False
+        units, words = self.units, self.words
+        if fresh or units is None or words is None:
+            heartbeat_due = units_due = True
+        else:
+            heartbeat_due, units_due = watch.reread_words(
+                watch.steady(local, flag, vip, primary_elsewhere, units.heartbeat_state),
+                now - self.words_at, now - self.units_at, process, units.heartbeat_process)
+        if units_due or units is None:
+            units = self.units = read_units(self.c, process)
+            self.units_at = now
+        if heartbeat_due or words is None:
+            words = self.words = read_heartbeat_words(self.c)
+            self.words_at = now
+        self.words_reused = not (units_due and heartbeat_due)
+        return units, words
 
     def act(self, verdict, o: watch.Observation) -> None:
         c, d = self.c, verdict.decision

@@ -42,7 +42,7 @@ no longer fails over. ha-watch observes, and this module decides, one action per
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 from hostrules.nodestate import NodeState
 from hostrules.syncset import parse_names
@@ -55,7 +55,8 @@ RETRY_EVERY = 8.0  # seconds between two refused retries (each asks the witnesse
 STUCK_AFTER = 30.0  # seconds a settled heartbeat on a standby may claim resources it does not hold
 SYNC_RELAX_AFTER = 10.0  # seconds a primary's synchronous standbys may all be gone before commits stop waiting
 CAUGHT_UP_BYTES = 16 * 1024 * 1024  # a returning synchronous standby this close (one WAL segment) is caught up
-REREAD_EVERY = 5.0  # seconds between two reads of heartbeat's and systemd's words on a steady node
+REREAD_EVERY = 5.0  # seconds between two reads of heartbeat's words (cl_status) on a steady node
+UNITS_REREAD_EVERY = 60.0  # ... of systemd's (the units' states) while heartbeat's process stays the same
 
 
 class Observation(NamedTuple):
@@ -122,14 +123,20 @@ def steady(local: NodeState, flag: bool, vip_here: bool, primary_elsewhere: bool
     return False
 
 
-def reread_words(steady_now: bool, age: Optional[float], heartbeat_process: str, read_with: str) -> bool:
-    """Read heartbeat's and systemd's words at this check? Always, unless the node is steady, the
-    last read is younger than REREAD_EVERY (`age`: seconds, None when never read) and heartbeat's
-    process is the one that ran at that read (`heartbeat_process`: its pid and start time, '' when
-    none runs; `read_with`: the same at the last read): a heartbeat that died or restarted is seen
-    at the next check."""
-    return (age is None or age >= REREAD_EVERY or not steady_now or not heartbeat_process
-            or heartbeat_process != read_with)
+def reread_words(steady_now: bool, heartbeat_age: Optional[float], units_age: Optional[float],
+                 heartbeat_process: str, read_with: str) -> Tuple[bool, bool]:
+    """Read (heartbeat's words, systemd's words) at this check? Both, unless the node is steady
+    and heartbeat's process is the one that ran at the last read (`heartbeat_process`: its pid and
+    start time, '' when none runs; `read_with`: the same at that read): a heartbeat that died or
+    restarted is seen at the next check. On a steady node heartbeat's words (rscstatus, the peer's
+    status) are read every REREAD_EVERY seconds; systemd's every UNITS_REREAD_EVERY seconds: while
+    heartbeat's process is the same its unit stays active since the same moment, and the
+    PostgreSQL unit's state only matters for a node that does not run (never steady). Ages:
+    seconds since the last read, None when never read."""
+    if not steady_now or not heartbeat_process or heartbeat_process != read_with:
+        return True, True
+    return (heartbeat_age is None or heartbeat_age >= REREAD_EVERY,
+            units_age is None or units_age >= UNITS_REREAD_EVERY)
 
 
 def act(decision: str, reason: str, message: str = "") -> Verdict:

@@ -101,15 +101,21 @@ def watcher(tmp_path, monkeypatch, rscstatus="all"):
         "primary_flag": str(tmp_path / "flag"), "syncset_path": str(tmp_path / "syncset.json")})
     (tmp_path / "flag").write_text("")
     clock = Clock()
-    reads: list = []
+    reads: list = []  # when heartbeat's words were read
+    unit_reads: list = []
     state = {"process": "46 100", "rscstatus": rscstatus, "peer": "active", "local": PRIMARY, "vip": True}
 
-    def read_words(c, process):
+    def read_units(c, process):
+        unit_reads.append(clock.now)
+        return hawatch.Units("active", "active", True, clock.now - 100, process)
+
+    def read_heartbeat_words(c):
         reads.append(clock.now)
-        return hawatch.Words("active", "active", True, clock.now - 100, state["rscstatus"], state["peer"], process)
+        return hawatch.HeartbeatWords(state["rscstatus"], state["peer"])
 
     monkeypatch.setattr(hawatch, "time", clock)
-    monkeypatch.setattr(hawatch, "read_words", read_words)
+    monkeypatch.setattr(hawatch, "read_units", read_units)
+    monkeypatch.setattr(hawatch, "read_heartbeat_words", read_heartbeat_words)
     monkeypatch.setattr(hawatch, "heartbeat_process", lambda: state["process"])
     monkeypatch.setattr(hawatch, "read_local", lambda *a, **kw: state["local"])
     monkeypatch.setattr(hawatch, "vip_here", lambda c: state["vip"])
@@ -117,15 +123,17 @@ def watcher(tmp_path, monkeypatch, rscstatus="all"):
     w = hawatch.Watcher(c, background=False)
     acted: list = []
     monkeypatch.setattr(w, "act", lambda verdict, o: verdict.decision != "none" and acted.append(verdict.decision))
+    state["unit_reads"] = unit_reads
     return w, clock, reads, state, acted
 
 
 def test_a_steady_primary_reads_the_words_every_reread_interval(tmp_path, monkeypatch):
     w, clock, reads, state, _ = watcher(tmp_path, monkeypatch)
-    for _ in range(12):
+    for _ in range(62):
         w.check()
         clock.sleep(1)
-    assert reads == [1000, 1005, 1010]
+    assert reads == list(range(1000, 1062, 5))
+    assert state["unit_reads"] == [1000, 1060]
 
 
 def test_a_heartbeat_restart_or_an_unsteady_node_reads_them_at_once(tmp_path, monkeypatch):
@@ -142,6 +150,7 @@ def test_a_heartbeat_restart_or_an_unsteady_node_reads_them_at_once(tmp_path, mo
     clock.sleep(1)
     w.check()
     assert reads == [1000, 1001, 1003, 1004]
+    assert state["unit_reads"] == reads
 
 
 def test_no_action_on_words_of_an_earlier_check(tmp_path, monkeypatch):
@@ -163,3 +172,18 @@ def test_no_action_on_words_of_an_earlier_check(tmp_path, monkeypatch):
     clock.sleep(1)
     w.check()
     assert reads == [1000, 1001] and acted == ["restart-heartbeat"]  # the words of 1001 say dead: nothing to do
+
+
+def test_hapostgres_running_finds_its_command_line(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(hawatch, "HAPOSTGRES", str(tmp_path / "hapostgres"))
+    assert hawatch.hapostgres_running() is False
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(tmp_path / "hapostgres"), "start"])
+    try:
+        assert hawatch.hapostgres_running() is True
+    finally:
+        proc.kill()
+        proc.wait()
+    assert hawatch.hapostgres_running() is False

@@ -261,17 +261,18 @@ def test_steady(o, is_steady):
     assert watch.steady(o.local, o.flag, o.vip_here, o.primary_elsewhere, o.heartbeat_state) is is_steady
 
 
-@pytest.mark.parametrize("steady_now, age, process, read_with, reread", [
-    (True, None, "46 100", "", True),  # never read
-    (True, 1.0, "46 100", "46 100", False),
-    (True, watch.REREAD_EVERY, "46 100", "46 100", True),
-    (False, 0.1, "46 100", "46 100", True),
-    (True, 0.1, "", "46 100", True),  # heartbeat died
-    (True, 0.1, "46 200", "46 100", True),  # heartbeat restarted with the same pid
-    (True, 0.1, "", "", True),  # no heartbeat process known
+@pytest.mark.parametrize("steady_now, ages, process, read_with, reread", [
+    (True, (None, None), "46 100", "", (True, True)),  # never read
+    (True, (1.0, 1.0), "46 100", "46 100", (False, False)),
+    (True, (watch.REREAD_EVERY, 1.0), "46 100", "46 100", (True, False)),
+    (True, (1.0, watch.UNITS_REREAD_EVERY), "46 100", "46 100", (False, True)),
+    (False, (0.1, 0.1), "46 100", "46 100", (True, True)),
+    (True, (0.1, 0.1), "", "46 100", (True, True)),  # heartbeat died
+    (True, (0.1, 0.1), "46 200", "46 100", (True, True)),  # heartbeat restarted with the same pid
+    (True, (0.1, 0.1), "", "", (True, True)),  # no heartbeat process known
 ])
-def test_reread_words(steady_now, age, process, read_with, reread):
-    assert watch.reread_words(steady_now, age, process, read_with) is reread
+def test_reread_words(steady_now, ages, process, read_with, reread):
+    assert watch.reread_words(steady_now, *ages, process, read_with) == reread
 
 
 WORD_VARIANTS = [dict(unit=u) for u in ("active", "failed", "inactive", "activating")] + [
