@@ -35,12 +35,17 @@ def usage_usec(cgroup: Path) -> int:
 
 
 def cgroups_of(lab: str, host: str) -> dict[str, Path]:
-    """The host's cgroup ('host': everything, nspawn included) and each of its system services'."""
+    """The host's cgroup ('host': everything, nspawn included), each of its system services',
+    init.scope (systemd itself: what answers systemctl) and user.slice (ssh sessions: what other
+    hosts run here, e.g. ha-watch's streamed node states)."""
     top = UNIFIED / "pgl" / lab / host
     found = {"host": top}
     slice_ = top / "payload/system.slice"
     for unit in sorted(slice_.glob("*.service")) + sorted(slice_.glob("system-*.slice")):
         found[unit.name] = unit
+    for name in ("init.scope", "user.slice"):
+        if (top / "payload" / name).is_dir():
+            found[name] = top / "payload" / name
     return found
 
 
