@@ -33,7 +33,7 @@ class Units(NamedTuple):
     unit_state: str  # ActiveState of the PostgreSQL unit
     heartbeat_state: str
     heartbeat_enabled: bool
-    heartbeat_entered: Optional[float]  # time.monotonic() when heartbeat last became active (None: not active)
+    heartbeat_entered: Optional[float]  # time.monotonic() when heartbeat last became active (None: never)
     heartbeat_process: str  # heartbeat_process() just before the read
 
 
@@ -85,10 +85,9 @@ def monotonic_seconds(usec: str) -> Optional[float]:
 def read_units(c: configlib.Config, process: str) -> Units:
     unit, heartbeat = unit_properties([c.unit, "heartbeat"], ["ActiveState", "UnitFileState",
                                                               "ActiveEnterTimestampMonotonic"])
-    heartbeat_state = heartbeat.get("ActiveState", "")
-    return Units(unit.get("ActiveState", ""), heartbeat_state, heartbeat.get("UnitFileState") == "enabled",
-                 monotonic_seconds(heartbeat.get("ActiveEnterTimestampMonotonic", "")) if heartbeat_state == "active"
-                 else None, process)
+    return Units(unit.get("ActiveState", ""), heartbeat.get("ActiveState", ""),
+                 heartbeat.get("UnitFileState") == "enabled",
+                 monotonic_seconds(heartbeat.get("ActiveEnterTimestampMonotonic", "")), process)
 
 
 def read_heartbeat_words(c: configlib.Config) -> HeartbeatWords:
