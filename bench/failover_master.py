@@ -8,7 +8,8 @@ run is a fresh cluster on the lab 'fm': lab up, deploy, workload, crash. The lab
 the end. Prints the figures and writes them to bench/results/failover_master.json, with the
 machine's load average (other labs on the machine slow everything down).
 
-Run as root: `.venv/bin/python bench/failover_master.py [--runs N]` (default 5).
+Run as root: `.venv/bin/python bench/failover_master.py [--runs N] [--subnet CIDR]` (default 5 runs;
+--subnet: a /27 to use when none is free, e.g. a snapshot's that no lab is booted from).
 """
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ ROLE = "pgcascade_workload"
 TARGET = 6.0
 
 
-def one_run(number: int) -> float:
-    lab = Lab(LAB, 3)
+def one_run(number: int, subnet: str | None = None) -> float:
+    lab = Lab(LAB, 3, subnet=subnet)
     try:
         password = deploy_with_workload(lab, ROLE, f"run {number}: the deploy failed")
         with Workload(lab.desc["vip"], 5432, ROLE, password) as load:
@@ -51,10 +52,11 @@ def one_run(number: int) -> float:
 
 def main() -> None:
     runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 5
+    subnet = sys.argv[sys.argv.index("--subnet") + 1] if "--subnet" in sys.argv else None  # when no /27 is free
     load_before = load_average()
     values = []
     for number in range(1, runs + 1):
-        values.append(one_run(number))
+        values.append(one_run(number, subnet))
         print(f"run {number}: crash -> first acknowledged write through the VIP {values[-1]:.2f} s "
               f"(load {load_average()[0]:.2f})", flush=True)
     figures = {

@@ -5,7 +5,7 @@ usage_usec, cgroup v2) on the main machine, so the measurement adds nothing insi
 Two clusters side by side in the same window: pgcascade's (lab 'pic', deploy.py) and the
 Patroni peer's (lab 'pip', bench/peers/deploy.py: Patroni, etcd, vip-manager), each on 3
 hosts. Prints the figures and writes bench/results/idle.json with the machine's load. Run as
-root: `.venv/bin/python bench/idle.py [--seconds 60] [--no-peer]`. The labs are removed at the end.
+root: `.venv/bin/python bench/idle.py [--seconds 60] [--no-peer] [--subnet CIDR]`. The labs are removed at the end.
 """
 from __future__ import annotations
 
@@ -35,12 +35,17 @@ def usage_usec(cgroup: Path) -> int:
 
 
 def cgroups_of(lab: str, host: str) -> dict[str, Path]:
-    """The host's cgroup ('host': everything, nspawn included) and each of its system services'."""
+    """The host's cgroup ('host': everything, nspawn included), each of its system services',
+    init.scope (systemd itself: what answers systemctl) and user.slice (ssh sessions: what other
+    hosts run here, e.g. ha-watch's streamed node states)."""
     top = UNIFIED / "pgl" / lab / host
     found = {"host": top}
     slice_ = top / "payload/system.slice"
     for unit in sorted(slice_.glob("*.service")) + sorted(slice_.glob("system-*.slice")):
         found[unit.name] = unit
+    for name in ("init.scope", "user.slice"):
+        if (top / "payload" / name).is_dir():
+            found[name] = top / "payload" / name
     return found
 
 
@@ -74,8 +79,8 @@ def percent_of_a_core(before: dict, after: dict, seconds: float) -> dict:
     return out
 
 
-def deployed(name: str, deploy_file: str) -> Lab:
-    lab = Lab(name, 3)
+def deployed(name: str, deploy_file: str, subnet: str | None = None) -> Lab:
+    lab = Lab(name, 3, subnet=subnet)
     proc = lab.pyinfra("-y", "inventories/lab.py", deploy_file)
     if proc.returncode != 0:
         lab.down()
@@ -87,11 +92,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--no-peer", action="store_true", help="pgcascade's cluster only")
+    parser.add_argument("--subnet", help="pgcascade's lab on this /27 (when no free one is left: a snapshot's "
+                                         "that no lab is booted from)")
     args = parser.parse_args()
     load_before = load_average()
     clusters: dict[str, Lab] = {}
     try:
-        clusters["pgcascade"] = deployed("pic", "deploy.py")
+        clusters["pgcascade"] = deployed("pic", "deploy.py", args.subnet)
         wait_until(lambda: holds_resources(clusters["pgcascade"], "pg1"), 90, "heartbeat giving pg1 the resources")
         if not args.no_peer:
             from bench.peers.cluster import Peer
@@ -111,7 +118,8 @@ def main() -> None:
         earlier = json.loads(RESULTS.read_text())
         if "patroni" in earlier:
             kept = {"patroni": earlier["patroni"],
-                    "patroni_from_an_earlier_run": {k: earlier.get(k) for k in ("window_s", "load_average_at_window_start")}}
+                    "patroni_from_an_earlier_run": earlier.get("patroni_from_an_earlier_run")  # that run's, kept
+                    or {k: earlier.get(k) for k in ("window_s", "load_average_at_window_start")}}
     figures = {
         **kept,
         "what": "CPU used over the window, percent of one core, per host cgroup and per service",

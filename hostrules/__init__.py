@@ -3,7 +3,8 @@ PostgreSQL host (/usr/local/lib/pgcascade/hostrules) and imported by the planner
 
 Decisions are pure functions of observed state that return a Verdict (a decision and a stable
 reason code, plus a sentence for the journal); reading state and acting on it live in separate
-modules (nodestate reads a node, hostio talks to the other hosts, the entry points act):
+modules (nodestate reads a node, hostio talks to the other hosts, netlink reads this host's
+addresses, the entry points act):
 
     nodestate   the one SQL query for a node's state, parsed into a NodeState
     timeline    timeline histories: is a newer timeline this primary's successor or a branch?

@@ -13,9 +13,9 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from hostrules import canfailover, hostio, maypromote, timeline, watch
+from hostrules import canfailover, hostio, maypromote, netlink, timeline, watch
 from hostrules import config as configlib
 from hostrules.nodestate import NodeState, Session, as_postgres, postmaster_status, read_local
 
@@ -24,10 +24,17 @@ HB_TAKEOVER = "/usr/share/heartbeat/hb_takeover"
 HAPOSTGRES = "/etc/ha.d/resource.d/hapostgres"
 RESOURCE_MANAGER = "/usr/share/heartbeat/ResourceManager"
 RESOURCE_GROUP = "hapostgres"  # haresources's group, named by its first resource
+HEARTBEAT_PIDFILE = "/run/heartbeat.pid"
 
 
-def systemd_property(unit: str, prop: str) -> str:
-    return (hostio.run(["systemctl", "show", "-p", prop, "--value", unit], timeout=5) or "").strip()
+class Units(NamedTuple):
+    """What systemd says of the PostgreSQL unit and heartbeat's (one systemctl show)."""
+
+    unit_state: str  # ActiveState of the PostgreSQL unit
+    heartbeat_state: str
+    heartbeat_enabled: bool
+    heartbeat_entered: Optional[float]  # time.monotonic() when heartbeat last became active (None: never)
+    heartbeat_process: str  # heartbeat_process() just before the read
 
 
 def postmaster_ready_ago(data_directory: str) -> Optional[float]:
@@ -36,17 +43,66 @@ def postmaster_ready_ago(data_directory: str) -> Optional[float]:
     return max(0.0, time.time() - modified) if status == "ready" else None
 
 
-def active_ago(unit: str) -> Optional[float]:
-    """Seconds since `unit` last entered the active state (None: not since the boot, or unknown)."""
-    entered = systemd_property(unit, "ActiveEnterTimestampMonotonic")
-    if not entered.isdigit() or entered == "0":
-        return None
-    return time.monotonic() - int(entered) / 1e6
+class HeartbeatWords(NamedTuple):
+    """What heartbeat says (two cl_status)."""
+
+    rscstatus: str
+    peer_status: str
 
 
-def heartbeat_settled(c: configlib.Config) -> bool:
-    ago = active_ago("heartbeat")
-    return ago is not None and ago >= c.timing("reclaim_after", watch.RECLAIM_AFTER)
+def parse_show(text: str, count: int) -> List[Dict[str, str]]:
+    """`systemctl show -p A,B unit1 unit2 ...`: one block of NAME=VALUE lines per unit, in the
+    order asked, blank lines between (fewer blocks than units: empty dicts for the rest)."""
+    blocks: List[Dict[str, str]] = [{}]
+    for line in text.splitlines():
+        if not line.strip():
+            if blocks[-1]:
+                blocks.append({})
+            continue
+        name, _, value = line.partition("=")
+        blocks[-1][name] = value.strip()
+    blocks = [b for b in blocks if b]
+    return (blocks + [{} for _ in range(count)])[:count]
+
+
+def unit_properties(units: List[str], props: List[str]) -> List[Dict[str, str]]:
+    out = hostio.run(["systemctl", "show", "-p", ",".join(props), *units], timeout=5) or ""
+    return parse_show(out, len(units))
+
+
+def heartbeat_process() -> str:
+    """heartbeat's master process as 'PID START' (start time in clock ticks since boot, from
+    /proc), '' when none runs: a restart changes it even when the pid comes back."""
+    try:
+        with open(HEARTBEAT_PIDFILE) as f:
+            pid = f.read().strip()
+        with open(f"/proc/{int(pid)}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return ""
+    return f"{pid} {fields[19]}" if len(fields) > 19 and fields[0] != "Z" else ""
+
+
+def monotonic_seconds(usec: str) -> Optional[float]:
+    """systemd's *TimestampMonotonic (microseconds, 0: never) -> time.monotonic() seconds."""
+    return int(usec) / 1e6 if usec.isdigit() and usec != "0" else None
+
+
+def read_units(c: configlib.Config, process: str) -> Units:
+    unit, heartbeat = unit_properties([c.unit, "heartbeat"], ["ActiveState", "UnitFileState",
+                                                              "ActiveEnterTimestampMonotonic"])
+    return Units(unit.get("ActiveState", ""), heartbeat.get("ActiveState", ""),
+                 heartbeat.get("UnitFileState") == "enabled",
+                 monotonic_seconds(heartbeat.get("ActiveEnterTimestampMonotonic", "")), process)
+
+
+def read_heartbeat_words(c: configlib.Config) -> HeartbeatWords:
+    return HeartbeatWords(cl_status("rscstatus"), cl_status("nodestatus", c.peer().name))
+
+
+def heartbeat_settled(c: configlib.Config, units: Units) -> bool:
+    return (units.heartbeat_entered is not None
+            and time.monotonic() - units.heartbeat_entered >= c.timing("reclaim_after", watch.RECLAIM_AFTER))
 
 
 def cl_status(*args: str) -> str:
@@ -55,6 +111,9 @@ def cl_status(*args: str) -> str:
 
 
 def vip_here(c: configlib.Config) -> bool:
+    here = netlink.has_address(c.vip_interface, c.vip_address)
+    if here is not None:
+        return here
     out = hostio.run(["ip", "-o", "-4", "addr", "show", "dev", c.vip_interface, "to", f"{c.vip_address}/32"],
                      timeout=5)
     return bool(out and out.strip())
@@ -90,15 +149,23 @@ def write_syncset(c: configlib.Config) -> None:
 
 
 def hapostgres_running() -> bool:
+    """Does a process run hapostgres? (every process's command line, read with two system calls
+    each: this runs at every check)"""
+    needle = HAPOSTGRES.encode()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if HAPOSTGRES.encode() in f.read():
-                    return True
+            fd = os.open(f"/proc/{pid}/cmdline", os.O_RDONLY)
         except OSError:
             continue
+        try:
+            if needle in os.read(fd, 4096):
+                return True
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
     return False
 
 
@@ -111,6 +178,11 @@ class Watcher:
         self.last = time.monotonic()
         self.session = Session(c.bin_directory, c.port, c.socket_directory)
         self.streams: Dict[str, hostio.NodeStream] = {}
+        self.units: Optional[Units] = None
+        self.units_at = 0.0
+        self.words: Optional[HeartbeatWords] = None
+        self.words_at = 0.0
+        self.words_reused = False  # this check's words are an earlier check's
         if background:
             # The other hosts' states, each streamed over its own ssh session: a host that does
             # not answer never delays the local checks, and an idle cluster forks nothing.
@@ -125,7 +197,9 @@ class Watcher:
     def say(self, message: str) -> None:
         hostio.log("ha-watch", message)
 
-    def observe(self) -> watch.Observation:
+    def observe(self, fresh: bool = False) -> watch.Observation:
+        """This check's observation; heartbeat's and systemd's words are read again when
+        watch.reread_words says so (or `fresh`), else those of an earlier check."""
         c = self.c
         # hapostgres and the flag first: a promotion that ends between the two reads is then seen
         # either as still running or as done, never as a flagged standby (which hands over).
@@ -134,8 +208,8 @@ class Watcher:
         local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory,
                            timeout=watch.LOCAL_READ_TIMEOUT, session=self.session)
         down = flag and local.state != "primary"
+        vip = vip_here(c)
         own = c.host(c.self_name)
-        peer_status = cl_status("nodestatus", c.peer().name)
         deposition = None
         if local.state in ("primary", "stopped-primary"):
             deposition = timeline.successor_verdict(local, self.others, {h.name: h.address for h in c.hosts})
@@ -143,17 +217,38 @@ class Watcher:
                                 for s in self.others.values())
         cluster_answers = bool(local.system_identifier) and any(
             s.system_identifier == local.system_identifier for s in self.others.values())
+        units, words = self.read_words_if_due(fresh, local, flag, vip, primary_elsewhere)
         return watch.Observation(
-            local=local, flag=flag, vip_here=vip_here(c),
-            unit_state=systemd_property(c.unit, "ActiveState"),
-            heartbeat_state=systemd_property("heartbeat", "ActiveState"),
-            heartbeat_enabled=systemd_property("heartbeat", "UnitFileState") == "enabled",
-            heartbeat_settled=heartbeat_settled(c), rscstatus=cl_status("rscstatus"), peer_status=peer_status,
+            local=local, flag=flag, vip_here=vip, unit_state=units.unit_state, heartbeat_state=units.heartbeat_state,
+            heartbeat_enabled=units.heartbeat_enabled, heartbeat_settled=heartbeat_settled(c, units),
+            rscstatus=words.rscstatus, peer_status=words.peer_status,
             hapostgres_running=hapostgres, ready_ago=postmaster_ready_ago(c.data_directory) if down else None,
             deposition=deposition, primary_elsewhere=primary_elsewhere,
             preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
             relaxed=load_relaxed(c), hosts_total=len(c.hosts), inventory_master=own.role == "master" if own else True,
             hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"))
+
+    def read_words_if_due(self, fresh: bool, local: NodeState, flag: bool, vip: bool,
+                          primary_elsewhere: bool) -> Tuple[Units, HeartbeatWords]:
+        """systemd's and heartbeat's words for this check: read now when watch.reread_words says
+        so (or `fresh`), else those of an earlier check (self.words_reused)."""
+        process = heartbeat_process()
+        now = time.monotonic()
+        units, words = self.units, self.words
+        if fresh or units is None or words is None:
+            heartbeat_due = units_due = True
+        else:
+            heartbeat_due, units_due = watch.reread_words(
+                watch.steady(local, flag, vip, primary_elsewhere, units.heartbeat_state),
+                now - self.words_at, now - self.units_at, process, units.heartbeat_process)
+        if units_due or units is None:
+            units = self.units = read_units(self.c, process)
+            self.units_at = now
+        if heartbeat_due or words is None:
+            words = self.words = read_heartbeat_words(self.c)
+            self.words_at = now
+        self.words_reused = not (units_due and heartbeat_due)
+        return units, words
 
     def act(self, verdict, o: watch.Observation) -> None:
         c, d = self.c, verdict.decision
@@ -278,6 +373,9 @@ class Watcher:
         self.refresh_others()
         o = self.observe()
         verdict = watch.decide(o, self.memory)
+        if verdict.decision != "none" and self.words_reused:
+            o = self.observe(fresh=True)  # no action on words read at an earlier check
+            verdict = watch.decide(o, self.memory)
         self.act(verdict, o)
         now = time.monotonic()
         self.memory = watch.remember(o, self.memory, verdict, now - self.last)

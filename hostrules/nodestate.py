@@ -220,12 +220,15 @@ class PsqlSession:
     psql exits when its connection drops) returns None and closes the session; the next read opens
     a new one. `env`: added to the environment of psql (LC_ALL=C always). With keep_errors, what
     psql says on its stderr is read too: `error` is its first line for the last read ('' when
-    none), else why that read failed."""
+    none), else why that read failed. With `prepare` (a name), the query is prepared once per
+    psql (PREPARE, then EXECUTE at each read: the server plans it once, not every read); an empty
+    answer then closes the session, so that the next read prepares it again."""
 
     def __init__(self, argv: Sequence[str], query: str, env: Optional[Mapping[str, str]] = None,
-                 keep_errors: bool = False):
+                 keep_errors: bool = False, prepare: str = ""):
         self.argv = list(argv)
         self.sql = query.strip()
+        self.prepare = prepare
         self.env = dict(env or {})
         self.keep_errors = keep_errors
         self.proc: Optional[subprocess.Popen] = None
@@ -263,14 +266,19 @@ class PsqlSession:
         try:
             if self.proc is not None and self.proc.poll() is not None:
                 self.close()  # psql ended (its server restarted)
+            text = f"{self.sql};\n"
+            if self.prepare:
+                text = f"EXECUTE {self.prepare};\n"
             if self.proc is None:
+                if self.prepare:
+                    text = f"PREPARE {self.prepare} AS {self.sql};\n" + text
                 self.proc = subprocess.Popen(
                     self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE if self.keep_errors else subprocess.DEVNULL,
                     env={**os.environ, **self.env, "LC_ALL": "C"}, cwd="/")
                 self._open = [p.fileno() for p in (self.proc.stdout, self.proc.stderr) if p is not None]
             assert self.proc.stdin is not None
-            self.proc.stdin.write(f"{self.sql};\n\\echo {END_MARK}\n".encode())
+            self.proc.stdin.write(f"{text}\\echo {END_MARK}\n".encode())
             self.proc.stdin.flush()
         except (OSError, ValueError, AssertionError) as error:
             self._drain_errors(wait=1.0)  # psql ended already: why
@@ -350,6 +358,8 @@ def query_together(asks: Sequence[Tuple[PsqlSession, float]]) -> List[Optional[s
                 del pending[i]
                 continue
             if answer is not None:
+                if session.prepare and not answer.strip():
+                    session._fail("no answer to the prepared query")  # prepared again at the next read
                 answers[i] = answer
                 del pending[i]
     return answers
@@ -361,7 +371,8 @@ class Session(PsqlSession):
 
     def __init__(self, bin_directory: str, port: int, socket_directory: str):
         super().__init__(as_postgres([os.path.join(bin_directory, "psql"), "-X", "-A", "-t", "-q",
-                                      "-h", socket_directory, "-p", str(port), "-d", "postgres"]), QUERY)
+                                      "-h", socket_directory, "-p", str(port), "-d", "postgres"]), QUERY,
+                         prepare="pgcascade_nodestate")
 
 
 def read_local(bin_directory: str, data_directory: str, port: int, socket_directory: str,

@@ -46,7 +46,7 @@ no longer fails over. ha-watch observes, and this module decides, one action per
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 from hostrules.nodestate import NodeState
 from hostrules.syncset import parse_names
@@ -62,6 +62,8 @@ RETRY_EVERY = 8.0  # seconds between two refused retries (each asks the witnesse
 STUCK_AFTER = 30.0  # seconds a settled heartbeat on a standby may claim resources it does not hold
 SYNC_RELAX_AFTER = 10.0  # seconds a primary's synchronous standbys may all be gone before commits stop waiting
 CAUGHT_UP_BYTES = 16 * 1024 * 1024  # a returning synchronous standby this close (one WAL segment) is caught up
+REREAD_EVERY = 5.0  # seconds between two reads of heartbeat's words (cl_status) on a steady node
+UNITS_REREAD_EVERY = 60.0  # ... of systemd's (the units' states) while heartbeat's process stays the same
 
 
 class Observation(NamedTuple):
@@ -111,6 +113,38 @@ def holds_group(rscstatus: str, preferred_here: bool) -> Optional[bool]:
     if rscstatus not in ("all", "local", "foreign", "none"):
         return None
     return rscstatus in (("all", "local") if preferred_here else ("all", "foreign"))
+
+
+def steady(local: NodeState, flag: bool, vip_here: bool, primary_elsewhere: bool, heartbeat_state: str) -> bool:
+    """A node whose next decisions heartbeat's and systemd's words (the units' states, rscstatus,
+    the peer's status) can only change slowly: heartbeat active, and this node the primary with the
+    flag and the VIP, or a standby with neither while another host answers as the primary. The
+    decisions that read those words there wait far longer than REREAD_EVERY (reclaim,
+    restart-heartbeat); the others need a node that is down, starting, unflagged or alone, or
+    heartbeat not active, which is never steady."""
+    if heartbeat_state != "active":
+        return False
+    if local.state == "primary":
+        return flag and vip_here
+    if local.state == "standby":
+        return not flag and not vip_here and primary_elsewhere
+    return False
+
+
+def reread_words(steady_now: bool, heartbeat_age: Optional[float], units_age: Optional[float],
+                 heartbeat_process: str, read_with: str) -> Tuple[bool, bool]:
+    """Read (heartbeat's words, systemd's words) at this check? Both, unless the node is steady
+    and heartbeat's process is the one that ran at the last read (`heartbeat_process`: its pid and
+    start time, '' when none runs; `read_with`: the same at that read): a heartbeat that died or
+    restarted is seen at the next check. On a steady node heartbeat's words (rscstatus, the peer's
+    status) are read every REREAD_EVERY seconds; systemd's every UNITS_REREAD_EVERY seconds: while
+    heartbeat's process is the same its unit stays active since the same moment, and the
+    PostgreSQL unit's state only matters for a node that does not run (never steady). Ages:
+    seconds since the last read, None when never read."""
+    if not steady_now or not heartbeat_process or heartbeat_process != read_with:
+        return True, True
+    return (heartbeat_age is None or heartbeat_age >= REREAD_EVERY,
+            units_age is None or units_age >= UNITS_REREAD_EVERY)
 
 
 def act(decision: str, reason: str, message: str = "") -> Verdict:

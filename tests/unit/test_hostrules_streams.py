@@ -11,8 +11,10 @@ from lab.client import wait_until
 from tests.unit.executables import write_executable
 from tests.unit.node_rows import PRIMARY_ROW, data_dir
 
-# A stub psql that answers each query (a line ending in ';') with PRIMARY_ROW, and each \echo with
-# its word, like psql -At reading a pipe; it counts its starts in a file next to it.
+# A stub psql that answers each query (a statement ending in ';') with PRIMARY_ROW, and each \echo
+# with its word, like psql -Atq reading a pipe (a PREPARE prints nothing; an EXECUTE of a statement
+# it was not given prints nothing either: an error, on stderr); it counts its starts in a file next
+# to it and writes the first word of each statement to another.
 STUB_PSQL = f"""#!/usr/bin/env python3
 import os, sys
 here = os.path.dirname(os.path.abspath(__file__))
@@ -20,12 +22,22 @@ with open(os.path.join(here, "starts"), "a") as f:
     f.write("x")
 if os.path.exists(os.path.join(here, "refuse")):
     sys.exit(2)
+statement, prepared = "", set()
 for line in sys.stdin:
     if os.path.exists(os.path.join(here, "hang")):
         import time; time.sleep(60)
     if line.startswith("\\\\echo "):
         print(line.split(" ", 1)[1].strip(), flush=True)
-    elif line.rstrip().endswith(";"):
+        continue
+    statement += line
+    if not line.rstrip().endswith(";"):
+        continue
+    words, statement = statement.split(), ""
+    with open(os.path.join(here, "statements"), "a") as f:
+        f.write(words[0] + "\\n")
+    if words[0] == "PREPARE":
+        prepared.add(words[1])
+    elif words[0] != "EXECUTE" or words[1].rstrip(";") in prepared:
         print({PRIMARY_ROW!r}, flush=True)
 """
 
@@ -54,6 +66,39 @@ def test_one_psql_answers_every_read(tmp_path, monkeypatch):
             node = read_local(str(bin_dir), str(tmp_path / "data"), 5432, "/nowhere", timeout=5, session=session)
             assert node.line() == "primary 1 7312345678901234567"
         assert starts(bin_dir) == 1
+    finally:
+        session.close()
+
+
+def statements(bin_dir) -> list:
+    path = bin_dir / "statements"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_the_node_query_is_prepared_once_per_psql_then_executed(tmp_path, monkeypatch):
+    bin_dir = stub(tmp_path, monkeypatch)
+    session = Session(str(bin_dir), 5432, "/nowhere")
+    try:
+        for _ in range(3):
+            assert json.loads(session.query(5).strip())["in_recovery"] is False
+        assert statements(bin_dir) == ["PREPARE", "EXECUTE", "EXECUTE", "EXECUTE"]
+        session.proc.kill()  # the server restarted: the new psql prepares it again
+        session.proc.wait()
+        assert session.query(5).strip()
+        assert statements(bin_dir)[4:] == ["PREPARE", "EXECUTE"]
+    finally:
+        session.close()
+
+
+def test_an_empty_answer_to_a_prepared_query_closes_the_session(tmp_path, monkeypatch):
+    bin_dir = stub(tmp_path, monkeypatch)
+    session = PsqlSession([str(bin_dir / "psql")], "select 1", prepare="p")
+    try:
+        assert session.query(5).strip() == PRIMARY_ROW
+        session.prepare = "q"  # an EXECUTE the server does not know: no answer, psql goes on
+        assert session.query(5) == "" and session.proc is None
+        assert session.query(5).strip() == PRIMARY_ROW  # a new psql, prepared again
+        assert starts(bin_dir) == 2
     finally:
         session.close()
 

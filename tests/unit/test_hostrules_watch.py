@@ -257,3 +257,64 @@ def test_a_stopped_primary_counts_unclaimed_time_only_once_the_cluster_answers()
     m = watch.remember(answered, Memory(unclaimed_for=4), Verdict("none", "stopped-primary"), 5)
     assert m.unclaimed_for == 9
     assert watch.remember(answered, m, Verdict("reclaim", "stopped-primary-unclaimed"), 1).unclaimed_for == 0
+
+
+ELSEWHERE = dict(primary_elsewhere=True)
+
+
+@pytest.mark.parametrize("o, is_steady", [
+    (obs(), True),
+    (obs(hb="failed"), False),
+    (obs(hb="deactivating"), False),
+    (obs(vip=False), False),
+    (obs(flag=False), False),
+    (obs(STANDBY, flag=False, vip=False, **ELSEWHERE), True),
+    (obs(STANDBY, flag=False, vip=False), False),  # no primary answers: the peer's death may matter now
+    (obs(STANDBY, flag=False, vip=True, **ELSEWHERE), False),
+    (obs(STANDBY, flag=True, vip=False, **ELSEWHERE), False),
+    (obs(DOWN, unit="failed"), False),
+    (obs(NodeState("starting", 1, SYSID)), False),
+    (obs(NodeState("absent")), False),
+])
+def test_steady(o, is_steady):
+    assert watch.steady(o.local, o.flag, o.vip_here, o.primary_elsewhere, o.heartbeat_state) is is_steady
+
+
+@pytest.mark.parametrize("steady_now, ages, process, read_with, reread", [
+    (True, (None, None), "46 100", "", (True, True)),  # never read
+    (True, (1.0, 1.0), "46 100", "46 100", (False, False)),
+    (True, (watch.REREAD_EVERY, 1.0), "46 100", "46 100", (True, False)),
+    (True, (1.0, watch.UNITS_REREAD_EVERY), "46 100", "46 100", (False, True)),
+    (False, (0.1, 0.1), "46 100", "46 100", (True, True)),
+    (True, (0.1, 0.1), "", "46 100", (True, True)),  # heartbeat died
+    (True, (0.1, 0.1), "46 200", "46 100", (True, True)),  # heartbeat restarted with the same pid
+    (True, (0.1, 0.1), "", "", (True, True)),  # no heartbeat process known
+])
+def test_reread_words(steady_now, ages, process, read_with, reread):
+    assert watch.reread_words(steady_now, *ages, process, read_with) == reread
+
+
+WORD_VARIANTS = [dict(unit=u) for u in ("active", "failed", "inactive", "activating")] + [
+    dict(rsc=r) for r in ("all", "local", "foreign", "none", "transition", "")] + [
+    dict(peer=p) for p in ("active", "dead", "up", "")] + [
+    dict(heartbeat_enabled=False), dict(heartbeat_settled=False)]
+STEADY_CASES = [c for c in CASES + [("a standby", obs(STANDBY, flag=False, vip=False, **ELSEWHERE), Memory(), "", "")]
+                if watch.steady(c[1].local, c[1].flag, c[1].vip_here, c[1].primary_elsewhere, c[1].heartbeat_state)]
+SLOW = ("reclaim", "restart-heartbeat")  # decisions that wait RECLAIM_AFTER / STUCK_AFTER, far over REREAD_EVERY
+
+
+@pytest.mark.parametrize("o, m", [c[1:3] for c in STEADY_CASES], ids=[c[0] for c in STEADY_CASES])
+def test_words_of_an_earlier_check_change_only_slow_decisions_on_a_steady_node(o, m):
+    """On a steady node (heartbeat active), whatever systemd and heartbeat say now instead of what
+    they said REREAD_EVERY seconds ago, the decision is the same or a slow one (taken on words read
+    again: hawatch reads them before acting)."""
+    assert watch.REREAD_EVERY < min(watch.RECLAIM_AFTER, watch.STUCK_AFTER)
+    decided = watch.decide(o, m).decision
+    for variant in WORD_VARIANTS:
+        args = {"unit": o.unit_state, "rsc": o.rscstatus, "peer": o.peer_status,
+                "heartbeat_enabled": o.heartbeat_enabled, "heartbeat_settled": o.heartbeat_settled, **variant}
+        varied = o._replace(unit_state=args["unit"], rscstatus=args["rsc"], peer_status=args["peer"],
+                            heartbeat_enabled=args["heartbeat_enabled"], heartbeat_settled=args["heartbeat_settled"])
+        for memory in (m, m._replace(unclaimed_for=99, claims_for=99, peer_dead_for=99)):
+            now = watch.decide(varied, memory).decision
+            assert now in (decided, watch.decide(o, memory).decision, *SLOW), (variant, memory, now)
