@@ -82,6 +82,9 @@ def test_healthy_cluster_matches_the_seeds_tables(cluster):
 
 
 def test_stopped_cascade_exits_1_and_says_so(cluster):
+    # The downstream's cascade monitor would fail the stopped cascade over within seconds (its
+    # job): held still, so that the report shows the tree as it is and it comes back as it was.
+    cluster.cli("exec", "pg3", "--", "systemctl", "stop", "pgcascade-cascade-monitor")
     cluster.cli("exec", "pg2", "--", "systemctl", "stop", PG_UNIT)
     try:
         proc = run_status(cluster)
@@ -94,6 +97,7 @@ def test_stopped_cascade_exits_1_and_says_so(cluster):
         assert "  - pg3: not receiving WAL from pg2" in problems
     finally:
         cluster.cli("exec", "pg2", "--", "systemctl", "start", PG_UNIT)
+        cluster.cli("exec", "pg3", "--", "systemctl", "start", "pgcascade-cascade-monitor")
     proc = status_until(cluster, 0)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
