@@ -62,32 +62,27 @@ def postmaster_killed(lab: Lab, load: Workload) -> float:
     return settle(load, 0)
 
 
-def cascade_frozen(lab: Lab, load: Workload) -> float:
-    lab.cli("pause", "pg2")
+def broken_for(lab: Lab, load: Workload, verb: str, undo: str, host: str, seconds: float, settle_s: float) -> float:
+    """`lab VERB HOST` for `seconds`, then `lab UNDO HOST`; the window's end after `settle_s` more."""
+    lab.cli(verb, host)
     try:
-        hold(10, "a 10 s freeze of the cascade")
+        hold(seconds, f"{verb} {host} for {seconds:.0f} s")
     finally:
-        lab.cli("resume", "pg2")
-    return settle(load, 10)
+        lab.cli(undo, host)
+    return settle(load, settle_s)
+
+
+def cascade_frozen(lab: Lab, load: Workload) -> float:
+    return broken_for(lab, load, "pause", "resume", "pg2", 10, 10)
 
 
 def cascade_link_blip(lab: Lab, load: Workload) -> float:
-    lab.cli("partition", "pg2")
-    try:
-        hold(5, "a 5 s cut of the cascade's link")
-    finally:
-        lab.cli("heal", "pg2")
-    # heartbeat restarts on both nodes some seconds after a heal: the window covers it.
-    return settle(load, 30)
+    # heartbeat restarts on both nodes some seconds after a heal: the 30 s window covers it.
+    return broken_for(lab, load, "partition", "heal", "pg2", 5, 30)
 
 
 def master_frozen_returns(lab: Lab, load: Workload) -> float:
-    lab.cli("pause", "pg1")
-    try:
-        hold(8, "an 8 s freeze of the master")
-    finally:
-        lab.cli("resume", "pg1")
-    return settle(load, 30)
+    return broken_for(lab, load, "pause", "resume", "pg1", 8, 30)
 
 
 SCENARIOS: dict[str, tuple[str, str, Callable[[Lab, Workload], float]]] = {
