@@ -121,7 +121,10 @@ def move_vip(topology: Topology, node_name: str, primary: str, target: str, seco
         return
     if node_name == primary:
         c = topology.cluster
-        yield _ipaddr2(vip, "stop")
+        # ha-watch removes a VIP from a host without the primary flag (stop_primary removed it):
+        # it may do so between IPaddr2's check and its delete. The VIP gone is all this step asks.
+        yield StringCommand(_ipaddr2(vip, "stop"), "||", "test", "-z",
+                            f'"$(ip -o addr show to {vip.address}/32)"')
         yield StringCommand("systemctl", "stop", unit(c.version, c.name))  # waits for the stop begun earlier
         yield StringCommand(HB_STANDBY, "all")
     elif node_name == target:

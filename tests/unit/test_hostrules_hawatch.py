@@ -185,6 +185,9 @@ def test_hapostgres_running_finds_its_command_line(tmp_path, monkeypatch):
     assert hawatch.hapostgres_running() is False
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(tmp_path / "hapostgres"), "start"])
     try:
+        deadline = time.monotonic() + 10  # a loaded machine may take a moment to exec the child
+        while not hawatch.hapostgres_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert hawatch.hapostgres_running() is True
     finally:
         proc.kill()
