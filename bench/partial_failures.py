@@ -3,6 +3,8 @@ scenarios, docs/failure-model.md).
 
   1   the master's PostgreSQL SIGKILLed on a live host (heartbeat up): ha-watch starts it again
       in place; one cluster for all runs (the primary stays where it is);
+  1b  the master's PostgreSQL frozen (every process of its unit SIGSTOPped: a stalled disk) on a
+      live host: ha-watch hands the resources over, the cascade is promoted; thawed 10 s later;
   2   the cascade frozen for 10 s (`lab pause pg2`: the kernel still answers ping): the master's
       commits wait for their synchronous standby until the downstream's cascade monitor fails
       the cascade over;
@@ -17,7 +19,7 @@ the snapshot of a deployed one. Any overlap of two servers' acknowledgements sto
 Prints the figures and merges them into bench/results/partial_failures.json with the machine's
 load average.
 
-Run as root: `.venv/bin/python bench/partial_failures.py [--runs N] [--scenarios 1,2,4,10]`
+Run as root: `.venv/bin/python bench/partial_failures.py [--runs N] [--scenarios 1,1b,2,4,10]`
 (default 5 runs of each).
 """
 from __future__ import annotations
@@ -41,6 +43,7 @@ RESULTS = ROOT / "bench/results/partial_failures.json"
 LAB = "bp"
 ROLE = "pgcascade_workload"
 KILL_POSTMASTER = "kill -9 $(head -1 /var/lib/postgresql/15/main/postmaster.pid)"
+UNIT = "postgresql@15-main"
 
 
 def hold(seconds: float, what: str) -> None:
@@ -60,6 +63,17 @@ def postmaster_killed(lab: Lab, load: Workload) -> float:
     killed = time.monotonic()
     wait_until(lambda: load.first_ack_after(killed, node="pg1"), 60, "pg1 acknowledging again", interval=0.05)
     return settle(load, 0)
+
+
+def master_postgres_frozen(lab: Lab, load: Workload) -> float:
+    lab.ssh("pg1", f"systemctl kill -s SIGSTOP {UNIT}")
+    frozen = time.monotonic()
+    try:
+        wait_until(lambda: load.first_ack_after(frozen, node="pg2"), 60, "pg2 acknowledging", interval=0.05)
+        hold(10, "10 s more with pg1's PostgreSQL frozen")
+    finally:
+        lab.ssh("pg1", f"systemctl kill -s SIGCONT {UNIT}")
+    return settle(load, 10)
 
 
 def broken_for(lab: Lab, load: Workload, verb: str, undo: str, host: str, seconds: float, settle_s: float) -> float:
@@ -87,6 +101,7 @@ def master_frozen_returns(lab: Lab, load: Workload) -> float:
 
 SCENARIOS: dict[str, tuple[str, str, Callable[[Lab, Workload], float]]] = {
     "1": ("scenario_1_postmaster_killed", "the master's postmaster SIGKILLed", postmaster_killed),
+    "1b": ("scenario_1b_master_postgres_frozen", "the master's PostgreSQL frozen", master_postgres_frozen),
     "2": ("scenario_2_cascade_frozen_10s", "the cascade frozen 10 s", cascade_frozen),
     "4": ("scenario_4_cascade_link_cut_5s", "the cascade's link cut 5 s", cascade_link_blip),
     "10": ("scenario_10_master_frozen_8s_returns", "the master frozen 8 s, then back", master_frozen_returns),

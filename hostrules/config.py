@@ -44,6 +44,12 @@ class Config:
     def unit(self) -> str:
         return f"postgresql@{self.version}-{self.cluster}"
 
+    @property
+    def hand_over_marker(self) -> str:
+        """Written by ha-watch as it hands the resources over (its server hung or down): the
+        resource stops that follow release at once, without reading that server."""
+        return os.path.join(self.runtime_directory, "handing-over")
+
     def others(self) -> List[Host]:
         return [h for h in self.hosts if h.name != self.self_name]
 

@@ -205,8 +205,10 @@ class Watcher:
         # either as still running or as done, never as a flagged standby (which hands over).
         hapostgres = hapostgres_running()
         flag = os.path.exists(c.primary_flag)
+        read_at = time.monotonic()
         local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory,
                            timeout=watch.LOCAL_READ_TIMEOUT, session=self.session)
+        unanswered_for = time.monotonic() - read_at if local.state == "unresponsive" else 0.0
         down = flag and local.state != "primary"
         vip = vip_here(c)
         own = c.host(c.self_name)
@@ -226,7 +228,8 @@ class Watcher:
             deposition=deposition, primary_elsewhere=primary_elsewhere,
             preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
             relaxed=load_relaxed(c), hosts_total=len(c.hosts), inventory_master=own.role == "master" if own else True,
-            hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"))
+            hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"),
+            unanswered_for=unanswered_for)
 
     def read_words_if_due(self, fresh: bool, local: NodeState, flag: bool, vip: bool,
                           primary_elsewhere: bool) -> Tuple[Units, HeartbeatWords]:
@@ -296,7 +299,13 @@ class Watcher:
     def hand_over(self) -> None:
         """The flag goes, heartbeat hands the resources over (hb_standby); if it still holds them
         a few seconds later (a request it ignored), heartbeat is restarted here: its stop releases
-        them and the peer takes them."""
+        them and the peer takes them. The marker first: those resource stops then release at once
+        instead of reading this hung or dead server again."""
+        try:
+            with open(self.c.hand_over_marker, "w") as f:
+                f.write(f"{time.time():.0f}\n")
+        except OSError as error:
+            self.say(f"could not write {self.c.hand_over_marker} ({error}): the resource stops read the server")
         self.remove_flag()
         hostio.run(["systemctl", "stop", "--no-block", self.c.unit], timeout=5)
         hostio.run([HB_STANDBY, "all"], timeout=10)

@@ -8,17 +8,28 @@ peer's may-promote finds it silent. Otherwise (heartbeat restarting, or asked to
 healthy primary that nobody replaced keeps running with its VIP: a link blip or a deploy rerun
 causes no outage, and ha-watch asks heartbeat for the resources again if it does not give them back.
 A primary whose peer is not a standby that could take over (dead, or a former primary) is kept too.
+While ha-watch hands the resources over (it found its flagged server hung or down, and queued
+its stop), the resource stops release at once: reading a hung server would only delay the peer.
 """
 from __future__ import annotations
 
+import os
+import time
 from typing import Optional
 
 from hostrules.nodestate import NodeState
 from hostrules.verdict import Verdict
 
 
-def decide(local: NodeState, flag: bool, heartbeat_stop_job: bool, deposition: Optional[Verdict],
-           peer: Optional[NodeState] = None, peer_name: str = "the peer") -> Verdict:
+HAND_OVER_FRESH = 30.0  # seconds a hand-over marker of ha-watch's counts (its hand-over takes a few)
+
+
+def decide(local: Optional[NodeState], flag: bool, heartbeat_stop_job: bool, deposition: Optional[Verdict],
+           peer: Optional[NodeState] = None, peer_name: str = "the peer", handing_over: bool = False) -> Verdict:
+    """`local` is not read (None) while `handing_over`."""
+    if handing_over or local is None:
+        return Verdict("release", "handing-over",
+                       "ha-watch is handing the resources over (its PostgreSQL hung or down; the stop is queued)")
     if local.state != "primary":
         return Verdict("release", "not-a-primary", f"PostgreSQL is '{local.line()}': nothing to keep")
     if deposition is not None and deposition.decision == "fence":
@@ -37,6 +48,15 @@ def decide(local: NodeState, flag: bool, heartbeat_stop_job: bool, deposition: O
                    "over) while this is the newest primary: keeping it and the VIP, nobody replaced it")
 
 
+def handing_over(marker: str, now: Optional[float] = None) -> bool:
+    """Did ha-watch write its hand-over marker within HAND_OVER_FRESH seconds?"""
+    try:
+        age = (time.time() if now is None else now) - os.stat(marker).st_mtime
+    except OSError:
+        return False
+    return 0 <= age < HAND_OVER_FRESH
+
+
 def heartbeat_stop_job() -> bool:
     """A systemd stop job for heartbeat is queued or running (an admin's stop, a shutdown)."""
     import subprocess
@@ -50,17 +70,10 @@ def heartbeat_stop_job() -> bool:
     return any(len(w) >= 3 and w[1] == "heartbeat.service" and w[2] == "stop" for w in words)
 
 
-def main() -> int:
-    """Prints 'keep' or 'release', then the reason and the message (hapostgres stop, pgcascade-vip stop)."""
-    import os
-
-    from hostrules import config as configlib
+def read_and_decide(c, flag: bool) -> Verdict:
     from hostrules import hostio, timeline
     from hostrules.nodestate import read_local
 
-    c = configlib.load()
-    hostio.ensure_ssh_directory(c)
-    flag = os.path.exists(c.primary_flag)
     # Without the primary flag the resources are being handed over (ha-watch, the switchover
     # task) or were never given: a hung server need not hold the hand-over up for long.
     local = read_local(c.bin_directory, c.data_directory, c.port, c.socket_directory, timeout=5 if flag else 1.5)
@@ -68,8 +81,22 @@ def main() -> int:
     if local.state == "primary":
         others = hostio.states_of(c, [h.name for h in c.others()])
         deposition = timeline.successor_verdict(local, others, {h.name: h.address for h in c.hosts})
-    verdict = decide(local, flag, heartbeat_stop_job(), deposition,
-                     others.get(c.ha_peer) if c.ha_peer else None, c.ha_peer or "the peer")
+    return decide(local, flag, heartbeat_stop_job(), deposition,
+                  others.get(c.ha_peer) if c.ha_peer else None, c.ha_peer or "the peer")
+
+
+def main() -> int:
+    """Prints 'keep' or 'release', then the reason and the message (hapostgres stop, pgcascade-vip stop)."""
+    from hostrules import config as configlib
+    from hostrules import hostio
+
+    c = configlib.load()
+    hostio.ensure_ssh_directory(c)
+    flag = os.path.exists(c.primary_flag)
+    if handing_over(c.hand_over_marker):
+        verdict = decide(None, flag, False, None, handing_over=True)
+    else:
+        verdict = read_and_decide(c, flag)
     print(f"{verdict.decision} {verdict.reason} {verdict.message}")
     return 0
 

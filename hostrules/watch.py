@@ -53,7 +53,7 @@ from hostrules.syncset import parse_names
 from hostrules.verdict import Verdict
 
 RESTART_DEADLINE = 6.0  # seconds a restarted primary has to answer before the resources are handed over
-UNRESPONSIVE_DEADLINE = 4.0  # seconds a running primary may go without answering (each read waits LOCAL_READ_TIMEOUT)
+UNRESPONSIVE_DEADLINE = 4.0  # seconds a running primary may go without answering: two reads at least
 LOCAL_READ_TIMEOUT = 2.0  # seconds ha-watch waits for its own PostgreSQL's answer
 MAX_RESTARTS = 3  # in-place restarts of the primary before ha-watch has seen it answer again
 RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources before asking for them
@@ -86,6 +86,7 @@ class Observation(NamedTuple):
     hosts_reached: int = 0  # cluster hosts this node reaches (itself included)
     hosts_total: int = 1
     inventory_master: bool = True  # this node is the inventory's master (its cascade's failover owns its setting)
+    unanswered_for: float = 0.0  # seconds this check's read of an unresponsive server waited in vain
 
     @property
     def holds(self) -> Optional[bool]:
@@ -163,9 +164,10 @@ def decide(o: Observation, m: Memory) -> Verdict:
     if o.flag and local.state != "primary":
         restarted = m.restarts > 0 and not came_back_since_restart(o, m)
         if local.state == "unresponsive" and not o.hapostgres_running:
-            if m.down_for is not None and m.down_for >= UNRESPONSIVE_DEADLINE:
+            # counted to the end of this check's read, which found it silent too
+            if m.down_for is not None and m.down_for + o.unanswered_for >= UNRESPONSIVE_DEADLINE:
                 return act("hand-over", "primary-unresponsive",
-                           f"PostgreSQL has not answered for {m.down_for + LOCAL_READ_TIMEOUT:.0f} s although its "
+                           f"PostgreSQL has not answered for {m.down_for + o.unanswered_for:.0f} s although its "
                            "postmaster runs and said it was ready (hung: frozen processes, a stalled disk): handing "
                            "the resources to the peer")
             return act("none", "unresponsive", "PostgreSQL does not answer")
@@ -289,10 +291,13 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     local = o.local
     down = o.flag and local.state != "primary"
     # down_for counts from the outage's start, then from each restart (the restart deadline's clock).
+    # A hung server's outage began at the latest when the read that found it silent was sent.
     if not down:
         down_for = None
-    elif verdict.decision == "restart-postgres" or m.down_for is None:
+    elif verdict.decision == "restart-postgres":
         down_for = 0.0
+    elif m.down_for is None:
+        down_for = o.unanswered_for if local.state == "unresponsive" else 0.0
     else:
         down_for = m.down_for + elapsed
     restarts = 0 if not down or verdict.decision == "hand-over" else m.restarts + (verdict.decision == "restart-postgres")

@@ -218,6 +218,16 @@ def test_stop_keeps_the_primary_and_its_flag_while_heartbeat_only_restarts(fake)
     assert "systemctl" not in fake.log() and fake.flag.exists()
 
 
+def test_stop_during_ha_watchs_hand_over_stops_nothing_itself(fake):
+    """ha-watch queued the stop of its hung server: waiting for that stop here would hold the
+    hand-over up until systemd's stop timeout."""
+    fake.set(local="unresponsive 1 " + SYSID, release="release handing-over ha-watch is handing the resources over")
+    fake.set_flag()
+    result = fake.run("hapostgres", "stop")
+    assert result.returncode == 0 and "handing the resources over" in result.stderr
+    assert "systemctl" not in fake.log() and not fake.flag.exists()
+
+
 @pytest.mark.parametrize("local", ["standby 1 " + SYSID, "down"])
 def test_stop_leaves_a_standby_alone_and_always_succeeds(fake, local):
     fake.set(local=local)

@@ -58,6 +58,10 @@ CASES = [
      "none", "unresponsive"),
     ("... still not answering at the deadline", obs(NodeState("unresponsive", 1, SYSID)),
      Memory(down_for=watch.UNRESPONSIVE_DEADLINE), "hand-over", "primary-unresponsive"),
+    ("... the deadline reached during this check's read", obs(NodeState("unresponsive", 1, SYSID), unanswered_for=2),
+     Memory(down_for=watch.UNRESPONSIVE_DEADLINE - 2), "hand-over", "primary-unresponsive"),
+    ("... not before it", obs(NodeState("unresponsive", 1, SYSID), unanswered_for=1.9),
+     Memory(down_for=watch.UNRESPONSIVE_DEADLINE - 2), "none", "unresponsive"),
     ("... answering again: the count ends", obs(), Memory(down_for=3), "none", "primary"),
     ("... not while hapostgres runs (a promotion)", obs(NodeState("unresponsive", 1, SYSID), hapostgres_running=True),
      Memory(down_for=9), "none", "starting"),
@@ -197,6 +201,21 @@ def test_memory_counts_wall_clock_time_and_resets():
     assert watch.decide(waiting, m).decision == "none"
 
 
+def test_a_hung_primary_is_handed_over_at_its_second_silent_read():
+    """The first silent read starts the count at the time it waited; the second reaches the deadline."""
+    hung = obs(NodeState("unresponsive", 1, SYSID), unanswered_for=watch.LOCAL_READ_TIMEOUT)
+    first = watch.decide(hung, Memory())
+    assert first.decision == "none"
+    m = watch.remember(hung, Memory(), first, watch.LOCAL_READ_TIMEOUT + 0.3)
+    assert m.down_for == watch.LOCAL_READ_TIMEOUT
+    assert watch.decide(hung, m).decision == "hand-over"
+
+
+def test_a_primary_found_stopped_counts_from_zero():
+    m = watch.remember(obs(DOWN, unit="failed"), Memory(), Verdict("none", "x"), 1)
+    assert m.down_for == 0.0
+
+
 RELEASE_CASES = [
     ("a link blip: heartbeat restarts itself", PRIMARY, True, False, KEEP, "keep", "heartbeat-restarting"),
     ("an admin stops heartbeat", PRIMARY, True, True, KEEP, "release", "heartbeat-stopping"),
@@ -214,6 +233,16 @@ def test_release(local, flag, stop_job, deposition, decision, reason):
     peer = NodeState("stopped-primary", 0, SYSID) if reason == "peer-cannot-take-over" else STANDBY
     verdict = release.decide(local, flag, stop_job, deposition, peer, "pg1")
     assert (verdict.decision, verdict.reason) == (decision, reason)
+
+
+def test_release_during_ha_watchs_hand_over_reads_nothing(tmp_path):
+    marker = tmp_path / "handing-over"
+    assert not release.handing_over(str(marker))
+    marker.write_text("")
+    assert release.handing_over(str(marker))
+    assert not release.handing_over(str(marker), now=marker.stat().st_mtime + release.HAND_OVER_FRESH)  # stale
+    verdict = release.decide(None, False, False, None, handing_over=True)
+    assert (verdict.decision, verdict.reason) == ("release", "handing-over")
 
 
 def sync_primary(state="streaming", sync="sync", flush=1 << 30):
