@@ -20,7 +20,6 @@ from typing import Optional
 from hostrules.nodestate import NodeState
 from hostrules.verdict import Verdict
 
-
 HAND_OVER_FRESH = 30.0  # seconds a hand-over marker of ha-watch's counts (its hand-over takes a few)
 
 

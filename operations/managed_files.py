@@ -75,16 +75,19 @@ def ensure_managed_files(files: list[FileEntry], directories: list[DirectoryEntr
         host.noop("nothing managed here")
         return
     state = read_fact(host, PathStates, paths=[d.path for d in directories] + [f.path for f in files])
+    yield from apply_entries([*directories, *files], state,
+                             f"{len(files)} file(s), {len(directories)} director(ies) as managed")
+
+
+def apply_entries(entries: list[FileEntry | DirectoryEntry], observed: dict, as_wanted: str):
+    """Each entry's commands, in order; what changed is logged, else `as_wanted` (a no-op)."""
     done = []
-    for directory in directories:
-        commands, what = directory_commands(directory, state.get(directory.path))
-        yield from commands
-        done += [what] if what else []
-    for file in files:
-        commands, what = file_commands(file, state.get(file.path))
+    for entry in entries:
+        make = directory_commands if isinstance(entry, DirectoryEntry) else file_commands
+        commands, what = make(entry, observed.get(entry.path))
         yield from commands
         done += [what] if what else []
     if done:
         host.log("; ".join(done))
     else:
-        host.noop(f"{len(files)} file(s), {len(directories)} director(ies) as managed")
+        host.noop(as_wanted)

@@ -13,7 +13,7 @@ from pyinfra.api.state import StateStage
 from pyinfra.facts.files import FileContents
 
 from facts.managed import PathStates
-from operations.managed_files import directory_commands, file_commands
+from operations.managed_files import apply_entries, directory_commands, file_commands
 from operations.run_snapshot import read_fact
 from planner.registry import DirectoryEntry, FileEntry
 
@@ -85,12 +85,4 @@ def ensure_ssh_trust(user: str, home: str, peers: dict[str, str]):
     wanted = [FileEntry(f"{home}/.ssh/authorized_keys", owner=user, group=user, mode="0600", content=authorized),
               FileEntry(f"{home}/.ssh/known_hosts", owner=user, group=user, mode="0644", content=known)]
     observed = read_fact(host, PathStates, paths=[entry.path for entry in wanted])
-    done = []
-    for entry in wanted:
-        commands, what = file_commands(entry, observed.get(entry.path))
-        yield from commands
-        done += [what] if what else []
-    if done:
-        host.log("; ".join(done))
-    else:
-        host.noop(f"{len(names)} peer(s) trusted and pinned")
+    yield from apply_entries(wanted, observed, f"{len(names)} peer(s) trusted and pinned")
