@@ -53,8 +53,8 @@ from hostrules.syncset import parse_names
 from hostrules.verdict import Verdict
 
 RESTART_DEADLINE = 6.0  # seconds a restarted primary has to answer before the resources are handed over
-UNRESPONSIVE_DEADLINE = 4.0  # seconds a running primary may go without answering: two reads at least
-LOCAL_READ_TIMEOUT = 2.0  # seconds ha-watch waits for its own PostgreSQL's answer
+UNRESPONSIVE_DEADLINE = 3.0  # seconds a running primary may go without answering: two silent reads in a row
+LOCAL_READ_TIMEOUT = 1.5  # seconds ha-watch waits for its own PostgreSQL's answer (a trivial query, kept-open session)
 MAX_RESTARTS = 3  # in-place restarts of the primary before ha-watch has seen it answer again
 RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources before asking for them
 RETRY_AFTER = 4.0  # seconds the peer is dead without a primary anywhere before the promotion is retried

@@ -4,8 +4,8 @@ and the master's commits resume within 10 s of the fault (or never stop, where t
 says so).
 
 - Cascade health is "PostgreSQL answers and WAL flows", not ping: a restart of the cascade's
-  PostgreSQL is not failed over; a cascade whose PostgreSQL died on a live host is, and so is a
-  hung one (paused: it still answers ping).
+  PostgreSQL is not failed over; a cascade whose PostgreSQL died or froze on a live host is, and
+  so is a hung one (paused: it still answers ping).
 - Bounded pg_wal: while the downstream is dead, the cascade's archiver goes on; its backlog is
   shipped when the downstream returns, and past its budget the downstream is named for rebuild.
 - A deploy rerun while the returned cascade cannot catch up keeps the failover: commits never
@@ -251,6 +251,21 @@ def test_a_cascade_whose_postgresql_died_on_a_live_host_is_failed_over(cluster):
     assert_safe(lab, load, pause)
     assert_failed_over(lab, mark, "cascade-disconnected")
     lab.ssh("pg2", f"systemctl reset-failed {UNIT}; systemctl start {UNIT}")
+    restore(lab, mark)
+
+
+def test_a_cascade_whose_postgresql_froze_on_a_live_host_is_failed_over(cluster):
+    """Every process of the cascade's PostgreSQL stopped (a stalled disk): its connection to the
+    master stays open and the host, ssh and heartbeat answer, but no WAL flows."""
+    lab = cluster
+    mark = log_mark(lab)
+    try:
+        load, pause, _ = run_fault(lab, lambda: lab.ssh("pg2", f"systemctl kill -s SIGSTOP {UNIT}"))
+        assert lab.ssh("pg2", "true").returncode == 0  # the host lives
+        assert_safe(lab, load, pause)
+        assert_failed_over(lab, mark, "cascade-stalled")
+    finally:
+        lab.ssh("pg2", f"systemctl kill -s SIGCONT {UNIT}")
     restore(lab, mark)
 
 
