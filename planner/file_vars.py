@@ -157,6 +157,12 @@ class UcastPeer(NamedTuple):
     address: str
 
 
+def heartbeat_time(seconds: float) -> str:
+    """ha.cf's form of a timing: whole seconds as before ("3"), else milliseconds ("2500ms")."""
+    ms = round(seconds * 1000)
+    return str(ms // 1000) if ms % 1000 == 0 else f"{ms}ms"
+
+
 def heartbeat_vars(topology: Topology, node_name: str) -> dict:
     """Variables of templates/ha.cf.j2 and templates/haresources.j2 for a heartbeat node."""
     node = _node(topology, node_name)
@@ -181,10 +187,10 @@ def heartbeat_vars(topology: Topology, node_name: str) -> dict:
         "node_name": node.name,
         "ha_nodes": [n.name for n in holders],
         "ha_ucast": [UcastPeer(vip.interface, n.address) for n in holders if n != node],
-        "ha_keepalive": timings.keepalive,
-        "ha_warntime": timings.warntime,
-        "ha_deadtime": timings.deadtime,
-        "ha_initdead": timings.initdead,
+        "ha_keepalive": heartbeat_time(timings.keepalive),
+        "ha_warntime": heartbeat_time(timings.warntime),
+        "ha_deadtime": heartbeat_time(timings.deadtime),
+        "ha_initdead": heartbeat_time(timings.initdead),
         "ha_udpport": HEARTBEAT_UDP_PORT,
         "ha_preferred_node": topology.master.name,
         "vip_address": vip.address,

@@ -20,10 +20,12 @@ class Vip:
 
 @dataclass(frozen=True)
 class HeartbeatTimings:
-    keepalive: int = 1
-    warntime: int = 2
-    deadtime: int = 3
-    initdead: int = 6
+    """Seconds (heartbeat takes them to the millisecond)."""
+
+    keepalive: float = 1
+    warntime: float = 2
+    deadtime: float = 3
+    initdead: float = 6
 
 
 @dataclass(frozen=True)

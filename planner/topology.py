@@ -93,10 +93,16 @@ def _check_megabytes(value: Any) -> str | None:
     return f"is {value!r} (use a whole number of megabytes > 0)"
 
 
-def _check_seconds(value: Any) -> str | None:
-    if _is_int(value) and value > 0:
+def _is_heartbeat_seconds(value: Any) -> bool:
+    """heartbeat counts its timings in milliseconds: seconds as a number, to the millisecond, >= 0.1."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0.1
+            and abs(value * 1000 - round(value * 1000)) < 1e-6)
+
+
+def _check_heartbeat_seconds(value: Any) -> str | None:
+    if _is_heartbeat_seconds(value):
         return None
-    return f"is {value!r} (use a whole number of seconds > 0)"
+    return f"is {value!r} (use seconds >= 0.1, to the millisecond, e.g. 3 or 2.5)"
 
 
 def _setting_value_problem(name: Any, value: Any) -> str | None:
@@ -181,10 +187,10 @@ CLUSTER_KEYS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "vip_address": (None, _check_vip_address),
     "vip_prefix": (None, _check_vip_prefix),
     "vip_interface": (None, _check_interface),
-    "ha_keepalive": (_TIMING_DEFAULTS.keepalive, _check_seconds),
-    "ha_warntime": (_TIMING_DEFAULTS.warntime, _check_seconds),
-    "ha_deadtime": (_TIMING_DEFAULTS.deadtime, _check_seconds),
-    "ha_initdead": (_TIMING_DEFAULTS.initdead, _check_seconds),
+    "ha_keepalive": (_TIMING_DEFAULTS.keepalive, _check_heartbeat_seconds),
+    "ha_warntime": (_TIMING_DEFAULTS.warntime, _check_heartbeat_seconds),
+    "ha_deadtime": (_TIMING_DEFAULTS.deadtime, _check_heartbeat_seconds),
+    "ha_initdead": (_TIMING_DEFAULTS.initdead, _check_heartbeat_seconds),
     "apt_repository": (None, _check_apt_repository),
     "secrets_file": (None, _check_optional_path),
     "pg_cascade_monitor": (_CLUSTER_DEFAULTS.cascade_monitor, _check_bool),
@@ -511,7 +517,7 @@ def _check_heartbeat_timings(data: Mapping, reference: str) -> list[str]:
         key: _value(data, key, CLUSTER_KEYS[key][0])
         for key in ("ha_keepalive", "ha_warntime", "ha_deadtime", "ha_initdead")
     }
-    if not all(_is_int(v) and v > 0 for v in timings.values()):
+    if not all(_is_heartbeat_seconds(v) for v in timings.values()):
         return []  # reported by the value checks
     k, w, d, i = timings.values()
     if k <= w < d <= i:
