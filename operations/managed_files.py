@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+from collections.abc import Sequence
 from io import BytesIO
 
 from pyinfra import host
@@ -79,12 +80,14 @@ def ensure_managed_files(files: list[FileEntry], directories: list[DirectoryEntr
                              f"{len(files)} file(s), {len(directories)} director(ies) as managed")
 
 
-def apply_entries(entries: list[FileEntry | DirectoryEntry], observed: dict, as_wanted: str):
+def apply_entries(entries: Sequence[FileEntry | DirectoryEntry], observed: dict, as_wanted: str):
     """Each entry's commands, in order; what changed is logged, else `as_wanted` (a no-op)."""
     done = []
     for entry in entries:
-        make = directory_commands if isinstance(entry, DirectoryEntry) else file_commands
-        commands, what = make(entry, observed.get(entry.path))
+        if isinstance(entry, DirectoryEntry):
+            commands, what = directory_commands(entry, observed.get(entry.path))
+        else:
+            commands, what = file_commands(entry, observed.get(entry.path))
         yield from commands
         done += [what] if what else []
     if done:
