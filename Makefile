@@ -62,6 +62,8 @@ bench: setup
 	$(PY) bench/lab.py
 	$(PY) bench/deploy.py
 	$(PY) bench/failover.py
+	$(PY) bench/failover_timing.py
+	$(PY) bench/partial_failures.py
 	$(PY) bench/deploy_scaling.py --demo
 	$(PY) bench/idle.py
 	$(PY) bench/peers/failover.py

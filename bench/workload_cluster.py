@@ -15,11 +15,12 @@ from lab.workload import client_inventory, install_sql
 
 
 def deploy_with_workload(lab: Lab, role: str, failed: str = "the deploy failed",
-                         fail: Callable[[str], NoReturn] = sys.exit) -> str:
-    """Deploy the cluster with `role` as an application user, wait until pg1 holds the resources,
-    create the role there; its password. A failed deploy calls `fail` with `failed` and its output."""
+                         fail: Callable[[str], NoReturn] = sys.exit, extra: dict | None = None) -> str:
+    """Deploy the cluster with `role` as an application user (and `extra` inventory data on every
+    host), wait until pg1 holds the resources, create the role there; its password. A failed
+    deploy calls `fail` with `failed` and its output."""
     with tempfile.TemporaryDirectory() as directory:
-        proc = lab.pyinfra("-y", client_inventory(lab.desc, Path(directory), role), "deploy.py")
+        proc = lab.pyinfra("-y", client_inventory(lab.desc, Path(directory), role, extra), "deploy.py")
     if proc.returncode != 0:
         fail(f"{failed}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
     wait_until(lambda: holds_resources(lab, "pg1"), 90, "heartbeat giving pg1 the resources")

@@ -54,16 +54,17 @@ def install_sql(role: str, password: str, salt: bytes) -> str:
     """
 
 
-def client_inventory(lab_desc: dict, directory: Path, role: str) -> str:
+def client_inventory(lab_desc: dict, directory: Path, role: str, extra: dict | None = None) -> str:
     """An inventory file in `directory`: the lab's, with the main machine (the lab bridge's
-    address, where the workload connects from) as an application host for `role`."""
+    address, where the workload connects from) as an application host for `role`, and `extra`
+    data on every host (e.g. heartbeat timings)."""
     lab_inventory = Path(__file__).resolve().parents[1] / "inventories/lab.py"
     path = Path(directory) / "inventory.py"
     path.write_text(textwrap.dedent(f"""\
         import runpy
         _lab = runpy.run_path({str(lab_inventory)!r})
         _app = {{"pg_app_hosts": [{{"address": {lab_desc['bridge_ip']!r}, "database": "postgres",
-                                   "user": {role!r}}}]}}
+                                   "user": {role!r}}}], **{dict(extra or {})!r}}}
         master, cascade, downstream = ([(n, {{**d, **_app}}) for n, d in _lab[g]]
                                        for g in ("master", "cascade", "downstream"))
         """))
