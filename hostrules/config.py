@@ -32,6 +32,7 @@ class Config:
     syncset_path: str = "/var/lib/postgresql/pgcascade/syncset.json"
     runtime_directory: str = "/run/pgcascade"
     primary_flag: str = "/run/pgcascade/primary-allowed"
+    hand_over_marker: str = "/run/pgcascade/handing-over"  # ha-watch's hand-over under way (hostrules.release)
     known_hosts: str = "/var/lib/postgresql/.ssh/known_hosts"
     ssh_timeout: float = 3
     probe_timeout: float = 0.5
@@ -43,12 +44,6 @@ class Config:
     @property
     def unit(self) -> str:
         return f"postgresql@{self.version}-{self.cluster}"
-
-    @property
-    def hand_over_marker(self) -> str:
-        """Written by ha-watch as it hands the resources over (its server hung or down): the
-        resource stops that follow release at once, without reading that server."""
-        return os.path.join(self.runtime_directory, "handing-over")
 
     def others(self) -> List[Host]:
         return [h for h in self.hosts if h.name != self.self_name]

@@ -33,6 +33,9 @@ HB_TAKEOVER_PATH = "/usr/share/heartbeat/hb_takeover"  # heartbeat v1: ask the p
 # the boot guard lets PostgreSQL start as a primary only while it exists.
 RUNTIME_DIRECTORY = "/run/pgcascade"
 PRIMARY_FLAG_PATH = f"{RUNTIME_DIRECTORY}/primary-allowed"
+# Written by ha-watch as it hands the resources over (its primary hung or down): the resource
+# stops that follow release at once; removed when hapostgres next sets the primary flag.
+HAND_OVER_MARKER_PATH = f"{RUNTIME_DIRECTORY}/handing-over"
 # Until when (epoch seconds, this host's clock) a restart of the cascade is planned, not a failure:
 # written before a deploy or a rolling restart restarts it, on the standbys whose monitor watches it.
 CASCADE_HOLD_PATH = f"{RUNTIME_DIRECTORY}/cascade-restart-planned"

@@ -72,6 +72,7 @@ class FakeCluster:
         variables.update(
             pg_bin_directory=str(self.bin), pg_data_directory=str(self.data),
             runtime_directory=str(tmp_path / "run"), primary_flag=str(tmp_path / "run/primary-allowed"),
+            hand_over_marker=str(tmp_path / "run/handing-over"),
             may_promote_path=str(tmp_path / "may-promote"), ready_timeout=2,
         )
         (tmp_path / "ha-lib").write_text(render("ha-lib.sh.j2", variables))
@@ -216,6 +217,17 @@ def test_stop_keeps_the_primary_and_its_flag_while_heartbeat_only_restarts(fake)
     result = fake.run("hapostgres", "stop")
     assert result.returncode == 0 and "[heartbeat-restarting]" in result.stderr
     assert "systemctl" not in fake.log() and fake.flag.exists()
+
+
+def test_a_start_that_sets_the_flag_ends_an_earlier_hand_over(fake):
+    """The marker would otherwise make a heartbeat restart within its 30 s release this primary."""
+    fake.set(promote_to="primary 2 " + SYSID)
+    marker = fake.flag.parent / "handing-over"
+    marker.parent.mkdir(exist_ok=True)
+    marker.write_text("")
+    result = fake.run("hapostgres", "start")
+    assert result.returncode == 0, result.stderr
+    assert fake.flag.exists() and not marker.exists()
 
 
 def test_stop_during_ha_watchs_hand_over_stops_nothing_itself(fake):
