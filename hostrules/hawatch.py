@@ -194,6 +194,10 @@ class Watcher:
         if self.streams:
             self.others = {name: stream.state() for name, stream in self.streams.items()}
 
+    def peer_is_standby(self, local: NodeState) -> bool:
+        peer = self.others.get(self.c.ha_peer or "")
+        return peer is not None and peer.state == "standby" and peer.system_identifier == local.system_identifier
+
     def say(self, message: str) -> None:
         hostio.log("ha-watch", message)
 
@@ -229,6 +233,7 @@ class Watcher:
             preferred_here=c.ha_preferred in (None, c.self_name), cluster_answers=cluster_answers,
             relaxed=load_relaxed(c), hosts_total=len(c.hosts), inventory_master=own.role == "master" if own else True,
             hosts_reached=1 + sum(1 for s in self.others.values() if s.state != "unreachable"),
+            peer_standby=self.peer_is_standby(local),
             unanswered_for=unanswered_for)
 
     def read_words_if_due(self, fresh: bool, local: NodeState, flag: bool, vip: bool,

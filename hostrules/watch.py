@@ -10,8 +10,8 @@ no longer fails over. ha-watch observes, and this module decides, one action per
                     to MAX_RESTARTS times before ha-watch sees it answer;
   hand-over         ... and it did not come back within the restart deadline (or the start failed),
                     or it runs but has not answered for UNRESPONSIVE_DEADLINE (hung: frozen
-                    processes, a stalled disk): the flag goes and heartbeat hands the resources
-                    to the peer (hb_standby);
+                    processes, a stalled disk) while its peer is a standby that could take over:
+                    the flag goes and heartbeat hands the resources to the peer (hb_standby);
   fence             a running primary whose timeline has a successor elsewhere (timeline.py);
   reclaim           the newest primary holds no resources for a while (heartbeat says so, or no
                     flag and no VIP), heartbeat settled: ask for them (hb_takeover); so does a
@@ -87,6 +87,7 @@ class Observation(NamedTuple):
     hosts_total: int = 1
     inventory_master: bool = True  # this node is the inventory's master (its cascade's failover owns its setting)
     unanswered_for: float = 0.0  # seconds this check's read of an unresponsive server waited in vain
+    peer_standby: bool = True  # the heartbeat peer answers as a standby of this cluster (it could take over)
 
     @property
     def holds(self) -> Optional[bool]:
@@ -164,6 +165,12 @@ def decide(o: Observation, m: Memory) -> Verdict:
     if o.flag and local.state != "primary":
         restarted = m.restarts > 0 and not came_back_since_restart(o, m)
         if local.state == "unresponsive" and not o.hapostgres_running:
+            # A hand-over queues the hung server's stop: with nobody to take over, that would only
+            # turn a server that may thaw into one that is stopped when it does.
+            if not o.peer_standby:
+                return act("none", "unresponsive-no-successor",
+                           "PostgreSQL does not answer, but the heartbeat peer is no standby that could take over: "
+                           "waiting for it")
             # counted to the end of this check's read, which found it silent too
             if m.down_for is not None and m.down_for + o.unanswered_for >= UNRESPONSIVE_DEADLINE:
                 return act("hand-over", "primary-unresponsive",

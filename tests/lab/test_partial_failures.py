@@ -1,6 +1,7 @@
 """Partial failures of the master side, on one lab cluster (lab `pf`) taken through them in turn,
 with a workload committing through the VIP: the master's PostgreSQL killed on a live host (restarted
-in place), a stray VIP on the standby (removed), a link blip of the cascade (no stop of the
+in place), a stray VIP on the standby (removed), the master's PostgreSQL frozen while the cascade is
+down (no hand-over: nobody could take over; writes resume at the thaw), a link blip of the cascade (no stop of the
 primary, no promotion), a downstream promoted by hand for a DR test (the master is not deposed),
 then a master crash (the cascade is promoted, the DR branch notwithstanding).
 
@@ -23,6 +24,7 @@ from tests.conftest import Lab, deployed_lab, has_vip, holds_resources, wait_unt
 from tests.lab.test_failover_master import (
     FAILOVER_DEADLINE,
     ROLE,
+    UNIT,
     assert_acknowledged_rows_on,
     assert_one_writer_at_a_time,
     journal,
@@ -118,6 +120,45 @@ def test_a_stray_vip_on_the_standby_is_removed(cluster):
     wait_until(lambda: not has_vip(lab, "pg2"), 15, "ha-watch removing the VIP from pg2")
     assert "[stray-vip]" in journal(lab, "pg2")
     assert holds_resources(lab, "pg1")
+
+
+def sender_host(lab: Lab, host: str) -> str:
+    return lab.psql(host, "select sender_host from pg_stat_wal_receiver where status = 'streaming'")
+
+
+def test_a_frozen_master_postgres_with_no_standby_to_take_over_waits_for_its_thaw(cluster):
+    """The cascade's PostgreSQL stopped (the downstream's monitor fails it over: pg3 becomes pg1's
+    synchronous standby), then the master's PostgreSQL frozen longer than ha-watch's deadline: a
+    hand-over would queue its stop for nothing, heartbeat having nobody to promote; ha-watch waits,
+    and writes resume on pg1 the moment it thaws."""
+    lab = cluster
+    mark = len(journal(lab, "pg1").splitlines())
+    with workload(lab, first_number=3 * 10**6) as load:
+        load.wait_for_acks(20, 30)
+        lab.ssh("pg2", f"systemctl stop {UNIT}")
+        wait_until(lambda: sender_host(lab, "pg3") == lab.ip("pg1"), 60, "pg3 streaming from pg1 (the cascade failover)")
+        load.wait_for_acks(20, 30, after=time.monotonic())
+        lab.ssh("pg1", f"systemctl kill -s SIGSTOP {UNIT}")
+        frozen = time.monotonic()
+        try:
+            wait_until(lambda: time.monotonic() - frozen >= 8, 12, "8 s with pg1's PostgreSQL frozen", interval=0.1)
+        finally:
+            lab.ssh("pg1", f"systemctl kill -s SIGCONT {UNIT}")
+        thawed = time.monotonic()
+        load.wait_for_acks(20, 30, after=thawed)
+        resumed = load.first_ack_after(thawed).acked - thawed
+    print(f"first write after the thaw: {resumed:.2f} s")
+    assert set(load.spans()) == {"pg1"} and not load.overlaps()
+    assert resumed < BOUND
+    assert "[primary-unresponsive]" not in "\n".join(journal(lab, "pg1").splitlines()[mark:])
+    assert unit_state(lab, "pg1") == "active" and holds_resources(lab, "pg1")
+    assert_acknowledged_rows_on(lab, "pg1", load)
+    # the cascade back, then the deploy puts the tree back
+    lab.ssh("pg2", f"systemctl start {UNIT}")
+    wait_until(lambda: lab.psql("pg2", "select pg_is_in_recovery()") == "t", 60, "pg2 a standby again")
+    proc = lab.pyinfra("-y", lab.inventory, "deploy.py")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    wait_until(lambda: sender_host(lab, "pg3") == lab.ip("pg2"), 60, "pg3 streaming from pg2 again")
 
 
 def test_link_blip_of_the_cascade_stops_nothing(cluster):

@@ -177,6 +177,18 @@ def test_no_action_on_words_of_an_earlier_check(tmp_path, monkeypatch):
     assert reads == [1000, 1001] and acted == ["restart-heartbeat"]  # the words of 1001 say dead: nothing to do
 
 
+def test_the_peer_could_take_over_only_as_a_standby_of_this_cluster(tmp_path, monkeypatch):
+    w, *_ = watcher(tmp_path, monkeypatch)
+    here = NodeState("unresponsive", 1, "7")
+    assert not w.peer_is_standby(here)  # not read yet
+    w.others = {"pg2": NodeState("standby", 1, "7")}
+    assert w.peer_is_standby(here)
+    w.others = {"pg2": NodeState("standby", 1, "8")}  # another cluster
+    assert not w.peer_is_standby(here)
+    w.others = {"pg2": NodeState("unreachable")}
+    assert not w.peer_is_standby(here)
+
+
 def test_hapostgres_running_finds_its_command_line(tmp_path, monkeypatch):
     import subprocess
     import sys
