@@ -203,12 +203,17 @@ def patroni_series(faults: list[str], runs: int, pause_runs: int) -> dict:
                 print(f"patroni timing {profile}: {timing} (leader key ttl now {key['ttl']} s)", flush=True)
             figures: dict = {"timing": timing}
             for fault in faults:
-                results = []
+                results, failed = [], None
                 for number in range(1, runs + 1):
-                    results.append(patroni_fault_run(lab, peer, password, fault))
+                    try:
+                        results.append(patroni_fault_run(lab, peer, password, fault))
+                    except AssertionError as error:  # this fault's series ends; the next one is tried
+                        failed = f"run {number}: {error}"[:1000]
+                        print(f"patroni {profile} {fault} {number}: FAILED: {error}", flush=True)
+                        break
                     print(f"patroni {profile} {fault} {number}: {results[-1]['seconds']:.2f} s "
                           f"({results[-1]['new']}; load {load_average()[0]})", flush=True)
-                figures[fault] = figures_of(results)
+                figures[fault] = {**(figures_of(results) if results else {}), **({"failed": failed} if failed else {})}
                 publish(f"patroni_{profile}", fault, figures[fault])
             if pause_runs:
                 figures["stall_2s"] = patroni_stalls(lab, peer, pause_runs, timing)
@@ -269,18 +274,21 @@ def main() -> None:
                 print(f"{name}: FAILED: {error}", flush=True)
                 continue
             out.update({"pgcascade": figures} if name == "pgcascade" else figures)
+    for section, published in _written.items():  # a product whose series failed keeps what it finished
+        out.setdefault(section, published)
     pgcascade = out.get("pgcascade", {})
 
     out["ratio_patroni_median_to_pgcascade_median"] = {
         profile: {fault: round(out[f"patroni_{profile}"][fault]["median"] / pgcascade[fault]["median"], 2)
-                  for fault in faults if fault in pgcascade and fault in out.get(f"patroni_{profile}", {})}
+                  for fault in faults if "median" in pgcascade.get(fault, {})
+                  and "median" in out.get(f"patroni_{profile}", {}).get(fault, {})}
         for profile in pf.PROFILES}
     out["bench_minutes"] = round((time.monotonic() - started) / 60, 1)
     out.update(machine(load_before))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     for fault in faults:
-        if fault not in pgcascade or any(fault not in out.get(f"patroni_{p}", {}) for p in pf.PROFILES):
+        if any(fault not in out["ratio_patroni_median_to_pgcascade_median"][p] for p in pf.PROFILES):
             continue
         line = [f"{fault}: pgcascade median {pgcascade[fault]['median']} s"]
         for profile in pf.PROFILES:
