@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine, spread  # noqa: E402
-from bench.workload_cluster import deploy_with_workload  # noqa: E402
-from lab import machines  # noqa: E402  (the same code as `python -m lab crash`)
-from lab.client import Lab, wait_until  # noqa: E402
-from lab.workload import Workload  # noqa: E402
+from bench.workload_cluster import crash_to_first_write, deploy_with_workload  # noqa: E402
+from lab.client import Lab  # noqa: E402
 
 RESULTS = ROOT / "bench/results/failover_master.json"
 LAB = "fm"
@@ -37,15 +34,7 @@ def one_run(number: int, subnet: str | None = None) -> float:
     lab = Lab(LAB, 3, subnet=subnet)
     try:
         password = deploy_with_workload(lab, ROLE, f"run {number}: the deploy failed")
-        with Workload(lab.desc["vip"], 5432, ROLE, password) as load:
-            load.wait_for_acks(20, 30)
-            crashed = time.monotonic()
-            machines.crash(lab.name, "pg1")
-            first = wait_until(lambda: load.first_ack_after(crashed, node="pg2"), 60,
-                               "a write acknowledged by pg2 through the VIP", interval=0.05)
-        if load.overlaps():
-            sys.exit(f"run {number}: overlapping acknowledgements: {load.overlaps()}")
-        return first.acked - crashed
+        return crash_to_first_write(lab, ROLE, password, f"run {number}")
     finally:
         lab.down()
 

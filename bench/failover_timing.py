@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine, spread  # noqa: E402
-from bench.workload_cluster import deploy_with_workload  # noqa: E402
+from bench.workload_cluster import crash_to_first_write, deploy_with_workload  # noqa: E402
 from lab import machines  # noqa: E402
 from lab.client import Lab, wait_until  # noqa: E402
 from lab.deployed import boot_deployed  # noqa: E402
@@ -70,15 +70,7 @@ def booted(timing: dict) -> tuple[Lab, str]:
 def crash_run(timing: dict) -> float:
     lab, password = booted(timing)
     try:
-        with Workload(lab.desc["vip"], 5432, ROLE, password) as load:
-            load.wait_for_acks(20, 30)
-            crashed = time.monotonic()
-            machines.crash(lab.name, "pg1")
-            first = wait_until(lambda: load.first_ack_after(crashed, node="pg2"), 60,
-                               "a write acknowledged by pg2 through the VIP", interval=0.05)
-        if load.overlaps():
-            sys.exit(f"overlapping acknowledgements: {load.overlaps()}")
-        return first.acked - crashed
+        return crash_to_first_write(lab, ROLE, password)
     finally:
         lab.down()
 

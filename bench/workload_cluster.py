@@ -6,12 +6,14 @@ import os
 import secrets
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from lab import machines
 from lab.client import Lab, holds_resources, wait_until
-from lab.workload import client_inventory, install_sql
+from lab.workload import Workload, client_inventory, install_sql
 
 
 def deploy_with_workload(lab: Lab, role: str, failed: str = "the deploy failed",
@@ -27,3 +29,18 @@ def deploy_with_workload(lab: Lab, role: str, failed: str = "the deploy failed",
     password = secrets.token_urlsafe(24)
     lab.psql("pg1", install_sql(role, password, os.urandom(16)))
     return password
+
+
+def crash_to_first_write(lab: Lab, role: str, password: str, what: str = "") -> float:
+    """pg1's machine crashes (`python -m lab crash`'s code) while the workload commits through the
+    VIP: seconds to the first write pg2 acknowledges. Overlapping acknowledgements (two primaries)
+    end the bench, `what` naming the run."""
+    with Workload(lab.desc["vip"], 5432, role, password) as load:
+        load.wait_for_acks(20, 30)
+        crashed = time.monotonic()
+        machines.crash(lab.name, "pg1")
+        first = wait_until(lambda: load.first_ack_after(crashed, node="pg2"), 60,
+                           "a write acknowledged by pg2 through the VIP", interval=0.05)
+    if load.overlaps():
+        sys.exit(f"{what}{': ' if what else ''}overlapping acknowledgements: {load.overlaps()}")
+    return first.acked - crashed
