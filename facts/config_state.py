@@ -29,6 +29,12 @@ select json_build_object(
 """
 
 
+# Every read has a deadline: a server whose connections hang (a standby whose replay stopped while
+# it held a lock that new sessions wait for) must not hang the deploy that reads this fact.
+READ_DEADLINE_S = 15
+_READ_ENV = "PGCONNECT_TIMEOUT=5 PGOPTIONS='-c statement_timeout=10s'"
+
+
 class PgConfigState(FactBase):
     """
     Whether the server runs with what its files say, as the postgres OS user:
@@ -46,7 +52,8 @@ class PgConfigState(FactBase):
         paths = " ".join(shlex.quote(f) for f in files)
         return (
             f"mtime=$(stat -c %.9Y {paths} 2>/dev/null | sort -n | tail -n 1); "
-            f"server=$(psql -XAtq -p {port} -d postgres -c {shlex.quote(_QUERY)} 2>/dev/null) || server=null; "
+            f"server=$({_READ_ENV} timeout {READ_DEADLINE_S} psql -XAtq -p {port} -d postgres "
+            f"-c {shlex.quote(_QUERY)} 2>/dev/null) || server=null; "
             'echo "{\\"files_mtime\\": ${mtime:-0}, \\"server\\": ${server:-null}}"'
         )
 

@@ -16,6 +16,10 @@ LAB_INVENTORY = "inventories/lab.py"
 PRIMARY_FLAG_PATH = "/run/pgcascade/primary-allowed"
 
 
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else (output or "")
+
+
 def wait_until(check, timeout: float, what: str, interval: float = 0.5):
     """Poll check() until it returns something truthy (a deadline, never a bare sleep)."""
     deadline = time.monotonic() + timeout
@@ -93,8 +97,14 @@ class Lab:
         return lab_cli(self.name, *args, check=check)
 
     def pyinfra(self, *args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([PYINFRA, *args], cwd=ROOT, env=env or self.env, text=True,
-                              capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        try:
+            return subprocess.run([PYINFRA, *args], cwd=ROOT, env=env or self.env, text=True,
+                                  capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as error:
+            # What pyinfra printed says which step hung (the bare exception shows only its start).
+            printed = "".join(_text(part) for part in (error.stdout, error.stderr))
+            raise AssertionError(f"pyinfra {' '.join(args)} did not finish in {timeout:.0f} s; "
+                                 f"it printed, last:\n{printed[-6000:]}") from None
 
     def status(self, timeout: float = 60) -> subprocess.CompletedProcess:
         """python -m tasks.status inventories/lab.py (exit 0: the cluster is as deployed and healthy)."""

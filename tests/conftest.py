@@ -47,12 +47,15 @@ def lab3():
 
 
 JOURNAL_LINES = 150  # per host, in a failed lab test's report
+POSTGRES_LOG_LINES = 40
 # journalctl ANDs -t with -u: two reads, merged by time; heartbeat's start-up chatter left out.
 JOURNAL = ("{ journalctl -q -o short-precise --no-pager -n 400 -t pgcascade; "
            "journalctl -q -o short-precise --no-pager -n 400 -u heartbeat -u 'pgcascade-*' -u 'postgresql@*'; } "
            "| sort -s -k1,3 | uniq | grep -v -E 'Core dump|core_|Logging daemon|dead time|>= deadtime|[*]{5}|glib: |"
            "notify_world|Pacemaker|Configuration validated|killing HB|Core process|locked-in memory|"
            "delnodelist|StartNextRemoteRscReq' | tail -n " + str(JOURNAL_LINES))
+# PostgreSQL's own log (not in the journal): why a server did not start, what its recovery waits for.
+POSTGRES_LOG = "tail -n " + str(POSTGRES_LOG_LINES) + " /var/log/postgresql/postgresql-*.log 2>&1"
 
 
 def _labs_of(item) -> list[Lab]:
@@ -81,3 +84,8 @@ def pytest_runtest_makereport(item, call):
             except Exception as error:  # the host may be the one that failed
                 text = f"(journal not read: {error})"
             report.sections.append((f"journal of {lab.name}/{host}", text))
+            try:
+                text = lab.ssh(host, POSTGRES_LOG, timeout=20).stdout
+            except Exception as error:
+                text = f"(log not read: {error})"
+            report.sections.append((f"PostgreSQL log of {lab.name}/{host}", text))
