@@ -2,7 +2,7 @@
 
 The write pause runs from the primary's stop to the VIP answering on the target. Kept short:
 the archiver's backlog is shipped before the stop (a clean shutdown waits for it), and the
-target takes the VIP itself right after its promotion, the way heartbeat's IPaddr2 does; then
+target takes the VIP itself right after its promotion with heartbeat's own VIP resource; then
 heartbeat is told (hb_standby) and finds its resources where they already are.
 """
 from __future__ import annotations
@@ -16,15 +16,15 @@ from pyinfra.facts.server import Command
 from operations.plans import preparing
 from operations.postgres import poll_until, psql, unit
 from planner.model import Topology, Vip
-from planner.settings import HA_DIRECTORY, PRIMARY_FLAG_PATH, RUNTIME_DIRECTORY
+from planner.settings import HA_DIRECTORY, PRIMARY_FLAG_PATH, RUNTIME_DIRECTORY, VIP_RESOURCE_PATH
 
 HB_STANDBY = "/usr/share/heartbeat/hb_standby"
 IPADDR2 = f"{HA_DIRECTORY}/resource.d/IPaddr2"  # heartbeat's own script: the same address, the same ARP
 READY_FILES = "select count(*) from pg_ls_archive_statusdir() where name like '%.ready'"
 
 
-def _ipaddr2(vip: Vip, action: str) -> StringCommand:
-    return StringCommand(IPADDR2, f"{vip.address}/{vip.prefix}/{vip.interface}", action)
+def _vip_resource(script: str, vip: Vip, action: str) -> StringCommand:
+    return StringCommand(script, f"{vip.address}/{vip.prefix}/{vip.interface}", action)
 
 
 @operation()
@@ -100,7 +100,7 @@ def promote_caught_up(topology: Topology, node_name: str, primary: str, target: 
                         str(seconds), "-D", c.data_directory)
     if c.vip is not None:
         yield StringCommand(f"mkdir -p {RUNTIME_DIRECTORY} && touch {PRIMARY_FLAG_PATH}")
-        yield _ipaddr2(c.vip, "start")
+        yield _vip_resource(VIP_RESOURCE_PATH, c.vip, "start")  # heartbeat's own start of the VIP
 
 
 @operation()
@@ -123,7 +123,7 @@ def move_vip(topology: Topology, node_name: str, primary: str, target: str, seco
         c = topology.cluster
         # ha-watch removes a VIP from a host without the primary flag (stop_primary removed it):
         # it may do so between IPaddr2's check and its delete. The VIP gone is all this step asks.
-        yield StringCommand(_ipaddr2(vip, "stop"), "||", "test", "-z",
+        yield StringCommand(_vip_resource(IPADDR2, vip, "stop"), "||", "test", "-z",
                             f'"$(ip -o addr show to {vip.address}/32)"')
         yield StringCommand("systemctl", "stop", unit(c.version, c.name))  # waits for the stop begun earlier
         yield StringCommand(HB_STANDBY, "all")

@@ -39,6 +39,8 @@ from planner.paths import (
     READY_TIMEOUT,
     RECLAIM_AFTER,
     RUNTIME_DIRECTORY,
+    SEND_ARP_PATH,
+    SEND_ARP_PID_DIRECTORY,
     SOCKET_DIRECTORY,
     SSH_CONNECT_TIMEOUT,
     SYNCSET_PATH,
@@ -279,6 +281,8 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
         "vip_address": shell_quote(vip.address),
         "vip_prefix": shell_quote(vip.prefix),
         "vip_interface": shell_quote(vip.interface),
+        "send_arp_path": shell_quote(SEND_ARP_PATH),
+        "send_arp_pid_directory": shell_quote(SEND_ARP_PID_DIRECTORY),
         "may_promote_path": shell_quote(MAY_PROMOTE_PATH),
         "primary_flag": shell_quote(PRIMARY_FLAG_PATH),
         "hand_over_marker": shell_quote(HAND_OVER_MARKER_PATH),
@@ -337,7 +341,7 @@ def vip_resource_vars(topology: Topology, node_name: str) -> dict:
     """Variables of templates/pgcascade-vip.sh.j2 (shell-quoted)."""
     _ha_peer(topology, node_name)
     return {"node_name": node_name, "ipaddr2_path": shell_quote(f"{HA_DIRECTORY}/resource.d/IPaddr2"),
-            "lib_directory": shell_quote(LIB_DIRECTORY)}
+            "lib_directory": shell_quote(LIB_DIRECTORY), "ha_lib_path": shell_quote(HA_LIB_PATH)}
 
 
 def boot_guard_dropin_path(cluster: Cluster) -> str:

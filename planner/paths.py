@@ -41,6 +41,9 @@ HAND_OVER_MARKER_PATH = f"{RUNTIME_DIRECTORY}/handing-over"
 CASCADE_HOLD_PATH = f"{RUNTIME_DIRECTORY}/cascade-restart-planned"
 REPLICATION_STATUS_PATH = f"{LIB_DIRECTORY}/replication-status"
 HA_DIRECTORY = "/etc/ha.d"
+# heartbeat's gratuitous-ARP sender, and where IPaddr2 keeps its pid (IPaddr2's stop ends it).
+SEND_ARP_PATH = "/usr/libexec/heartbeat/send_arp"
+SEND_ARP_PID_DIRECTORY = "/run/resource-agents"
 HAPOSTGRES_PATH = f"{HA_DIRECTORY}/resource.d/hapostgres"
 INCLUDE_FILE_NAME = "pgcascade.conf"
 
@@ -52,11 +55,12 @@ PROMOTE_TIMEOUT = 60  # seconds hapostgres waits for the promoted server to leav
 READY_TIMEOUT = 30  # seconds hapostgres waits for a (re)starting server to answer
 # Failover probes (may-promote): a PostgreSQL that has not answered pg_isready within this many
 # seconds is "silent" (a live one answers in milliseconds, 0.12 s on a lab machine at load 12;
-# libpq's own minimum is 2 s). Every failover waits this long once. A server silent from the
+# libpq's own minimum is 2 s). Every master failover waits this long once (the probes from here
+# and from the witnesses run at once). A server silent from the
 # cascade and a witness at once while heartbeat finds its node dead is hung or gone; were it
 # only slow, promoting it away would cost an unneeded failover, never a split brain: it cannot
 # acknowledge a commit once its synchronous standby, the cascade, is promoted.
-PROBE_TIMEOUT = 0.5
+PROBE_TIMEOUT = 0.3
 HA_SSH_TIMEOUT = 3  # seconds for one ssh round trip to another cluster host (failover scripts)
 WATCH_INTERVAL = 1  # seconds between two checks of ha-watch (a dead primary is restarted within about that)
 # ha-watch asks heartbeat for the resources for the newest primary once it has held none for
