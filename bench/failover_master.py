@@ -1,7 +1,7 @@
 """Timed: the master crashes while a workload commits through the VIP.
 
 The figure: from the crash (the instant before `lab crash pg1` kills the machine) to the first
-write acknowledged through the VIP by the promoted cascade (target: median 6 s or less). The
+write acknowledged through the VIP by the promoted cascade (target: median 4 s or less, max 5 s). The
 client (lab/workload.py, two workers) retries at once and gives a new connection 0.5 s
 for its TCP handshake: it sees the VIP within a fraction of a second of its move. Each
 run is a fresh cluster on the lab 'fm': lab up, deploy, workload, crash. The lab is removed at
@@ -27,7 +27,7 @@ from lab.client import Lab  # noqa: E402
 RESULTS = ROOT / "bench/results/failover_master.json"
 LAB = "fm"
 ROLE = "pgcascade_workload"
-TARGET = 6.0
+TARGET = 4.0  # seconds, the median; the slowest run 5 s or less (issue 12)
 
 
 def one_run(number: int, subnet: str | None = None) -> float:

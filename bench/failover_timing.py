@@ -14,7 +14,7 @@ For each profile (heartbeat's keepalive / warntime / deadtime / initdead, in sec
   stall is the longest time without an acknowledged write.
 
 Prints the figures and writes bench/results/failover_timing.json with the machine's load. Run as
-root: `.venv/bin/python bench/failover_timing.py [--runs N] [--stalls N] [--profiles default,fast]`
+root: `.venv/bin/python bench/failover_timing.py [--runs N] [--stalls N] [--profiles default,1s-keepalive]`
 (default 5 crashes and 20 stalls per profile).
 """
 from __future__ import annotations
@@ -34,15 +34,19 @@ from lab import machines  # noqa: E402
 from lab.client import Lab, wait_until  # noqa: E402
 from lab.deployed import boot_deployed  # noqa: E402
 from lab.workload import Workload  # noqa: E402
+from planner.model import HeartbeatTimings  # noqa: E402
 
 RESULTS = ROOT / "bench/results/failover_timing.json"
 LAB = "ft"
 ROLE = "pgcascade_workload"
 STALL_SECONDS = 2.0
 AFTER_STALL = 8.0  # seconds watched after a thaw: past any dead time here, may-promote and the VIP
+_DEFAULTS = HeartbeatTimings()
 PROFILES: dict[str, dict[str, float]] = {
-    "default": {"ha_keepalive": 1, "ha_warntime": 2, "ha_deadtime": 3, "ha_initdead": 6},
-    "fast": {"ha_keepalive": 0.25, "ha_warntime": 1.5, "ha_deadtime": 2.5, "ha_initdead": 6},
+    "default": {"ha_keepalive": _DEFAULTS.keepalive, "ha_warntime": _DEFAULTS.warntime,
+                "ha_deadtime": _DEFAULTS.deadtime, "ha_initdead": _DEFAULTS.initdead},
+    # The defaults until 2026-12: heartbeats every second, dead after 3 s.
+    "1s-keepalive": {"ha_keepalive": 1, "ha_warntime": 2, "ha_deadtime": 3, "ha_initdead": 6},
 }
 
 

@@ -20,11 +20,14 @@ class Vip:
 
 @dataclass(frozen=True)
 class HeartbeatTimings:
-    """Seconds (heartbeat takes them to the millisecond)."""
+    """Seconds (heartbeat takes them to the millisecond). The defaults detect a dead master within
+    2.5 s of its last heartbeat and leave a machine that stalls 2 s (a GC-like pause) alone:
+    heartbeats every 0.25 s, so the first one after the stall arrives 0.5 s before the dead time
+    (bench/failover_timing.py measures both)."""
 
-    keepalive: float = 1
-    warntime: float = 2
-    deadtime: float = 3
+    keepalive: float = 0.25
+    warntime: float = 1.5
+    deadtime: float = 2.5
     initdead: float = 6
 
 

@@ -501,7 +501,8 @@ def test_heartbeat_vars(node_name, peer):
     assert hb["ha_nodes"] == ["pg1", "pg2"]
     assert hb["ha_ucast"] == [settings.UcastPeer("eth0", peer)]
     assert hb["ha_preferred_node"] == "pg1"
-    assert (hb["ha_keepalive"], hb["ha_warntime"], hb["ha_deadtime"], hb["ha_initdead"]) == ("1", "2", "3", "6")
+    assert (hb["ha_keepalive"], hb["ha_warntime"], hb["ha_deadtime"], hb["ha_initdead"]) == (
+        "250ms", "1500ms", "2500ms", "6")
     assert hb["ha_udpport"] == 694
     assert (hb["vip_address"], hb["vip_prefix"], hb["vip_interface"]) == ("198.51.100.15", 24, "eth0")
 
@@ -512,9 +513,9 @@ def test_heartbeat_timings_follow_the_cluster():
 
 
 def test_heartbeat_timings_below_a_second_are_written_in_milliseconds():
-    hb = settings.heartbeat_vars(three(heartbeat=HeartbeatTimings(0.25, 1.5, 2.5, 6)), "pg1")
+    hb = settings.heartbeat_vars(three(heartbeat=HeartbeatTimings(0.2, 1.25, 2.75, 6)), "pg1")
     assert (hb["ha_keepalive"], hb["ha_warntime"], hb["ha_deadtime"], hb["ha_initdead"]) == (
-        "250ms", "1500ms", "2500ms", "6")
+        "200ms", "1250ms", "2750ms", "6")
 
 
 def test_heartbeat_refuses_a_downstream():

@@ -321,8 +321,8 @@ def test_ha_cf(topology, node_name):
     assert f"ucast eth0 {peer.address}" in lines
     assert f"ucast eth0 {me.address}" not in lines
     assert [line for line in lines if line.startswith("node ")] == ["node pg1", "node pg2"]
-    for line in ("use_logd no", "logfacility daemon", "logfile /var/log/ha-log", "keepalive 1",
-                 "warntime 2", "deadtime 3", "initdead 6", "udpport 694", "auto_failback off"):
+    for line in ("use_logd no", "logfacility daemon", "logfile /var/log/ha-log", "keepalive 250ms",
+                 "warntime 1500ms", "deadtime 2500ms", "initdead 6", "udpport 694", "auto_failback off"):
         assert line in lines
     # heartbeat wants udpport before the media (ucast) lines
     assert lines.index("udpport 694") < lines.index(f"ucast eth0 {peer.address}")

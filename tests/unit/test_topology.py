@@ -320,7 +320,7 @@ PROBLEM_CASES = [
      "ha_keepalive is 0.2505 (use seconds >= 0.1, to the millisecond"),
     ("heartbeat-timing-text", seed_three, _everywhere(ha_deadtime="2s"), "ha_deadtime is '2s' (use seconds"),
     ("heartbeat-timing-order", seed_three, _everywhere(ha_keepalive=5, ha_deadtime=3),
-     "master: heartbeat timings ha_keepalive=5, ha_warntime=2, ha_deadtime=3, ha_initdead=6 are out of order"),
+     "master: heartbeat timings ha_keepalive=5, ha_warntime=1.5, ha_deadtime=3, ha_initdead=6 are out of order"),
     ("apt-repository-shape", seed_three, _everywhere(apt_repository={"url": "http://x"}), "apt_repository is {'url': 'http://x'}"),
     ("apt-repository-line", seed_three, _everywhere(apt_repository={"line": "http://x"}), "apt_repository has line 'http://x'"),
     ("apt-repository-filename", seed_three, _everywhere(apt_repository={"line": "deb http://x ./", "filename": "../x"}),
