@@ -27,7 +27,7 @@ from lab.client import Lab  # noqa: E402
 RESULTS = ROOT / "bench/results/failover_master.json"
 LAB = "fm"
 ROLE = "pgcascade_workload"
-TARGET = 4.0  # seconds, the median; the slowest run 5 s or less (issue 12)
+TARGET = 4.0  # seconds, the median; the slowest run 5 s or less
 
 
 def one_run(number: int, subnet: str | None = None) -> float:
