@@ -68,6 +68,7 @@ bench: setup
 	$(PY) bench/idle.py
 	$(PY) bench/peers/failover.py
 	$(PY) bench/backup.py
+	$(PY) bench/switchover_rejoin.py --cycles 2 --scale 700 --link-rate 1gbit --results bench/results/rejoin_10gb.json
 
 down:
 	$(PY) -m lab down --name $(LAB)

@@ -18,6 +18,8 @@ At the end: every acknowledged row is on pg1, and the servers acknowledged in tu
 bench/results/switchover_rejoin.json. Run as root:
 
     .venv/bin/python bench/switchover_rejoin.py [--cycles 10] [--scale 70]
+    .venv/bin/python bench/switchover_rejoin.py --cycles 2 --scale 700 --link-rate 1gbit \\
+        --results bench/results/rejoin_10gb.json   # 10 GB over a 1 Gbit/s link (make bench)
 """
 from __future__ import annotations
 
@@ -78,7 +80,12 @@ def rejoin_journal(lab: Lab, host: str, since: str) -> str:
     return lab.ssh(host, f"journalctl -q -o cat -t pgcascade --since '{since}' | grep 'rejoin: '").stdout
 
 
-def cycle(cluster: Cluster, load: Workload, method: str) -> dict:
+def received_bytes(lab: Lab, host: str) -> int:
+    """Bytes the host's interface has received since it booted."""
+    return int(lab.ssh(host, "cat /sys/class/net/eth0/statistics/rx_bytes").stdout)
+
+
+def cycle(cluster: Cluster, load: Workload, method: str, link_rate: str | None = None) -> dict:
     lab = cluster.lab
     crashed = time.monotonic()
     lab.cli("crash", "pg1")
@@ -86,12 +93,16 @@ def cycle(cluster: Cluster, load: Workload, method: str) -> dict:
     wait_until(lambda: lab.psql("pg3", "select received_tli from pg_stat_wal_receiver where status = 'streaming'")
                == lab.psql("pg2", TIMELINE), 60, "pg3 on pg2's timeline")
     lab.cli("restart", "pg1")
+    if link_rate:  # the restart made its link anew
+        lab.cli("shape", "pg1", link_rate)
     since = lab.ssh("pg1", "date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
 
+    received = received_bytes(lab, "pg1")
     started = time.monotonic()
     rejoin_task = cluster.task("tasks/rejoin.py", "--data", f"method={method}")
-    wait_until(lambda: cluster.streams_from("pg1", "pg2"), 120, "pg1 streaming from pg2", interval=0.1)
+    wait_until(lambda: cluster.streams_from("pg1", "pg2"), 1800, "pg1 streaming from pg2", interval=0.1)
     rejoin_streaming = time.monotonic() - started
+    received = received_bytes(lab, "pg1") - received
     said = rejoin_journal(lab, "pg1", since)
     step = re.search(r"\((pg_rewind|base backup), ([0-9.]+) s", said)
     if not step or step.group(1) != ("pg_rewind" if method == "rewind" else "base backup"):
@@ -105,7 +116,7 @@ def cycle(cluster: Cluster, load: Workload, method: str) -> dict:
     pause = max((b - a for a, b in zip(acked, acked[1:])), default=float("inf"))
     cluster.inventory_tree()
     return {"method": method, "rejoin_step_s": float(step.group(2)), "rejoin_task_s": rejoin_task,
-            "rejoin_to_streaming_s": rejoin_streaming,
+            "rejoin_to_streaming_s": rejoin_streaming, "rejoin_received_bytes": received,
             "switchover_pause_s": pause, "switchover_task_s": switchover_task}
 
 
@@ -113,6 +124,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=10, help="crash/rejoin/switchover cycles (methods alternate)")
     parser.add_argument("--scale", type=int, default=70, help="pgbench scale (70: about 1.05 GB)")
+    parser.add_argument("--link-rate", help="the old master's link shaped to this rate while it rejoins (tc: 1gbit)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the figures go")
     args = parser.parse_args()
     load_before = load_average()
     lab = Lab(LAB, 3)
@@ -140,7 +153,7 @@ def main() -> None:
                           max_rows=10_000_000) as load:
                 load.wait_for_acks(20, 30)
                 for number in range(args.cycles):
-                    runs.append(cycle(cluster, load, ("rewind", "basebackup")[number % 2]))
+                    runs.append(cycle(cluster, load, ("rewind", "basebackup")[number % 2], args.link_rate))
                     print(f"cycle {number + 1}: " + ", ".join(
                         f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in runs[-1].items()),
                         flush=True)
@@ -164,26 +177,35 @@ def main() -> None:
     figures = {
         "database_bytes": size,
         "pgbench_scale": args.scale,
+        "link_rate": args.link_rate or "unshaped",
         "acknowledged_rows": len(acked),
         "rejoin_pg_rewind": {"step_s": spread(of("rewind", "rejoin_step_s")),
                              "task_s": spread(of("rewind", "rejoin_task_s")),
-                             "to_streaming_s": spread(of("rewind", "rejoin_to_streaming_s"))},
+                             "to_streaming_s": spread(of("rewind", "rejoin_to_streaming_s")),
+                             "received_bytes": spread(of("rewind", "rejoin_received_bytes"))},
         "rejoin_base_backup": {"step_s": spread(of("basebackup", "rejoin_step_s")),
                                "task_s": spread(of("basebackup", "rejoin_task_s")),
-                               "to_streaming_s": spread(of("basebackup", "rejoin_to_streaming_s"))},
+                               "to_streaming_s": spread(of("basebackup", "rejoin_to_streaming_s")),
+                               "received_bytes": spread(of("basebackup", "rejoin_received_bytes"))},
         "switchover": {"write_pause_s": spread(of("any", "switchover_pause_s"), target_median=SWITCHOVER_TARGET),
                        "task_s": spread(of("any", "switchover_task_s"))},
         "runs": [{k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()} for r in runs],
         **machine(load_before),
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    rewind, clone = figures["rejoin_pg_rewind"]["step_s"], figures["rejoin_base_backup"]["step_s"]
+    if rewind.get("median") and clone.get("median"):
+        # pg_rewind's time as a share of the base backup's (target: under 10 % on a large database)
+        figures["rewind_over_base_backup"] = round(rewind["median"] / clone["median"], 3)
+    args.results.parent.mkdir(exist_ok=True)
+    args.results.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     print(f"database: {size / 1e9:.2f} GB; {len(acked)} acknowledged rows, none lost, one writer at a time")
     for name, key in (("rejoin, pg_rewind", "rejoin_pg_rewind"), ("rejoin, base backup", "rejoin_base_backup")):
         s = figures[key]["to_streaming_s"]
         print(f"{name}: to streaming min {s['min']} median {s['median']} max {s['max']} s "
               f"(task median {figures[key]['task_s']['median']} s; the rewind or clone itself: median "
-              f"{figures[key]['step_s']['median']} s)")
+              f"{figures[key]['step_s']['median']} s, {figures[key]['received_bytes']['median'] / 1e6:.0f} MB received)")
+    if "rewind_over_base_backup" in figures:
+        print(f"pg_rewind's time over the base backup's: {figures['rewind_over_base_backup']:.1%}")
     s = figures["switchover"]["write_pause_s"]
     print(f"switchover write pause: min {s['min']} median {s['median']} max {s['max']} s over {s['runs']} "
           f"(target: median {SWITCHOVER_TARGET} s or less)")

@@ -1,5 +1,5 @@
 """python -m lab up [--from SNAP] | down | status | snapshot SNAP | snapshots | ssh HOST |
-exec HOST -- CMD | crash | pause | resume | partition | heal | restart HOST | gc"""
+exec HOST -- CMD | crash | pause | resume | partition | heal | restart HOST | shape HOST RATE | gc"""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                             ("partition", "cut the host's network"), ("heal", "restore it"),
                             ("restart", "boot again on the same disk")]:
         add_parser(verb, help=help_text).add_argument("host")
+    p_shape = add_parser("shape", help="limit the host's link to RATE both ways (tc: 1gbit, 100mbit); 'none' lifts it")
+    p_shape.add_argument("host")
+    p_shape.add_argument("rate")
     p_exec = add_parser("exec", help="run CMD on HOST (inside its namespaces, no network needed)")
     p_exec.add_argument("host")
     p_exec.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -119,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.verb == "heal":
             labs.host_entry(labs.load(lab), args.host)
             network.heal(lab, args.host)
+        elif args.verb == "shape":
+            _running(lab, args.host)
+            network.shape(lab, args.host, None if args.rate == "none" else args.rate)
         elif args.verb == "restart":
             labs.restart(lab, args.host)
     except LabError as error:

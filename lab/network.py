@@ -164,6 +164,21 @@ def heal(lab: str, host: str) -> None:
     run(["ip", "link", "set", veth_name(lab, host), "master", bridge_name(lab), "up"])
 
 
+def shape(lab: str, host: str, rate: str | None) -> None:
+    """The host's link limited to `rate` (tc's units: 1gbit, 100mbit) in both directions, as a
+    real NIC would be; None: unlimited again. A token bucket on each end of the veth pair: the
+    bridge's side limits what reaches the host, the host's eth0 what leaves it."""
+    ends = [["tc"], ["ip", "netns", "exec", netns_name(lab, host), "tc"]]
+    devices = [veth_name(lab, host), "eth0"]
+    for tc, device in zip(ends, devices):
+        if rate is None:
+            run([*tc, "qdisc", "del", "dev", device, "root"], check=False, quiet=True)
+        else:
+            # burst: at least one timer tick's worth of bytes at the rate (1 Gbit/s at HZ 100: 1.25 MB)
+            run([*tc, "qdisc", "replace", "dev", device, "root", "tbf", "rate", rate, "burst", "2mb",
+                 "latency", "50ms"])
+
+
 def is_partitioned(lab: str, host: str) -> bool:
     proc = run(["ip", "-j", "link", "show", veth_name(lab, host)], check=False, quiet=True)
     if proc.returncode != 0:

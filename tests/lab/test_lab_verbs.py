@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,26 @@ def test_partition_cuts_both_ways_and_heals(lab3):
         lab3.cli("heal", "pg2")
     assert _ping(lab3, "pg1", lab3.ip("pg2"))
     assert lab3.ssh("pg2", "true").returncode == 0
+
+
+def test_shape_limits_the_link_both_ways_and_none_lifts_it(lab3):
+    megabytes = 8  # at 16 Mbit/s (2 MB/s, after a 2 MB burst): 3 s or more each way; unshaped well under 1 s
+
+    def seconds(command: str, data: str | None = None) -> float:
+        started = time.monotonic()
+        proc = lab3.ssh("pg2", command, timeout=60, input=data)
+        assert proc.returncode == 0, proc.stderr
+        return time.monotonic() - started
+
+    out_of, into = f"head -c {megabytes}000000 /dev/zero", "wc -c"
+    payload = "x" * (megabytes * 1_000_000)
+    lab3.cli("shape", "pg2", "16mbit")
+    try:
+        assert seconds(out_of) >= 2.5
+        assert seconds(into, payload) >= 2.5
+    finally:
+        lab3.cli("shape", "pg2", "none")
+    assert seconds(out_of) < 2 and seconds(into, payload) < 2
 
 
 def test_pause_stops_answering_and_resume_continues(lab3):
