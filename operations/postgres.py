@@ -18,6 +18,7 @@ from operations.run_snapshot import read_fact
 from planner.apply_config import config_action
 from planner.model import Topology
 from planner.pgstate import PgStateDict
+from planner.postgres_unit import settled_stop
 from planner.registry import primary_restart_pending
 from planner.scram import scram_matches, scram_verifier
 
@@ -65,6 +66,11 @@ def pg_states(topology: Topology, names: Iterable[str] | None = None, *, setting
 
 def unit(version: int, cluster: str) -> str:
     return f"postgresql@{version}-{cluster}"
+
+
+def stop_unit(version: int, cluster: str) -> StringCommand:
+    """Stop the server, once a start in progress has ended (planner.postgres_unit)."""
+    return StringCommand(settled_stop(unit(version, cluster)))
 
 
 def poll_until(condition: str, seconds: float, failure: str, interval: float = 0.2,

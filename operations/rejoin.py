@@ -7,7 +7,7 @@ from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
 from operations.plans import go_ahead
-from operations.postgres import pg_state, pg_states, poll_until, psql, streaming, unit, wait_ready
+from operations.postgres import pg_state, pg_states, poll_until, psql, stop_unit, streaming, unit, wait_ready
 from planner.model import Topology
 from planner.pgstate import streams_from
 from planner.quoting import conninfo
@@ -66,7 +66,7 @@ def rewind_former_master(inventory_topology: Topology, node_name: str, target: s
     if not go_ahead(plan.action, plan.reason) or plan.topology is None:  # a rejoin plan has its topology
         return
     c = inventory_topology.cluster
-    yield StringCommand("systemctl", "stop", unit(c.version, c.name))
+    yield stop_unit(c.version, c.name)
     yield _rewind_or_clone(plan.topology, target, method)
 
 

@@ -12,7 +12,7 @@ from facts.backup import BackupRepositoryState
 from facts.clusters import PgClusters
 from facts.pg_state import PgState
 from operations.plans import go_ahead
-from operations.postgres import AS_POSTGRES, poll_until, psql, unit, wait_ready
+from operations.postgres import AS_POSTGRES, poll_until, psql, stop_unit, unit, wait_ready
 from operations.standby import _facts_around
 from planner import backup as bk
 from planner.model import Topology
@@ -146,7 +146,7 @@ def restore_pitr(topology: Topology, node_name: str, destination: str, target: T
     config = f"/etc/postgresql/{c.version}/{cluster_name}"
     live = cluster_name == c.name
     if live:
-        yield StringCommand("systemctl", "stop", unit(c.version, c.name))
+        yield stop_unit(c.version, c.name)
     else:
         # A new cluster: its configuration (Debian's defaults, this port, no archiving), then
         # its data directory comes from the repository.
@@ -192,7 +192,7 @@ def rebuild_from_repository(topology: Topology, node_name: str, target: str, for
     upstream_name = topology.node(node_name).upstream
     assert upstream_name is not None  # plan_rebuild refuses the master
     upstream = topology.node(upstream_name)
-    yield StringCommand("systemctl", "stop", unit(c.version, c.name))
+    yield stop_unit(c.version, c.name)
     # standby: standby.signal, and restore_command fetching from the repository until it streams
     yield StringCommand("cd", "/", "&&", *RUNUSER, bk.PGBACKREST, f"--stanza={c.repository.stanza}", "--delta",
                         "--type=standby", "restore")

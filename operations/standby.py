@@ -10,7 +10,7 @@ from pyinfra.api.state import StateStage
 from facts.archive_backlog import ArchiveBacklog
 from hostrules.wal_backlog import MARKER_SUFFIX
 from operations.plans import go_ahead
-from operations.postgres import pg_state, psql, unit, wait_ready
+from operations.postgres import pg_state, psql, stop_unit, unit, wait_ready
 from planner.model import Topology
 from planner.pgstate import PgStateDict
 from planner.quoting import conninfo
@@ -41,7 +41,7 @@ def clone_commands(topology: Topology, node_name: str) -> list[StringCommand]:
     data = c.data_directory
     as_postgres = ["runuser", "-u", "postgres", "--"]
     return [
-        StringCommand("systemctl", "stop", unit(c.version, c.name)),
+        stop_unit(c.version, c.name),
         # The planner allowed this only for an empty or never-used data directory.
         StringCommand("find", data, "-mindepth", "1", "-delete"),
         StringCommand(*as_postgres, f"{c.bin_directory}/pg_basebackup", "--no-password", "-d", shlex.quote(source),

@@ -46,6 +46,7 @@ from planner.paths import (
     SYNCSET_PATH,
     WATCH_INTERVAL,
 )
+from planner.postgres_unit import settled_stop
 from planner.quoting import conninfo, pgpass_escape, shell_quote
 
 # ---------------------------------------------------------------------------------------------
@@ -290,6 +291,7 @@ def ha_lib_vars(topology: Topology, node_name: str) -> dict:
         "lib_directory": shell_quote(LIB_DIRECTORY),
         "ready_timeout": READY_TIMEOUT,
         "promote_timeout": PROMOTE_TIMEOUT,
+        "stop_postgres_command": settled_stop('"$UNIT"'),
     }
 
 

@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from planner.postgres_unit import settled_stop
 from tests.conftest import ROOT, Lab, deployed_lab, wait_until
 from tests.lab.pyinfra_output import changes, started_any_operation
 
@@ -136,7 +137,8 @@ def test_when_the_downstream_fails_writes_go_on_and_rebuild_brings_it_back(clust
     # The master's synchronous standby is the cascade: commits do not wait for the downstream.
     cluster.psql("pg1", "set statement_timeout = '5s'; insert into t_deploy values (3);")
     cluster.cli("restart", "pg3")
-    cluster.ssh("pg3", "systemctl stop postgresql@15-main; rm -rf /var/lib/postgresql/15/main/*")  # its disk is lost
+    # its disk is lost (stopped once its start has ended: planner.postgres_unit)
+    cluster.ssh("pg3", f"{settled_stop('postgresql@15-main')}; rm -rf /var/lib/postgresql/15/main/*", timeout=120)
     refused = cluster.pyinfra("-y", "inventories/lab.py", "tasks/rebuild.py", "--data", "target=pg1")
     assert refused.returncode != 0 and "pg1 is the master in the inventory: rebuild only replaces a standby" in (
         refused.stdout + refused.stderr)
