@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import load_average, machine, spread  # noqa: E402
+from lab import network  # noqa: E402
 from lab.client import Lab, holds_resources, wait_until  # noqa: E402
 from lab.workload import TABLE, Workload, client_inventory, install_sql  # noqa: E402
 
@@ -81,8 +82,8 @@ def rejoin_journal(lab: Lab, host: str, since: str) -> str:
 
 
 def received_bytes(lab: Lab, host: str) -> int:
-    """Bytes the host's interface has received since it booted."""
-    return int(lab.ssh(host, "cat /sys/class/net/eth0/statistics/rx_bytes").stdout)
+    """Bytes sent to the host over its link since it booted (its veth's far end, read on this machine)."""
+    return int(Path(f"/sys/class/net/{network.veth_name(lab.name, host)}/statistics/tx_bytes").read_text())
 
 
 def cycle(cluster: Cluster, load: Workload, method: str, link_rate: str | None = None) -> dict:
