@@ -46,6 +46,9 @@ LAB = "sw"
 ROLE = "pgcascade_workload"
 SWITCHOVER_TARGET = 2.0
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+# WAL files a server has yet to archive (archive_mode = always: the standbys ship theirs too)
+READY_FILES = "select count(*) from pg_ls_archive_statusdir() where name like '%.ready'"
+PG_WAL = "/var/lib/postgresql/15/main/pg_wal"
 # A primary's current timeline (pg_control's is the last checkpoint's: stale just after a promotion).
 TIMELINE = "select ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::int"
 
@@ -98,6 +101,8 @@ def cycle(cluster: Cluster, load: Workload, method: str, link_rate: str | None =
         lab.cli("shape", "pg1", link_rate)
     since = lab.ssh("pg1", "date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
 
+    # pg_rewind (PostgreSQL 15) copies the source's whole pg_wal: what it holds says much of its time.
+    source_wal = int(lab.ssh("pg2", f"du -sb {PG_WAL} | cut -f1").stdout)
     received = received_bytes(lab, "pg1")
     started = time.monotonic()
     rejoin_task = cluster.task("tasks/rejoin.py", "--data", f"method={method}")
@@ -118,6 +123,7 @@ def cycle(cluster: Cluster, load: Workload, method: str, link_rate: str | None =
     cluster.inventory_tree()
     return {"method": method, "rejoin_step_s": float(step.group(2)), "rejoin_task_s": rejoin_task,
             "rejoin_to_streaming_s": rejoin_streaming, "rejoin_received_bytes": received,
+            "source_pg_wal_bytes": source_wal,
             "switchover_pause_s": pause, "switchover_task_s": switchover_task}
 
 
@@ -146,6 +152,13 @@ def main() -> None:
             # than any WAL it kept, and pg_rewind cannot find it ("could not find previous WAL
             # record"): the rejoin then takes a base backup instead (it says so in the journal).
             lab.psql("pg1", "checkpoint")
+            # The steady state: every WAL file of the load archived (pg1 to pg2, pg2 to pg3), then a
+            # checkpoint and a restartpoint recycle them; right after a bulk load the servers still
+            # hold gigabytes of WAL, which pg_rewind would copy whole.
+            wait_until(lambda: all(lab.psql(h, READY_FILES) == "0" for h in ("pg1", "pg2")), 1800,
+                       "the load's WAL archived", interval=5)
+            lab.psql("pg1", "checkpoint")
+            lab.psql("pg2", "checkpoint")
             size = cluster.database_bytes()
             password = secrets.token_urlsafe(24)
             lab.psql("pg1", install_sql(ROLE, password, os.urandom(16)))
