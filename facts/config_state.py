@@ -7,6 +7,8 @@ import shlex
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError
 
+from facts.pg_state import PSQL_DEADLINE_ENV
+
 # pg_file_settings marks a changed postmaster-context setting with this error before a restart,
 # and a removed one with "parameter "NAME" cannot be changed without restarting the server".
 NEEDS_RESTART = "setting could not be applied"
@@ -32,7 +34,6 @@ select json_build_object(
 # Every read has a deadline: a server whose connections hang (a standby whose replay stopped while
 # it held a lock that new sessions wait for) must not hang the deploy that reads this fact.
 READ_DEADLINE_S = 15
-_READ_ENV = "PGCONNECT_TIMEOUT=5 PGOPTIONS='-c statement_timeout=10s'"
 
 
 class PgConfigState(FactBase):
@@ -52,7 +53,7 @@ class PgConfigState(FactBase):
         paths = " ".join(shlex.quote(f) for f in files)
         return (
             f"mtime=$(stat -c %.9Y {paths} 2>/dev/null | sort -n | tail -n 1); "
-            f"server=$({_READ_ENV} timeout {READ_DEADLINE_S} psql -XAtq -p {port} -d postgres "
+            f"server=$({PSQL_DEADLINE_ENV} timeout {READ_DEADLINE_S} psql -XAtq -p {port} -d postgres "
             f"-c {shlex.quote(_QUERY)} 2>/dev/null) || server=null; "
             'echo "{\\"files_mtime\\": ${mtime:-0}, \\"server\\": ${server:-null}}"'
         )

@@ -110,9 +110,11 @@ select json_build_object(
 
 # The script. The header command() puts before it sets PG_VERSION, PG_CLUSTER, PG_PORT, PG_SQL
 # and PG_SETTINGS_JSON (each shell-quoted). Every path ends in one printf and exit 0.
+# A fact's psql gives up: a server whose connections hang must not hang the task reading it.
+PSQL_DEADLINE_ENV = "PGCONNECT_TIMEOUT=5 PGOPTIONS='-c statement_timeout=10s'"
 _SCRIPT = r"""
 cd / 2>/dev/null
-export LC_ALL=C PGCLIENTENCODING=UTF8 PGCONNECT_TIMEOUT=5 PGAPPNAME=pgcascade-fact PGOPTIONS='-c statement_timeout=10s'
+export LC_ALL=C PGCLIENTENCODING=UTF8 PGAPPNAME=pgcascade-fact """ + PSQL_DEADLINE_ENV + r"""
 bin=/usr/lib/postgresql/$PG_VERSION/bin
 conf_dir=/etc/postgresql/$PG_VERSION/$PG_CLUSTER
 socket=$PG_SOCKET
