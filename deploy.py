@@ -1,13 +1,14 @@
 """pgcascade: the whole cluster set-up, idempotent. `pyinfra INVENTORY deploy.py [--dry]`.
 
-Order matters and is explicit: packages and ssh trust everywhere, configuration everywhere,
-the master's replication role, then one standby tier at a time (cascade, then downstream...),
-heartbeat on the VIP holders, the monitoring script; the backup repository host first (its
-ssh key) and last (stanza, schedule, first backup), when the inventory has one.
+Order matters and is explicit: packages everywhere (the backup repository host's too, all at
+once), the backup repository host's ssh key, ssh trust, configuration everywhere, the master's
+replication role, then one standby tier at a time (cascade, then downstream...), heartbeat on
+the VIP holders, the monitoring script; the backup repository host last (stanza, schedule, first
+backup), when the inventory has one.
 """
 from pyinfra import host
 
-from deploys.backup import configure_backups, prepare_backup_host
+from deploys.backup import check_repository_reachable, configure_backups, prepare_backup_host
 from deploys.context import load_context
 from deploys.drift import report_host_drift
 from deploys.failover_cascade_prepared import prepare_failover_cascade
@@ -25,12 +26,14 @@ from deploys.standby import configure_standby_tier
 ctx = load_context()  # the inventory, secrets and reachability: stops here on bad input
 share_fact_reads(ctx)  # each host's facts read in one command, shared until the run's first change
 
-prepare_backup_host(ctx=ctx)  # the backup repository host's pgBackRest and ssh key (every host: a barrier)
+check_repository_reachable(ctx)  # the backup repository host, when the inventory has one: stops here
 if ctx.node is not None:  # application hosts only appear in pg_hba
     check_cluster_state(ctx)  # the facts agree with the inventory's roles, or stop
     ctx = hold_failovers(ctx=ctx)  # a failed-over cascade comes back only once it has caught up
     report_host_drift(ctx=ctx)  # what drifted, the repair and what it disturbs (also with --dry)
-    install_packages(ctx=ctx)
+install_packages(ctx=ctx)  # the PostgreSQL hosts and the backup repository host, all at once
+prepare_backup_host(ctx=ctx)  # the backup repository host's ssh key, before the cluster's ssh trust
+if ctx.node is not None:
     configure_ssh_trust(ctx=ctx)
     install_hostrules(ctx=ctx)  # the on-host decision rules, before any script that uses them
     configure_postgres(ctx=ctx)

@@ -14,7 +14,6 @@ from operations.backup import (
     ensure_first_runs,
     ensure_repository_files,
     ensure_repository_keypair,
-    ensure_repository_packages,
     ensure_repository_trust,
     ensure_stanza,
     ensure_timers,
@@ -36,14 +35,11 @@ def check_repository_reachable(ctx: Context) -> None:
 
 @deploy("Backup repository host")
 def prepare_backup_host(ctx: Context) -> None:
-    """Before the cluster's ssh trust: the repository host's pgBackRest and postgres ssh key."""
+    """After the packages (deploys/packages.py installs pgBackRest there), before the cluster's
+    ssh trust: the repository host's postgres ssh key."""
     if ctx.cluster.backup is None:
         return
-    check_repository_reachable(ctx)
-    on_repository = ctx.is_backup_host
-    ensure_repository_packages(name="apt repository and pgBackRest", enabled=on_repository,
-                               apt_repository=ctx.cluster.apt_repository)
-    ensure_repository_keypair(name="postgres ssh key (ed25519)", enabled=on_repository)
+    ensure_repository_keypair(name="postgres ssh key (ed25519)", enabled=ctx.is_backup_host)
 
 
 def _repository_files(ctx: Context) -> dict:

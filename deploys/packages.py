@@ -1,4 +1,6 @@
-"""Packages: the apt repository (optional), PostgreSQL, python3, rsync, heartbeat; /etc/hosts entries."""
+"""Packages: the apt repository (optional), PostgreSQL, python3, rsync, heartbeat, pgBackRest;
+/etc/hosts entries. One operation on every host, the backup repository host included, so they
+all install at once."""
 from __future__ import annotations
 
 from pyinfra.api import deploy
@@ -33,6 +35,8 @@ def _repository(repo: dict) -> None:
 
 
 def package_list(ctx: Context) -> list[str]:
+    if ctx.node is None:  # the backup repository host
+        return ["pgbackrest"]
     # python3: the on-host decision rules (hostrules) run on every PostgreSQL host.
     packages = [f"postgresql-{ctx.cluster.version}", "python3", "rsync"]
     if ctx.node in ctx.topology.vip_holders and ctx.cluster.vip:
@@ -44,9 +48,15 @@ def package_list(ctx: Context) -> list[str]:
 
 @deploy("Packages")
 def install_packages(ctx: Context) -> None:
+    """On the PostgreSQL hosts and the backup repository host (not on application hosts)."""
+    if ctx.node is None and not ctx.is_backup_host:
+        return
     if ctx.cluster.apt_repository:
         _repository(ctx.cluster.apt_repository)
-    ensure_apt_packages(name="PostgreSQL, python3, rsync and heartbeat packages", packages=package_list(ctx))
+    ensure_apt_packages(name="PostgreSQL, python3, rsync, heartbeat and pgBackRest packages",
+                        packages=package_list(ctx))
+    if ctx.node is None:
+        return
     entries = "\n".join(f"{address}\t{name}" for address, name in hosts_entries(ctx.topology))
     ensure_block(name="/etc/hosts entries for the cluster hosts", path="/etc/hosts", content=entries,
                  marker=HOSTS_MARKER)

@@ -28,7 +28,8 @@ def configure_postgres(ctx: Context) -> None:
     hold_for_planned_restart(name="cascade monitors wait while the cascade restarts", topology=ctx.topology,
                              node_name=ctx.this_node.name, files=files)
     ensure_config_applied(name="PostgreSQL runs with its configuration (reload or restart)", version=c.version,
-                          cluster=c.name, port=c.port, files=files)
+                          cluster=c.name, port=c.port, files=files,
+                          is_standby=ctx.this_node.role != "master")
     end_planned_restart_hold(name="cascade monitors judge again once the cascade streams", topology=ctx.topology,
                              node_name=ctx.this_node.name)
 

@@ -31,6 +31,7 @@ from typing import Any
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError
 
+from planner.paths import clone_marker_path
 from planner.pgstate import Archiver, Lsn, PgStateDict, ReplicationRow, Role, WalReceiver
 
 SOCKET_DIRECTORY = "/var/run/postgresql"
@@ -147,10 +148,13 @@ if $installed && $cluster_exists && accepting; then
   fi
 fi
 
-has_data=false standby_signal=false controldata=null
+has_data=false standby_signal=false controldata=null backup_label=null clone_marker=null
+[ -f "$PG_CLONE_MARKER" ] && clone_marker=$(json_str "$(head -n 1 -- "$PG_CLONE_MARKER" | head -c 100)")
 if [ -n "$data_directory" ]; then
   [ -f "$data_directory/PG_VERSION" ] && has_data=true
   [ -e "$data_directory/standby.signal" ] && standby_signal=true
+  [ -f "$data_directory/backup_label" ] && \
+    backup_label=$(json_str "$(sed -n 's/^LABEL: //p' -- "$data_directory/backup_label" 2>/dev/null | head -n 1 | head -c 200)")
   if [ "$server" = null ] && $has_data && [ -x "$bin/pg_controldata" ]; then
     control=$("$bin/pg_controldata" -D "$data_directory" 2>/dev/null)
     sysid=$(printf '%s\n' "$control" | sed -n 's/^Database system identifier:[[:space:]]*\([0-9]\{1,\}\)$/\1/p')
@@ -160,9 +164,9 @@ if [ -n "$data_directory" ]; then
 fi
 
 printf '{"installed":%s,"cluster_exists":%s,"data_directory":%s,"has_data":%s,"standby_signal":%s,'\
-'"controldata":%s,"server":%s,"error":%s,"settings_requested":%s}\n' \
+'"controldata":%s,"server":%s,"error":%s,"settings_requested":%s,"clone_marker":%s,"backup_label":%s}\n' \
   "$installed" "$cluster_exists" "$(json_str "$data_directory")" "$has_data" "$standby_signal" \
-  "$controldata" "$server" "$(json_str "$error")" "$PG_SETTINGS_JSON"
+  "$controldata" "$server" "$(json_str "$error")" "$PG_SETTINGS_JSON" "$clone_marker" "$backup_label"
 exit 0
 """
 
@@ -204,6 +208,8 @@ def _empty_state(settings: Iterable[str] = ()) -> PgStateDict:
         "archiver": None,
         "roles": None,
         "pristine": None,
+        "clone_marker": None,
+        "backup_label": None,
     }
 
 
@@ -349,6 +355,11 @@ class PgState(FactBase[PgStateDict]):
     template1 and postgres, its only roles are the built-in ones (OID below 16384: the bootstrap
     superuser and the pg_* roles) plus those named in ``roles``, and pg_stat_archiver's
     archived_count is 0. A running standby is never pristine.
+
+    ``clone_marker``: the first line of an interrupted clone's marker (planner.paths.
+    clone_marker_path), None without one. ``backup_label``: the LABEL of the data directory's
+    backup_label (a base backup copied there and never run), None without one. Both are read
+    whether the server runs or not.
     """
 
     shell_executable = "bash"
@@ -377,6 +388,7 @@ class PgState(FactBase[PgStateDict]):
                 ("PG_CLUSTER", cluster),
                 ("PG_PORT", port),
                 ("PG_SOCKET", SOCKET_DIRECTORY),
+                ("PG_CLONE_MARKER", clone_marker_path(version, cluster)),
                 ("PG_SETTINGS_JSON", json.dumps(setting_names)),
                 ("PG_SQL", sql),
             )
@@ -405,6 +417,9 @@ class PgState(FactBase[PgStateDict]):
         state["cluster_exists"] = _bool(raw, "cluster_exists", "output")
         state["data_directory"] = _str(raw, "data_directory", "output")
         state["standby_signal"] = _bool(raw, "standby_signal", "output")
+        # Recordings made before these keys existed lack them: none found.
+        state["clone_marker"] = _str(raw, "clone_marker", "output") if "clone_marker" in raw else None
+        state["backup_label"] = _str(raw, "backup_label", "output") if "backup_label" in raw else None
         has_data = _bool(raw, "has_data", "output")
 
         server = _get(raw, "server", (dict,), "output")

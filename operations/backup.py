@@ -13,7 +13,6 @@ from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import files
 
 from facts.backup import BackupRepositoryState
-from operations.packages import ensure_apt_packages
 from operations.private_files import ensure_private_file
 from operations.ssh_trust import ensure_ssh_keypair, ensure_ssh_trust
 from planner import backup as bk
@@ -26,30 +25,6 @@ NOT_HERE = "not the backup repository host"
 
 def repository_state(host_obj, stanza: str) -> dict:
     return host_obj.get_fact(BackupRepositoryState, stanza=stanza, _sudo=True, _sudo_user="postgres")
-
-
-@operation()
-def ensure_repository_packages(enabled: bool, apt_repository: dict | None):
-    """
-    The repository host: the cluster's apt repository and pgBackRest.
-
-    + enabled: this host is the repository host
-    + apt_repository: the inventory's apt_repository (or None)
-    """
-    if not enabled:
-        host.noop(NOT_HERE)
-        return
-    if apt_repository:
-        name = apt_repository.get("filename", "pgcascade")
-        if apt_repository.get("key_path"):
-            yield from files.put._inner(src=apt_repository["key_path"], dest=f"/etc/apt/keyrings/{name}.asc", mode="644")
-        elif apt_repository.get("key_url"):
-            yield from files.directory._inner(path="/etc/apt/keyrings", mode="755")
-            yield from files.download._inner(src=apt_repository["key_url"], dest=f"/etc/apt/keyrings/{name}.asc",
-                                             mode="644")
-        yield from files.put._inner(src=StringIO(apt_repository["line"] + "\n"),
-                                    dest=f"/etc/apt/sources.list.d/{name}.list", mode="644")
-    yield from ensure_apt_packages._inner(packages=["pgbackrest"])
 
 
 @operation()

@@ -16,9 +16,8 @@ from pyinfra.facts.files import File
 from pyinfra.facts.systemd import SystemdStatus
 
 from facts.config_state import PgConfigState
-from operations.postgres import AS_POSTGRES, poll_until, streaming
+from operations.postgres import AS_POSTGRES, planned_config_action, poll_until, streaming
 from operations.run_snapshot import read_fact
-from planner.apply_config import config_action
 from planner.failover_cascade import watched_cascade
 from planner.model import Topology
 from planner.paths import CASCADE_HOLD_PATH, RUNTIME_DIRECTORY
@@ -49,8 +48,9 @@ def hold_for_planned_restart(topology: Topology, node_name: str, files: list[str
         host.noop(f"no cascade monitor runs on {node_name}: nothing to hold")
         return
     c = topology.cluster
-    state = read_fact(inventory.get_host(cascade), PgConfigState, port=c.port, files=files, **AS_POSTGRES)
-    action, _ = config_action(state)
+    cascade_host = inventory.get_host(cascade)
+    state = read_fact(cascade_host, PgConfigState, port=c.port, files=files, **AS_POSTGRES)
+    action, _ = planned_config_action(cascade_host, c.version, c.name, c.port, state, is_standby=True)
     if action != "restart":
         host.noop(f"{cascade} does not restart: its monitor here is not held")
         return

@@ -21,13 +21,21 @@ def _mode(text) -> str:
 
 
 def _attributes(entry, observed: dict) -> list[StringCommand]:
-    """chown/chmod when the owner, group or mode differ (no content touched)."""
-    commands = []
+    """chown/chmod (one command) when the owner, group or mode differ (no content touched)."""
+    parts = []
     if (observed.get("owner"), observed.get("group")) != (entry.owner, entry.group):
-        commands.append(StringCommand("chown", f"{entry.owner}:{entry.group}", entry.path))
+        parts.append(["chown", f"{entry.owner}:{entry.group}", entry.path])
     if _mode(observed.get("mode")) != _mode(entry.mode):
-        commands.append(StringCommand("chmod", entry.mode, entry.path))
-    return commands
+        parts.append(["chmod", entry.mode, entry.path])
+    return [_and(*parts)] if parts else []
+
+
+def _and(*commands: list[str]) -> StringCommand:
+    """Commands joined with && (one round trip to the host instead of one each)."""
+    bits: list[str] = []
+    for command in commands:
+        bits += (["&&"] if bits else []) + command
+    return StringCommand(*bits)
 
 
 def directory_commands(entry: DirectoryEntry, observed: dict | None) -> tuple[list, str | None]:
@@ -49,9 +57,8 @@ def file_commands(entry: FileEntry, observed: dict | None) -> tuple[list, str | 
     data = entry.content.encode()
     if observed is None:
         # Created with its mode first: a secret never sits in a file others can read.
-        return [StringCommand("mkdir", "-p", posixpath.dirname(entry.path)),
-                StringCommand("install", "-m", entry.mode, "-o", entry.owner, "-g", entry.group, "/dev/null",
-                              entry.path),
+        return [_and(["mkdir", "-p", posixpath.dirname(entry.path)],
+                     ["install", "-m", entry.mode, "-o", entry.owner, "-g", entry.group, "/dev/null", entry.path]),
                 FileUploadCommand(BytesIO(data), entry.path),
                 *_attributes(entry, {"mode": "0", "owner": "", "group": ""})], f"install {entry.path}"
     if observed.get("sha256") != hashlib.sha256(data).hexdigest():

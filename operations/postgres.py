@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import os
 import shlex
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from pyinfra import host, inventory
@@ -21,6 +21,7 @@ from planner.pgstate import PgStateDict
 from planner.postgres_unit import settled_stop
 from planner.registry import primary_restart_pending
 from planner.scram import scram_matches, scram_verifier
+from planner.standby_plan import replaced_by_clone
 
 AS_POSTGRES = {"_sudo": True, "_sudo_user": "postgres"}
 ROLE_SQL_PATH = "/var/lib/postgresql/.pgcascade-role.sql"
@@ -107,8 +108,15 @@ def psql(port: int, *statements: str) -> StringCommand:
                          "-v", "ON_ERROR_STOP=1", "-p", str(port), "-d", "postgres", *args)
 
 
+def planned_config_action(host_obj: Host, version: int, cluster: str, port: int, config_state: Mapping,
+                          is_standby: bool) -> tuple[str, str]:
+    """config_action for this host's PgConfigState, knowing whether the standby tier replaces its cluster."""
+    replaced = is_standby and replaced_by_clone(True, pg_state(host_obj, version, cluster, port))
+    return config_action(config_state, replaced_by_clone=replaced)
+
+
 @operation()
-def ensure_config_applied(version: int, cluster: str, port: int, files: list[str]):
+def ensure_config_applied(version: int, cluster: str, port: int, files: list[str], is_standby: bool = False):
     """
     The running server uses what its files say: reload or restart, decided from the facts.
 
@@ -116,9 +124,11 @@ def ensure_config_applied(version: int, cluster: str, port: int, files: list[str
     + cluster: cluster name
     + port: its port
     + files: the managed configuration files (their change time is compared with the last load)
+    + is_standby: the inventory has this host as a standby (a never-used cluster there is left
+      alone: the standby tier clones over it)
     """
     state = read_fact(host, PgConfigState, port=port, files=files, **AS_POSTGRES)
-    action, reason = config_action(state)
+    action, reason = planned_config_action(host, version, cluster, port, state, is_standby)
     if action == "refuse":
         raise OperationError(f"{host.name}: {reason}")
     if action == "nothing":

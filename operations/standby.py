@@ -12,6 +12,7 @@ from hostrules.wal_backlog import MARKER_SUFFIX
 from operations.plans import go_ahead
 from operations.postgres import pg_state, psql, stop_unit, unit, wait_ready
 from planner.model import Topology
+from planner.paths import CLONE_LABEL, clone_marker_path
 from planner.pgstate import PgStateDict
 from planner.quoting import conninfo
 from planner.rebuild import plan_rebuild
@@ -31,9 +32,22 @@ def _facts_around(topology: Topology, node_name: str) -> tuple[PgStateDict, PgSt
     return fact, upstream_fact, master_fact
 
 
-def clone_commands(topology: Topology, node_name: str) -> list[StringCommand]:
-    """Stop, empty the data directory, base backup from the upstream, standby.signal, start."""
+def stop_leftover_copy(data: str, user: str = "postgres") -> StringCommand:
+    """A pg_basebackup of an interrupted clone copying into `data` (a dropped ssh session does
+    not stop it) is stopped, and waited for (10 s at most), before this clone empties `data`.
+    ([p]g: the pattern does not match the shell that carries it.)"""
+    pattern = shlex.quote(f"[p]g_basebackup .* -D {data} ")
+    return StringCommand(f"pkill -u {user} -f {pattern}; end=$(($(date +%s) + 10)); "
+                         f"while pgrep -u {user} -f {pattern} >/dev/null; do "
+                         f"[ \"$(date +%s)\" -ge \"$end\" ] && exit 1; sleep 0.2; done")
+
+
+def clone_commands(topology: Topology, node_name: str, fact: PgStateDict) -> list[StringCommand]:
+    """Marker, stop, empty the data directory, base backup from the upstream, standby.signal,
+    start, no marker. Interrupted anywhere, the next run finds what it left and clones again
+    (planner.standby_plan.interrupted_clone)."""
     c = topology.cluster
+    marker = clone_marker_path(c.version, c.name)
     node = topology.node(node_name)
     upstream = topology.upstream_of(node)
     source = conninfo([("host", upstream.address), ("port", c.port), ("user", c.replication_user),
@@ -41,14 +55,17 @@ def clone_commands(topology: Topology, node_name: str) -> list[StringCommand]:
     data = c.data_directory
     as_postgres = ["runuser", "-u", "postgres", "--"]
     return [
+        StringCommand("printf", "'%s\\n'", fact["system_identifier"] or "none", ">", marker),
+        stop_leftover_copy(data),
         stop_unit(c.version, c.name),
         # The planner allowed this only for an empty or never-used data directory.
         StringCommand("find", data, "-mindepth", "1", "-delete"),
         StringCommand(*as_postgres, f"{c.bin_directory}/pg_basebackup", "--no-password", "-d", shlex.quote(source),
-                      "-D", data, "-X", "stream", "-c", "fast"),
+                      "-D", data, "-X", "stream", "-c", "fast", "-l", shlex.quote(CLONE_LABEL)),
         StringCommand(*as_postgres, "touch", f"{data}/standby.signal"),
         StringCommand("systemctl", "start", unit(c.version, c.name)),
         wait_ready(c.port),
+        StringCommand("rm", "-f", marker),
     ]
 
 
@@ -73,9 +90,12 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
         # Preparing: the upstream is set up by an earlier step of this same run.
         host.noop(f"decided when this step runs: {plan.reason}")
         return
+    c = topology.cluster
+    if fact.get("clone_marker") is not None and plan.action not in ("clone", "refuse"):
+        host.log("the marker of a clone that was interrupted once its standby ran goes")
+        yield StringCommand("rm", "-f", clone_marker_path(c.version, c.name))
     if not go_ahead(plan.action, plan.reason):
         return
-    c = topology.cluster
     if plan.action == "start":
         yield StringCommand("systemctl", "start", unit(c.version, c.name))
         yield wait_ready(c.port)
@@ -87,7 +107,7 @@ def ensure_standby(topology: Topology, node_name: str, tier: int):
             yield StringCommand("runuser", "-u", "postgres", "--", "touch", f"{c.data_directory}/standby.signal")
         yield StringCommand("systemctl", "reload", unit(c.version, c.name))
     elif plan.action == "clone":
-        yield from clone_commands(topology, node_name)
+        yield from clone_commands(topology, node_name, fact)
 
 
 @operation()
@@ -107,7 +127,7 @@ def rebuild_standby(topology: Topology, node_name: str, target: str, force: bool
     plan = plan_rebuild(topology, node_name, fact, upstream_fact, master_fact, force=force)
     if not go_ahead(plan.action, plan.reason, "rebuild"):
         return
-    yield from clone_commands(topology, node_name)
+    yield from clone_commands(topology, node_name, fact)
 
 
 @operation()

@@ -13,6 +13,19 @@ ARCHIVE_SSH_CONTROL_PATH = f"{POSTGRES_HOME}/.ssh/archive-%C"
 # archive-wal's backlog of WAL files for children that did not take them (hostrules.wal_backlog)
 ARCHIVE_BACKLOG_DIRECTORY = f"{POSTGRES_HOME}/archive-backlog"
 SOCKET_DIRECTORY = "/var/run/postgresql"
+# The clone of a standby (pg_basebackup -l): its backup_label's LABEL. A base backup writes
+# backup_label first and pg_control last, and recovery renames backup_label when it starts, so
+# a data directory holding this label was copied by a clone and never run.
+CLONE_LABEL = "pgcascade clone"
+
+
+def clone_marker_path(version: int, cluster: str) -> str:
+    """A clone in progress: written once the planner found the data directory worth nothing (it
+    holds the system identifier of the never-used cluster it replaces, or "none"), removed once
+    the clone runs as a standby; a run that finds it does an interrupted clone again."""
+    return f"{POSTGRES_HOME}/.pgcascade-clone-{version}-{cluster}"
+
+
 LIB_DIRECTORY = "/usr/local/lib/pgcascade"
 ARCHIVE_WAL_PATH = f"{LIB_DIRECTORY}/archive-wal"
 MAY_PROMOTE_PATH = f"{LIB_DIRECTORY}/may-promote"

@@ -77,6 +77,8 @@ class PgStateDict(TypedDict):
     archiver: Archiver | None
     roles: dict[str, Role] | None
     pristine: bool | None
+    clone_marker: str | None  # an interrupted clone's marker: what it replaces (paths.clone_marker_path)
+    backup_label: str | None  # the LABEL of a backup_label in the data directory (a copy never run)
 
 
 # What a host holds, in one word (planner.standby_plan.server_state).

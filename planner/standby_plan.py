@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from .model import Cluster, Node, Topology
+from .paths import CLONE_LABEL
 from .pgstate import PgStateDict, ServerState, timeline_or_zero
 
 StandbyAction = Literal["nothing", "start", "repoint", "clone", "refuse"]
@@ -125,6 +126,36 @@ def _pristine(fact: PgStateDict, is_pristine: bool) -> bool:
         and not fact["in_recovery"]
         and (timeline is None or timeline == 1)
     )
+
+
+def interrupted_clone(fact: PgStateDict | None) -> str | None:
+    """Why the stopped data directory is what an interrupted clone left (to be cloned again), or None.
+
+    Only what a clone of ours leaves: a copy it made and never ran (its backup_label, written
+    first by a base backup, kept until recovery starts), or, with its marker (written once the
+    facts proved the data worth nothing), an empty or unreadable directory or the very
+    never-used cluster it was replacing (the marker's system identifier, still on timeline 1).
+    """
+    if not fact or fact["running"]:
+        return None
+    if fact.get("backup_label") == CLONE_LABEL and not fact["standby_signal"]:
+        return "holds a copy that a clone made and never ran (its backup_label)"
+    marker = fact.get("clone_marker")
+    if marker is None:
+        return None
+    state = server_state(fact)
+    if state in ("absent", "unreadable"):
+        return "holds what an interrupted clone left (its marker): no cluster, or one without a readable pg_control"
+    if (state == "primary" and fact["timeline"] == 1 and not fact["standby_signal"]
+            and fact["system_identifier"] and fact["system_identifier"] == marker):
+        return "holds the never-used cluster that an interrupted clone was replacing (its marker), stopped"
+    return None
+
+
+def replaced_by_clone(is_standby: bool, fact: PgStateDict | None) -> bool:
+    """The standby tier clones over what this host holds because it is a never-used cluster (the
+    package's default): until then nothing else acts on it."""
+    return bool(is_standby and fact and server_state(fact) == "primary" and _pristine(fact, bool(fact["pristine"])))
 
 
 def _drop_hint(cluster: Cluster) -> str:
@@ -403,6 +434,8 @@ def plan_standby(
         return StandbyPlan(
             "refuse", f"{node.name}: its PostgreSQL state could not be read: not touching it"
         )
+    if redo := interrupted_clone(fact):
+        return _clone(topology, node, upstream_fact, master_fact, redo)
     if state == "absent":
         return _clone(topology, node, upstream_fact, master_fact, f"is {describe(fact, cluster)}")
     if state == "unreadable":
@@ -481,9 +514,11 @@ def plan_standby(
 
 
 def pristine_hosts_of(facts_by_host: Mapping[str, PgStateDict | None]) -> frozenset[str]:
-    """Hosts whose fact says "pristine" (a never-used cluster; None/absent means unknown: no)."""
+    """Hosts whose fact says "pristine" (a never-used cluster; None/absent means unknown: no),
+    or that hold what an interrupted clone left (cloned again, like a never-used cluster)."""
     return frozenset(
-        name for name, fact in facts_by_host.items() if fact and fact["pristine"] is True
+        name for name, fact in facts_by_host.items()
+        if fact and (fact["pristine"] is True or interrupted_clone(fact))
     )
 
 

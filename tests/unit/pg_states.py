@@ -28,6 +28,8 @@ def pg_state(kind: str = "primary", **overrides) -> dict:
         "archiver": None,
         "roles": {},
         "pristine": False,
+        "clone_marker": None,
+        "backup_label": None,
     }
     if kind in ("standby", "stopped_standby"):
         state.update(in_recovery=True, standby_signal=True, lsn={"current": None, "receive": 50331976, "replay": 50331976})

@@ -38,7 +38,7 @@ SYSTEM_IDENTIFIER = "7642011472967116994"  # of the recorded main and both its s
 CONTRACT_KEYS = {
     "installed", "cluster_exists", "data_directory", "running", "in_recovery", "standby_signal",
     "system_identifier", "timeline", "lsn", "primary_conninfo", "wal_receiver", "replication",
-    "pending_restart", "settings", "archiver", "roles", "pristine",
+    "pending_restart", "settings", "archiver", "roles", "pristine", "clone_marker", "backup_label",
 }
 
 
@@ -70,6 +70,8 @@ def assert_contract(state: dict) -> None:
     typed(state["in_recovery"], bool)
     typed(state["pristine"], bool)
     typed(state["data_directory"], str)
+    typed(state["clone_marker"], str)
+    typed(state["backup_label"], str)
     typed(state["system_identifier"], str)
     typed(state["primary_conninfo"], str)
     typed(state["timeline"], int)
@@ -382,6 +384,35 @@ def test_script_never_fails_where_postgresql_is_absent():
     assert_contract(state)
     assert state["installed"] is False and state["cluster_exists"] is False
     assert state["settings"] == {"pg_stat_statements.max": None, "wal_level": None}
+
+
+@pytest.mark.parametrize("marker, label, expected_marker, expected_label", [
+    ("none\n", "LABEL: pgcascade clone\nSTART TIMELINE: 1\n", "none", "pgcascade clone"),
+    ("7642011472967116994\nignored\n", None, "7642011472967116994", None),
+    (None, "START WAL LOCATION: 0/2000028\nLABEL: pg_basebackup base backup\n", None, "pg_basebackup base backup"),
+    (None, None, None, None),
+])
+def test_script_reads_the_clone_marker_and_the_backup_label(tmp_path, marker, label, expected_marker, expected_label):
+    """The real script, with its configuration directory and marker moved into tmp_path."""
+    conf, data = tmp_path / "conf", tmp_path / "data"
+    conf.mkdir()
+    data.mkdir()
+    (conf / "postgresql.conf").write_text(f"data_directory = '{data}'\n")
+    (data / "PG_VERSION").write_text("99\n")
+    if label is not None:
+        (data / "backup_label").write_text(label)
+    if marker is not None:
+        (tmp_path / "marker").write_text(marker)
+    command = render(version=99, port=59999).replace(
+        "conf_dir=/etc/postgresql/$PG_VERSION/$PG_CLUSTER", f"conf_dir={conf}").replace(
+        "PG_CLONE_MARKER=/var/lib/postgresql/.pgcascade-clone-99-main", f"PG_CLONE_MARKER={tmp_path / 'marker'}")
+    result = subprocess.run(["bash", "-c", command], text=True, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    state = PgState().process(lines(result.stdout))
+    assert_contract(state)
+    assert state["data_directory"] == str(data)
+    assert state["clone_marker"] == expected_marker
+    assert state["backup_label"] == expected_label
 
 
 @pytest.mark.parametrize(

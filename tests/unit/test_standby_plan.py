@@ -50,6 +50,31 @@ STANDBY_CASES = [
      "refuse", ["holds data"]),
     ("deeper-chain-clone-from-downstream", "pg5", pg_state("absent"), PG4_UP, False, MASTER_UP,
      "clone", ["take a base backup from pg4"]),
+    # --- what an interrupted clone left: clone again, and nothing else
+    ("interrupted-clone-copied-never-run", "pg2", pg_state("stopped_primary", backup_label="pgcascade clone"),
+     MASTER_UP, None, None, "clone", ["a copy that a clone made and never ran"]),
+    ("interrupted-clone-partial-copy", "pg2", pg_state("unreadable", backup_label="pgcascade clone"),
+     MASTER_UP, None, None, "clone", ["never ran"]),
+    ("someone-elses-base-backup-never-run", "pg2", pg_state("stopped_primary", backup_label="pg_basebackup base backup"),
+     MASTER_UP, None, None, "refuse", ["whether it was ever used cannot be"]),
+    ("clone-copied-and-signalled-not-started", "pg2",
+     pg_state("stopped_standby", backup_label="pgcascade clone", primary_conninfo=conninfo("pg2"),
+              settings=STANDBY_SETTINGS), MASTER_UP, None, None, "start", ["stopped standby"]),
+    ("interrupted-clone-emptied-directory", "pg2", pg_state("unreadable", clone_marker=OTHER_SYSID),
+     MASTER_UP, None, None, "clone", ["interrupted clone left"]),
+    ("unreadable-without-marker", "pg2", pg_state("unreadable"), MASTER_UP, None, None, "refuse", ["check it by hand"]),
+    ("interrupted-clone-stopped-the-never-used-cluster", "pg2",
+     pg_state("stopped_primary", system_identifier=OTHER_SYSID, clone_marker=OTHER_SYSID),
+     MASTER_UP, None, None, "clone", ["never-used cluster that an interrupted clone was replacing"]),
+    ("marker-of-another-cluster", "pg2", pg_state("stopped_primary", clone_marker=OTHER_SYSID),
+     MASTER_UP, None, None, "refuse", ["whether it was ever used cannot be"]),
+    ("marker-but-promoted-since", "pg2",
+     pg_state("stopped_primary", system_identifier=OTHER_SYSID, clone_marker=OTHER_SYSID, timeline=2),
+     MASTER_UP, None, None, "refuse", []),
+    ("marker-but-running-with-data", "pg2", pg_state("primary", clone_marker="none"),
+     MASTER_UP, None, None, "refuse", ["holds data"]),
+    ("marker-left-by-a-clone-that-ran", "pg2", {**CASCADE_UP, "clone_marker": "none"},
+     MASTER_UP, None, None, "nothing", ["running standby of pg1"]),
     # --- real data that is not a standby of ours: refuse
     ("used-primary-same-timeline", "pg2", pg_state("primary"), MASTER_UP, False, None,
      "refuse", ["pg2 is a running primary on timeline 1 that holds data", "refusing to clone over it",
@@ -380,3 +405,11 @@ def test_preflight_leaves_out_drift_the_deploy_repairs():
     topology = five_hosts_topology()
     assert any("streams from 10.0.0.1" in p for p in check_cluster_roles(topology, facts, ()))
     assert check_cluster_roles(topology, facts, (), include_drift=False) == []
+
+
+def test_what_an_interrupted_clone_left_counts_as_never_used_for_the_preflight():
+    from planner.standby_plan import pristine_hosts_of
+
+    facts = {"pg1": MASTER_UP, "pg2": pg_state("stopped_primary", backup_label="pgcascade clone"),
+             "pg3": pg_state("stopped_primary"), "pg4": pg_state("primary", pristine=True)}
+    assert pristine_hosts_of(facts) == {"pg2", "pg4"}
