@@ -59,7 +59,9 @@ class Peer:
         if not_running:
             return f"not running: {not_running}"
         timeline = by_role["leader"][0].get("timeline")
-        behind = [m["name"] for m in members if m.get("timeline", timeline) != timeline or (m.get("lag") or 0) > 16 << 20]
+        # Patroni reports the lag of a member it cannot tell as "unknown": not caught up either.
+        behind = [m["name"] for m in members if m.get("timeline", timeline) != timeline
+                  or not isinstance(m.get("lag") or 0, int) or (m.get("lag") or 0) > 16 << 20]
         return f"not caught up: {behind}" if behind else None
 
     def wait_healthy(self, seconds: float) -> None:
