@@ -64,7 +64,7 @@ bench: setup
 	$(PY) bench/failover.py
 	$(PY) bench/failover_timing.py
 	$(PY) bench/partial_failures.py
-	$(PY) bench/deploy_scaling.py --demo
+	$(PY) bench/deploy_scaling.py --demo --cold-demo
 	$(PY) bench/idle.py
 	$(PY) bench/peers/failover.py
 	$(PY) bench/backup.py

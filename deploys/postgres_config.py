@@ -8,7 +8,7 @@ from deploys.context import Context
 from deploys.managed_files import put_managed_files
 from operations.cascade_hold import end_planned_restart_hold, hold_for_planned_restart
 from operations.managed_state import ensure_setting_sources
-from operations.postgres import ensure_config_applied, ensure_replication_role
+from operations.postgres import ensure_cluster_exists, ensure_config_applied, ensure_replication_role
 from planner import registry, settings
 from planner.secrets import REPLICATION_PASSWORD
 
@@ -16,6 +16,8 @@ from planner.secrets import REPLICATION_PASSWORD
 @deploy("PostgreSQL configuration")
 def configure_postgres(ctx: Context) -> None:
     c = ctx.cluster
+    ensure_cluster_exists(name=f"cluster {c.version}/{c.name} exists", version=c.version, cluster=c.name, port=c.port,
+                          config_directory=c.config_directory, data_directory=c.data_directory)
     put_managed_files(ctx, registry.POSTGRES)  # the WAL archive and scripts directories too
     ensure_setting_sources(name="managed settings come from the include file only (ALTER SYSTEM, other files, roles)",
                            version=c.version, cluster=c.name, port=c.port,

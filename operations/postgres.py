@@ -10,6 +10,7 @@ from typing import Any
 from pyinfra import host, inventory
 from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.api.host import Host
+from pyinfra.facts.files import File
 
 from facts.config_state import PgConfigState
 from facts.pg_state import PgState
@@ -18,7 +19,7 @@ from operations.run_snapshot import read_fact
 from planner.apply_config import config_action
 from planner.model import Topology
 from planner.pgstate import PgStateDict
-from planner.postgres_unit import settled_stop
+from planner.postgres_unit import create_cluster, settled_stop
 from planner.registry import primary_restart_pending
 from planner.scram import scram_matches, scram_verifier
 from planner.standby_plan import replaced_by_clone
@@ -106,6 +107,26 @@ def psql(port: int, *statements: str) -> StringCommand:
         args += ["-c", f"'{statement}'"]
     return StringCommand("cd", "/", "&&", "runuser", "-u", "postgres", "--", "psql", "-X", "-q",
                          "-v", "ON_ERROR_STOP=1", "-p", str(port), "-d", "postgres", *args)
+
+
+@operation()
+def ensure_cluster_exists(version: int, cluster: str, port: int, config_directory: str, data_directory: str):
+    """
+    The Debian cluster exists and runs: made (pg_createcluster --start) where the package made
+    none (create_main_cluster = false) or it was dropped, never over a data directory holding
+    files. A standby's new cluster is never used: its tier clones over it.
+
+    + version: PostgreSQL major version
+    + cluster: cluster name
+    + port: its port
+    + config_directory: /etc/postgresql/VERSION/CLUSTER
+    + data_directory: its data directory
+    """
+    if read_fact(host, File, path=f"{config_directory}/postgresql.conf"):
+        host.noop(f"cluster {version}/{cluster} exists")
+        return
+    host.log(f"create: {config_directory}/postgresql.conf is missing: pg_createcluster {version} {cluster}")
+    yield create_cluster(version, cluster, port, config_directory, data_directory)
 
 
 def planned_config_action(host_obj: Host, version: int, cluster: str, port: int, config_state: Mapping,

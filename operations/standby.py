@@ -59,7 +59,7 @@ def clone_commands(topology: Topology, node_name: str, fact: PgStateDict) -> lis
         stop_leftover_copy(data),
         stop_unit(c.version, c.name),
         # The planner allowed this only for an empty or never-used data directory.
-        StringCommand("find", data, "-mindepth", "1", "-delete"),
+        StringCommand("[", "!", "-d", data, "]", "||", "find", data, "-mindepth", "1", "-delete"),
         StringCommand(*as_postgres, f"{c.bin_directory}/pg_basebackup", "--no-password", "-d", shlex.quote(source),
                       "-D", data, "-X", "stream", "-c", "fast", "-l", shlex.quote(CLONE_LABEL)),
         StringCommand(*as_postgres, "touch", f"{data}/standby.signal"),

@@ -1,6 +1,7 @@
 """A first deploy killed part-way (the controller dies: its ssh sessions drop, and what runs on
 the hosts runs on), then run again on the same hosts: the rerun finishes the cluster. Killed
-once the configuration is everywhere (before any clone), and in the middle of a clone."""
+once the configuration is everywhere (before any clone), and in the middle of a clone. Also a
+standby's cluster dropped, as the deploy's refusals advise: a rerun makes it again and clones."""
 from __future__ import annotations
 
 import subprocess
@@ -77,7 +78,7 @@ def test_killed_before_any_clone_the_standbys_never_used_clusters_stay_untouched
     assert "holds a never-used cluster 15/main" in output
 
 
-def test_killed_in_the_middle_of_a_clone_a_rerun_clones_again(bare):
+def test_killed_in_the_middle_of_a_clone_a_rerun_clones_again_and_a_dropped_cluster_comes_back(bare):
     data = "/var/lib/postgresql/15/main"
 
     def slow_link():  # the cascade's base backup then lasts long enough to be cut
@@ -93,4 +94,11 @@ def test_killed_in_the_middle_of_a_clone_a_rerun_clones_again(bare):
     bare.cli("shape", "pg2", "none")
     output = rerun(bare)
     assert "a copy that a clone made and never ran" in output
+    assert bare.psql("pg3", "select status from pg_stat_wal_receiver") == "streaming"
+
+    # The same hosts, healthy: the downstream's cluster dropped (its configuration and data), as
+    # a refusal advises for data that is not needed; the rerun makes it again and clones.
+    assert bare.ssh("pg3", "pg_dropcluster --stop 15 main", timeout=120).returncode == 0
+    output = rerun(bare)
+    assert "pg_createcluster 15 main" in output
     assert bare.psql("pg3", "select status from pg_stat_wal_receiver") == "streaming"
