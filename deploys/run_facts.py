@@ -56,6 +56,7 @@ def declare(topology: Topology, secrets: dict) -> Callable[[str], Declared]:
             (DebPackages, {}),
             (PgConfigState, {"port": c.port, "files": settings.config_file_paths(c), **AS_POSTGRES}),
             (File, {"path": CASCADE_HOLD_PATH}),
+            (File, {"path": f"{c.config_directory}/postgresql.conf"}),  # the cluster exists
             (Command, {"command": record_command(), **AS_POSTGRES}),
         ]
         reread = heartbeat_files(reg, registry.ON_CHANGE_HEARTBEAT)
