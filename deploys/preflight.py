@@ -15,8 +15,7 @@ def check_cluster_state(ctx: Context) -> None:
     if ctx.this_node.role != "master":
         return
     facts = pg_states(ctx.topology)
-    pristine = [name for name, fact in facts.items() if fact and fact["pristine"]]
-    problems = check_cluster_roles(ctx.topology, facts, pristine_hosts=pristine, include_drift=False)
+    problems = check_cluster_roles(ctx.topology, facts, include_drift=False)  # never-used: pristine_hosts_of
     if problems:
         raise ClusterConfigError(
             "the cluster does not match the inventory; nothing was changed:\n"

@@ -683,6 +683,17 @@ def check_cluster_roles(
         if master_plan.action == "refuse":
             problems.append(master_plan.reason)
 
+    if master_state in ("absent", "unreadable"):
+        holders = [n for n in topology.nodes if n.name != master.name and n.name not in pristine_hosts
+                   and server_state(facts_by_host.get(n.name)) in ("primary", "standby")]
+        if holders:  # a deploy would make an empty master beside them
+            found = "; ".join(f"{n.name} is {describe(facts_by_host.get(n.name), cluster)}" for n in holders)
+            problems.append(
+                f"{master.name}, the master in the inventory, is {describe(master_fact, cluster)}, but {found}: "
+                "the master's data is gone and a deploy never makes an empty master beside standbys that hold "
+                "the cluster. Make the host with the newest data the master in the inventory (and re-point the "
+                "others), or drop those clusters if their data is not needed")
+
     running_primaries = []
     if master_fact is not None and master_state == "primary" and master_fact["running"]:
         running_primaries.append(master.name)

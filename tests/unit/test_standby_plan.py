@@ -284,6 +284,14 @@ ROLE_CASES = [
      None, []),
     ("down-and-absent-hosts-are-not-role-problems", facts_with(pg2=None, pg3=pg_state("absent"), pg4=pg_state("unreadable"), pg5=pg_state("empty")), (), []),
     ("stopped-standby-is-fine", facts_with(pg3=configured_standby("pg3", "stopped_standby")), (), []),
+    ("master-without-a-cluster-beside-standbys-that-hold-it", facts_with(pg1=pg_state("absent")), (), [
+        "pg1, the master in the inventory, is without a cluster 15/main, but pg2 is a running standby"]),
+    ("master-unreadable-beside-standbys", facts_with(pg1=pg_state("unreadable")), (), [
+        "pg1, the master in the inventory, is a stopped cluster without a readable pg_control, but pg2"]),
+    ("first-deploy-master-without-a-cluster-beside-never-used-ones",
+     {"pg1": pg_state("absent"), **{n: pg_state("primary", pristine=True) for n in ("pg2", "pg3", "pg4", "pg5")}},
+     None, []),
+
     ("used-copies-are-primaries", facts_with(pg2=pg_state("primary"), pg3=pg_state("stopped_primary")), (), [
         "pg2 (cascade, standby of pg1 in the inventory) is a running primary on timeline 1, not a standby",
         "pg3 (downstream, standby of pg2 in the inventory) is a stopped primary on timeline 1, not a standby",
