@@ -95,26 +95,34 @@ def test_down_leaves_nothing_behind(cluster):
     assert snapshots.load(cluster.desc["snapshot"])  # the snapshot itself stays
 
 
-def test_the_master_booting_alone_first_gets_its_resources_once_the_others_are_back():
+@pytest.fixture
+def master_alone():
+    """The deployed cluster booted with pg1 alone (pg2 and pg3 stay off); a fixture, so that a
+    failure's report carries the hosts' journals."""
+    lab = Lab("snc", snapshot=ensure_deployed_snapshot(3), only="pg1")
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+def test_the_master_booting_alone_first_gets_its_resources_once_the_others_are_back(master_alone):
     """A power cut of the whole cluster, and the master boots well before the others: hapostgres
     refuses to start a primary nobody can vouch for (or heartbeat, its peer gone during the boot,
     counts the group acquired without starting it); once the standbys answer, the resources are
     started (by heartbeat as its peer joins, or by ha-watch: hb_takeover or the group's start),
     hapostgres restarting the old primary in place; nothing is promoted."""
-    lab = Lab("snc", snapshot=ensure_deployed_snapshot(3), only="pg1")  # pg2 and pg3 stay off
-    try:
-        wait_until(lambda: "Initial resource acquisition complete" in
-                   lab.ssh("pg1", "journalctl -b -u heartbeat --no-pager -o cat").stdout, 300,
-                   "pg1's heartbeat done with its initial resource acquisition")
-        assert not holds_resources(lab, "pg1")
-        lab.cli("restart", "pg2")
-        lab.cli("restart", "pg3")
-        wait_until(lambda: holds_resources(lab, "pg1"), 300, "pg1 holding the resources again")
-        lab.wait_healthy(300)
-        assert lab.psql("pg2", "select pg_is_in_recovery()") == "t"
-        assert "promoting" not in lab.ssh("pg2", "journalctl -b -t pgcascade --no-pager -o cat").stdout
-        journal = lab.ssh("pg1", "journalctl -b -t pgcascade --no-pager -o cat").stdout
-        assert "boot-guard: REFUSED" in journal, journal  # not started before anyone could vouch for it
-        assert "hapostgres: start: PostgreSQL 15/main is the primary again" in journal, journal
-    finally:
-        lab.down()
+    lab = master_alone
+    wait_until(lambda: "Initial resource acquisition complete" in
+               lab.ssh("pg1", "journalctl -b -u heartbeat --no-pager -o cat").stdout, 300,
+               "pg1's heartbeat done with its initial resource acquisition")
+    assert not holds_resources(lab, "pg1")
+    lab.cli("restart", "pg2")
+    lab.cli("restart", "pg3")
+    wait_until(lambda: holds_resources(lab, "pg1"), 300, "pg1 holding the resources again")
+    lab.wait_healthy(300)
+    assert lab.psql("pg2", "select pg_is_in_recovery()") == "t"
+    assert "promoting" not in lab.ssh("pg2", "journalctl -b -t pgcascade --no-pager -o cat").stdout
+    journal = lab.ssh("pg1", "journalctl -b -t pgcascade --no-pager -o cat").stdout
+    assert "boot-guard: REFUSED" in journal, journal  # not started before anyone could vouch for it
+    assert "hapostgres: start: PostgreSQL 15/main is the primary again" in journal, journal
