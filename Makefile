@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 LAB ?= demo
 # What the main machine needs to build and run lab hosts (Debian 12).
 # rsync: unit tests run the archive script's rsync calls against local directories.
-HOST_PACKAGES := debootstrap systemd-container apt-utils dpkg-dev zstd iproute2 iputils-ping openssh-client rsync
+# nftables: `lab cut A B` drops the frames between two hosts on the lab's bridge.
+HOST_PACKAGES := debootstrap systemd-container apt-utils dpkg-dev zstd iproute2 iputils-ping openssh-client rsync nftables
 
 .PHONY: setup host-packages demo status verify lint types test unit lab-test bench down gc
 

@@ -1,5 +1,6 @@
 """python -m lab up [--from SNAP] | down | status | snapshot SNAP | snapshots | ssh HOST |
-exec HOST -- CMD | crash | pause | resume | partition | heal | restart HOST | shape HOST RATE | gc"""
+exec HOST -- CMD | crash | pause | resume | partition | heal | cut A B | mend A B | restart HOST |
+shape HOST RATE | gc"""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
                             ("partition", "cut the host's network"), ("heal", "restore it"),
                             ("restart", "boot again on the same disk")]:
         add_parser(verb, help=help_text).add_argument("host")
+    for verb, help_text in [("cut", "cut the link between hosts A and B (each still reaches the others)"),
+                            ("mend", "mend it")]:
+        p_link = add_parser(verb, help=help_text)
+        p_link.add_argument("a", metavar="A")
+        p_link.add_argument("b", metavar="B")
+        p_link.add_argument("--one-way", action="store_true", help="only what A sends to B")
     p_shape = add_parser("shape", help="limit the host's link to RATE both ways (tc: 1gbit, 100mbit); 'none' lifts it")
     p_shape.add_argument("host")
     p_shape.add_argument("rate")
@@ -96,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.verb == "status":
             for name, ip, state in labs.status(lab):
                 print(f"{name}\t{ip}\t{state}")
+            for source, target in network.link_cuts(lab):
+                print(f"link\t{source} -> {target}\tcut")
         elif args.verb == "describe":
             print(json.dumps(labs.load(lab), indent=2))
         elif args.verb == "ssh":
@@ -122,6 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         elif args.verb == "heal":
             labs.host_entry(labs.load(lab), args.host)
             network.heal(lab, args.host)
+        elif args.verb in ("cut", "mend"):
+            desc = labs.load(lab)
+            hosts = {args.a: labs.host_entry(desc, args.a)["ip"], args.b: labs.host_entry(desc, args.b)["ip"]}
+            if args.a == args.b:
+                raise LabError(f"{args.a} twice: a link joins two hosts")
+            directions = [(args.a, args.b)] if args.one_way else [(args.a, args.b), (args.b, args.a)]
+            for source, target in directions:
+                if args.verb == "cut":
+                    network.cut_link(lab, hosts, source, target)
+                else:
+                    network.mend_link(lab, source, target)
         elif args.verb == "shape":
             _running(lab, args.host)
             network.shape(lab, args.host, None if args.rate == "none" else args.rate)

@@ -257,6 +257,9 @@ def gc() -> list[str]:
     for ns in Path("/run/netns").glob("pgl-*") if Path("/run/netns").exists() else []:
         run(["ip", "netns", "del", ns.name], check=False)
         removed.append(f"netns {ns.name}")
+    for table in network.leftover_cut_tables():
+        run(["nft", "delete", "table", "bridge", table], check=False)
+        removed.append(f"nft table bridge {table}")
     for link in json.loads(run(["ip", "-j", "link"]).stdout):
         if link["ifname"].startswith("pgl-"):
             run(["ip", "link", "del", link["ifname"]], check=False)

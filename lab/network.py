@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,8 +122,15 @@ def ensure_bridge(lab: str, addressing: Addressing) -> None:
 
 
 def delete_bridge(lab: str) -> None:
+    delete_link_cuts(lab)
     if ok(["ip", "link", "show", bridge_name(lab)]):
         run(["ip", "link", "del", bridge_name(lab)])
+
+
+def host_mac(ip: str) -> str:
+    """A fixed MAC per address: after a restart the neighbours' ARP caches are still right (and a
+    cut link, matched on MACs, stays cut)."""
+    return "02:00:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
 
 
 def netns_exists(lab: str, host: str) -> bool:
@@ -135,9 +143,7 @@ def ensure_host_network(lab: str, host: str, ip: str, prefix: int) -> None:
     if netns_exists(lab, host):
         return
     run(["ip", "netns", "add", ns])
-    # A fixed MAC per address: after a restart the neighbours' ARP caches are still right.
-    mac = "02:00:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
-    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", ns])
+    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "address", host_mac(ip), "netns", ns])
     run(["sysctl", "-q", "-w", f"net.ipv6.conf.{veth}.disable_ipv6=1"])
     run(["ip", "link", "set", veth, "master", bridge_name(lab), "up"])
     inside = ["ip", "netns", "exec", ns]
@@ -184,3 +190,81 @@ def is_partitioned(lab: str, host: str) -> bool:
     if proc.returncode != 0:
         return False
     return json.loads(proc.stdout)[0].get("master") != bridge_name(lab)
+
+
+# Link cuts: the frames one host sends to another dropped by the lab's bridge (nftables, bridge
+# family, in the main machine's namespace: nothing on the hosts can see or undo it). Matched on
+# the two hosts' MACs, so the cut covers every address a host holds (the VIP too) and unicast ARP:
+# the two hosts stop hearing each other while both still reach every other host. One direction
+# only is a one-way link fault (the other host's frames still arrive).
+CUT_CHAIN = "forward"
+
+
+def _have_nft() -> bool:
+    """Without nft (a machine set up before cuts existed) no cut can have been made."""
+    return shutil.which("nft") is not None
+
+
+def cut_table(lab: str) -> str:
+    return f"pgl-{lab}"
+
+
+def cut_rule(source: str, target: str) -> str:
+    """The nft comment naming a cut direction (the rule's identity when mended)."""
+    return f"{source}>{target}"
+
+
+def _cut_rules(lab: str) -> list[dict]:
+    if not _have_nft():
+        return []
+    proc = run(["nft", "-j", "-a", "list", "chain", "bridge", cut_table(lab), CUT_CHAIN], check=False, quiet=True)
+    if proc.returncode != 0:
+        return []
+    return [item["rule"] for item in json.loads(proc.stdout)["nftables"] if "rule" in item]
+
+
+def link_cuts(lab: str) -> list[tuple[str, str]]:
+    """(source, target) of every cut direction of the lab's links, sorted."""
+    found = []
+    for rule in _cut_rules(lab):
+        source, _, target = rule.get("comment", "").partition(">")
+        if source and target:
+            found.append((source, target))
+    return sorted(found)
+
+
+def cut_link(lab: str, hosts: dict[str, str], source: str, target: str) -> None:
+    """Drop what `source` sends to `target` (hosts: name -> address). Idempotent."""
+    if not _have_nft():
+        raise LabError("cutting a link needs nft (the nftables package): run `make setup`")
+    if (source, target) in link_cuts(lab):
+        return
+    table = cut_table(lab)
+    run(["nft", "add", "table", "bridge", table])
+    run(["nft", "add", "chain", "bridge", table, CUT_CHAIN,
+         "{ type filter hook forward priority 0; policy accept; }"])
+    run(["nft", "add", "rule", "bridge", table, CUT_CHAIN, "ether", "saddr", host_mac(hosts[source]),
+         "ether", "daddr", host_mac(hosts[target]), "drop", "comment", f'"{cut_rule(source, target)}"'])
+
+
+def mend_link(lab: str, source: str, target: str) -> None:
+    """What `source` sends to `target` reaches it again. Idempotent."""
+    for rule in _cut_rules(lab):
+        if rule.get("comment") == cut_rule(source, target):
+            run(["nft", "delete", "rule", "bridge", cut_table(lab), CUT_CHAIN, "handle", str(rule["handle"])])
+
+
+def delete_link_cuts(lab: str) -> None:
+    if _have_nft():
+        run(["nft", "delete", "table", "bridge", cut_table(lab)], check=False, quiet=True)
+
+
+def leftover_cut_tables() -> list[str]:
+    """The bridge tables of labs (pgl-*) still in the kernel (gc runs after every lab is down)."""
+    if not _have_nft():
+        return []
+    proc = run(["nft", "-j", "list", "tables", "bridge"], check=False, quiet=True)
+    if proc.returncode != 0:
+        return []
+    return [item["table"]["name"] for item in json.loads(proc.stdout)["nftables"]
+            if "table" in item and item["table"]["name"].startswith("pgl-")]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -65,6 +66,54 @@ def test_partition_cuts_both_ways_and_heals(lab3):
     assert lab3.ssh("pg2", "true").returncode == 0
 
 
+def _reaches(lab: Lab, src: str, dst: str) -> bool:
+    """A TCP connection from src to dst's sshd (ping's ARP and ICMP aside: what PostgreSQL uses)."""
+    return lab.cli("exec", src, "--", "timeout", "3", "bash", "-c", f"exec 3<>/dev/tcp/{lab.ip(dst)}/22",
+                   check=False).returncode == 0
+
+
+def test_cut_drops_one_link_only_and_mend_restores_it(lab3):
+    lab3.cli("cut", "pg1", "pg2")
+    try:
+        assert not _reaches(lab3, "pg1", "pg2") and not _reaches(lab3, "pg2", "pg1")
+        assert not _ping(lab3, "pg2", lab3.ip("pg1"))
+        # each still reaches the third host, and the third both
+        assert _reaches(lab3, "pg1", "pg3") and _reaches(lab3, "pg2", "pg3")
+        assert _reaches(lab3, "pg3", "pg1") and _reaches(lab3, "pg3", "pg2")
+        assert lab3.ssh("pg1", "true").returncode == 0 and lab3.ssh("pg2", "true").returncode == 0
+        status = lab3.cli("status").stdout
+        assert "link\tpg1 -> pg2\tcut" in status and "link\tpg2 -> pg1\tcut" in status
+        # an address the host adds later (the VIP) is cut too: the rule matches the host, not an address
+        vip = lab3.desc["vip"]
+        lab3.ssh("pg1", f"ip -4 addr add {vip}/{lab3.desc['prefix']} dev eth0")
+        assert not _ping(lab3, "pg2", vip) and _ping(lab3, "pg3", vip)
+    finally:
+        lab3.ssh("pg1", f"ip -4 addr del {lab3.desc['vip']}/{lab3.desc['prefix']} dev eth0")
+        lab3.cli("mend", "pg1", "pg2")
+    assert _reaches(lab3, "pg1", "pg2") and _reaches(lab3, "pg2", "pg1")
+    assert "link" not in lab3.cli("status").stdout
+
+
+def test_a_one_way_cut_drops_what_one_host_sends_to_the_other(lab3):
+    """pg1's frames to pg2 dropped, pg2's to pg1 delivered: pg1 reaches nothing on pg2 (its SYN is
+    lost), pg2's SYN arrives at pg1 but the answer does not come back."""
+    lab3.cli("cut", "--one-way", "pg1", "pg2")
+    try:
+        assert not _reaches(lab3, "pg1", "pg2") and not _reaches(lab3, "pg2", "pg1")
+        listener = subprocess.Popen(
+            [sys.executable, "-m", "lab", "--name", lab3.name, "exec", "pg1", "--", "python3", "-c",
+             "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', 9999)); "
+             "s.settimeout(5); print(s.recvfrom(64)[0].decode())"], stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        lab3.cli("exec", "pg2", "--", "bash", "-c", f"echo from-pg2 >/dev/udp/{lab3.ip('pg1')}/9999")
+        assert listener.communicate(timeout=10)[0].strip() == "from-pg2"  # pg2 -> pg1 still arrives
+        status = lab3.cli("status").stdout
+        assert "link\tpg1 -> pg2\tcut" in status and "pg2 -> pg1" not in status
+    finally:
+        lab3.cli("mend", "--one-way", "pg1", "pg2")
+    assert _reaches(lab3, "pg1", "pg2")
+
+
 def test_shape_limits_the_link_both_ways_and_none_lifts_it(lab3):
     megabytes = 8  # at 16 Mbit/s (2 MB/s, after a 2 MB burst): 3 s or more each way; unshaped well under 1 s
 
@@ -120,11 +169,14 @@ def _leftovers(lab: str) -> list[str]:
     found += [line for line in Path("/proc/self/mounts").read_text().splitlines() if f"/pgcascade-lab/{lab}/" in line]
     found += subprocess.run(["pgrep", "-af", f"pgcascade-lab/{lab}/"], capture_output=True, text=True).stdout.splitlines()
     found += [str(p) for p in Path("/sys/fs/cgroup/unified/pgl").glob(lab)]
+    tables = subprocess.run(["nft", "list", "tables", "bridge"], capture_output=True, text=True).stdout
+    found += [line for line in tables.splitlines() if line.endswith(f" pgl-{lab}")]
     return found
 
 
 def test_down_leaves_nothing_behind():
     lab = Lab("gone", 2)
+    lab.cli("cut", "pg1", "pg2")
     assert _leftovers(lab.name)  # the check sees a running lab
     lab.down()
     assert _leftovers(lab.name) == []
