@@ -106,21 +106,21 @@ class Lab:
             raise AssertionError(f"pyinfra {' '.join(args)} did not finish in {timeout:.0f} s; "
                                  f"it printed, last:\n{printed[-6000:]}") from None
 
-    def status(self, timeout: float = 60) -> subprocess.CompletedProcess:
-        """python -m tasks.status inventories/lab.py (exit 0: the cluster is as deployed and healthy)."""
-        return subprocess.run([sys.executable, "-m", "tasks.status", LAB_INVENTORY], cwd=ROOT, env=self.env,
+    def status(self, timeout: float = 60, inventory: str = LAB_INVENTORY) -> subprocess.CompletedProcess:
+        """python -m tasks.status INVENTORY (exit 0: the cluster is as deployed and healthy)."""
+        return subprocess.run([sys.executable, "-m", "tasks.status", inventory], cwd=ROOT, env=self.env,
                               text=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
-    def wait_healthy(self, timeout: float = 120) -> subprocess.CompletedProcess:
+    def wait_healthy(self, timeout: float = 120, inventory: str = LAB_INVENTORY) -> subprocess.CompletedProcess:
         """Poll tasks.status until it exits 0; on the deadline, fail with its last report."""
         deadline = time.monotonic() + timeout
         while True:
-            proc = self.status()
+            proc = self.status(inventory=inventory)
             if proc.returncode == 0:
                 return proc
             if time.monotonic() > deadline:
-                raise AssertionError(f"lab {self.name}: the cluster is not healthy {timeout:.0f} s after its "
-                                     f"boot; tasks.status says:\n{proc.stdout[-3000:]}{proc.stderr[-1500:]}")
+                raise AssertionError(f"lab {self.name}: the cluster is not healthy within {timeout:.0f} s; "
+                                     f"tasks.status says:\n{proc.stdout[-3000:]}{proc.stderr[-1500:]}")
             time.sleep(1)
 
     def down(self) -> None:

@@ -7,8 +7,10 @@ import shlex
 from pyinfra import host
 from pyinfra.api import operation
 
-from hostrules.sync_standby import caught_up
-from operations.postgres import pg_state, poll_until
+from facts.replication_looks import ReplicationLooks
+from hostrules.sync_standby import caught_up, looked_row
+from operations.postgres import AS_POSTGRES, poll_until
+from operations.run_snapshot import read_fact
 from planner.model import Topology
 from planner.settings import LIB_DIRECTORY
 
@@ -16,13 +18,10 @@ CATCH_UP_TIMEOUT = 120  # seconds a standby gets to catch up before it is made s
 
 
 def caught_up_check(port: int, application_name: str) -> str:
-    """A shell condition, true once the standby's row on this server says it has caught up."""
-    query = ("select state || '|' || coalesce(pg_wal_lsn_diff(case when pg_is_in_recovery() "
-             "then pg_last_wal_receive_lsn() else pg_current_wal_lsn() end, flush_lsn)::bigint::text, '') "
-             f"from pg_stat_replication where application_name = '{application_name}' "
-             "order by state = 'streaming' desc limit 1")
-    row = f"$(runuser -u postgres -- psql -XAtq -p {port} -d postgres -c {shlex.quote(query)})"
-    return (f"PYTHONPATH={LIB_DIRECTORY} python3 -s -m hostrules.sync_standby \"{row}\" >/dev/null")
+    """A shell condition, true once the standby on this server has caught up and still replies
+    (two looks at its row)."""
+    return (f"(cd / && runuser -u postgres -- env PYTHONPATH={LIB_DIRECTORY} python3 -s -m hostrules.sync_standby "
+            f"check {int(port)} {shlex.quote(application_name)} >/dev/null)")
 
 
 @operation()
@@ -43,9 +42,8 @@ def wait_caught_up(topology: Topology, node_name: str, standby: str, seconds: in
     c = topology.cluster
     application_name = topology.node(standby).application_name or standby
     # Read when the operation runs: a rerun on a standby that streams and has caught up changes nothing.
-    rows = pg_state(host, c.version, c.name, c.port)["replication"]
-    row = next((r for r in rows if r["application_name"] == application_name and r["state"] == "streaming"), None)
-    if caught_up(row).ok:
+    looks = read_fact(host, ReplicationLooks, port=c.port, **AS_POSTGRES)
+    if caught_up(looked_row(looks, application_name)).ok:
         host.noop(f"{standby} streams from {upstream} and has caught up")
         return
     yield poll_until(caught_up_check(c.port, application_name), seconds,

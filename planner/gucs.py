@@ -15,6 +15,7 @@ from planner.model import Cluster, Node, Topology
 from planner.paths import (
     ARCHIVE_NOWHERE,
     ARCHIVE_WAL_PATH,
+    CONNECT_TIMEOUT,
     INCLUDE_FILE_NAME,
     PGPASS_PATH,
 )
@@ -47,6 +48,13 @@ TUNABLE_DEFAULTS: dict[str, str] = {
     # that became synchronous after it had flushed that commit (a re-pointed tree, a switchover,
     # the cascade failover) is released at the next confirmation (default 10s).
     "wal_receiver_status_interval": "1s",
+    # A replication connection that hears nothing for this long is dropped, at both ends: a link
+    # gone silent (a cut cable, a frozen host) is seen in seconds, and once it is back the standby
+    # connects afresh instead of waiting on TCP's retransmission back-off. An idle connection is
+    # never that silent: the standby confirms every wal_receiver_status_interval and asks its
+    # upstream for an answer after half of wal_receiver_timeout (both default 1min).
+    "wal_receiver_timeout": "10s",
+    "wal_sender_timeout": "10s",
 }
 
 # Derived from the topology: pg_settings may not set them (that would break replication).
@@ -152,7 +160,10 @@ def archive_cleanup_command(cluster: Cluster) -> str:
 def primary_conninfo(topology: Topology, node_name: str) -> str:
     """Unquoted primary_conninfo pointing at the node's upstream; '' on the master.
 
-    No password: libpq reads it from the postgres user's .pgpass (passfile).
+    No password: libpq reads it from the postgres user's .pgpass (passfile). connect_timeout:
+    while the upstream is unreachable (a cut link) each connection attempt ends after it, and the
+    next one follows wal_retrieve_retry_interval later, so streaming resumes within seconds of the
+    link's return (without it an attempt waits on the kernel's SYN retries, two minutes).
     """
     node = _node(topology, node_name)
     if node.upstream is None:
@@ -165,6 +176,7 @@ def primary_conninfo(topology: Topology, node_name: str) -> str:
         ("user", cluster.replication_user),
         ("application_name", _application_name(node)),
         ("passfile", PGPASS_PATH),
+        ("connect_timeout", CONNECT_TIMEOUT),
     ])
 
 

@@ -4,7 +4,9 @@ After the cascade failover, the master waits for the cascade's former standbys a
 from the master. A deploy rerun restores the inventory's tree, which names the cascade in the
 master's synchronous_standby_names again: if the cascade is not streaming and caught up by then
 (it was away longer than wal_keep_size, it cannot reach the master, ...), every commit would
-wait for it. So while the tree is failed over from a cascade that is not caught up
+wait for it. "Caught up" is judged on two looks at the master's pg_stat_replication (the
+ReplicationLooks fact): a cascade cut off from the master keeps a 'streaming' row with its last
+position until wal_sender_timeout, but sends no reply. So while the tree is failed over from a cascade that is not caught up
 (hostrules.sync_standby), the deploy keeps the master's and the former downstreams' include
 files as the failover made them (the prepared variant, byte for byte) and says why; the cascade
 itself is set up as usual (a standby of the master) so that it can catch up, and the next
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hostrules.sync_standby import caught_up
+from hostrules.sync_standby import caught_up, looked_row
 
 from .failover_cascade import failable_cascades, without_cascade
 from .model import Topology
@@ -39,15 +41,23 @@ def failed_over_from(topology: Topology, facts_by_host: Mapping[str, Mapping | N
     return False
 
 
-def held_failovers(topology: Topology, facts_by_host: Mapping[str, Mapping | None]) -> dict[str, str]:
+def failed_over_cascades(topology: Topology, facts_by_host: Mapping[str, Mapping | None]) -> list[str]:
+    """The cascades (standbys of the master) the tree is failed over from."""
+    master = topology.master
+    return [c.name for c in failable_cascades(topology)
+            if c.upstream == master.name and failed_over_from(topology, facts_by_host, c.name)]
+
+
+def held_failovers(topology: Topology, facts_by_host: Mapping[str, Mapping | None],
+                   master_looks: Mapping | None) -> dict[str, str]:
     """{cascade: why the failover from it stays} for every cascade the tree is failed over from
-    and that has not caught up with the master."""
+    and that has not caught up with the master. master_looks: the master's ReplicationLooks (None:
+    not read, so nothing counts as caught up)."""
     held = {}
     master = topology.master
-    for cascade in failable_cascades(topology):
-        if cascade.upstream != master.name or not failed_over_from(topology, facts_by_host, cascade.name):
-            continue
-        verdict = caught_up(replication_row(facts_by_host.get(master.name), cascade.application_name))
+    for name in failed_over_cascades(topology, facts_by_host):
+        cascade = topology.node(name)
+        verdict = caught_up(looked_row(master_looks, cascade.application_name))
         if not verdict.ok:
             children = ", ".join(c.name for c in topology.children(cascade.name))
             held[cascade.name] = (

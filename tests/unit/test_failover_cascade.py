@@ -68,7 +68,7 @@ def test_the_settings_of_the_cluster_without_the_cascade_are_the_seeds_repair():
     assert settings.synchronous_standby_names(after, "pg1") == 'FIRST 1 ("standby_2")'
     assert settings.primary_conninfo(after, "pg3") == (
         "host=10.0.0.1 port=5432 user=replicator application_name=standby_2 "
-        "passfile=/var/lib/postgresql/.pgpass")
+        "passfile=/var/lib/postgresql/.pgpass connect_timeout=5")
     # The downstream's own settings are those of a leaf, as before.
     assert settings.archive_command(after, "pg3") == "/bin/true"
     assert settings.synchronous_standby_names(after, "pg3") == ""

@@ -27,6 +27,15 @@ def row(name: str, state: str = "streaming", lag: int | None = 0) -> dict:
     return {"application_name": name, "state": state, "flush_lag_bytes": lag, "sync_state": "async"}
 
 
+def looks(case: dict, replying: bool = True) -> dict:
+    """The master's two looks at the rows of `case` (each row its own WAL sender): a new reply in
+    the second one unless not `replying`."""
+    rows = case["pg1"]["replication"]
+    before = [{**r, "pid": i, "reply_time": "t1"} for i, r in enumerate(rows)]
+    after = [{**r, "pid": i, "reply_time": "t2" if replying else "t1"} for i, r in enumerate(rows)]
+    return {"before": before, "after": after}
+
+
 @pytest.mark.parametrize("case, held", [
     # the original tree: nothing to keep, whatever the cascade's state
     (facts(TO_CASCADE, row("standby_1")), False),
@@ -42,11 +51,23 @@ def row(name: str, state: str = "streaming", lag: int | None = 0) -> dict:
     (facts(TO_MASTER, row("standby_1", "startup", None), row("standby_1"), row("standby_2")), False),
 ])
 def test_a_failover_stays_until_the_cascade_caught_up(case, held):
-    assert bool(held_failovers(TOPOLOGY, case)) is held
+    assert bool(held_failovers(TOPOLOGY, case, looks(case))) is held
+
+
+def test_a_cascade_that_sends_no_reply_is_not_caught_up_whatever_its_row_says():
+    """Cut off from the master, its row reads 'streaming' at its last position until
+    wal_sender_timeout: a deploy then must not make the master wait for it again."""
+    case = facts(TO_MASTER, row("standby_1"), row("standby_2"))
+    [why] = held_failovers(TOPOLOGY, case, looks(case, replying=False)).values()
+    assert "(silent)" in why
+    assert held_failovers(TOPOLOGY, case, None)  # the looks could not be taken: kept
+    assert held_failovers(TOPOLOGY, case, {"error": "psql: timeout"})
+    assert not held_failovers(TOPOLOGY, facts(TO_CASCADE, row("standby_1")), None)  # not failed over
 
 
 def test_the_reason_says_what_to_do():
-    [why] = held_failovers(TOPOLOGY, facts(TO_MASTER, row("standby_2"))).values()
+    case = facts(TO_MASTER, row("standby_2"))
+    [why] = held_failovers(TOPOLOGY, case, looks(case)).values()
     assert why.startswith("pg2 is not streaming from its upstream (no pg_stat_replication row) on pg1 "
                           "(not-connected): the failover from it stays (pg3 stream from pg1")
     assert "tasks/rebuild.py --data target=pg2" in why

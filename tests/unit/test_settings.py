@@ -106,19 +106,19 @@ def test_archive_mode_is_always_everywhere(topology, node_name):
             "three",
             "pg2",
             "host=198.51.100.11 port=5432 user=replicator application_name=standby_1"
-            " passfile=/var/lib/postgresql/.pgpass",
+            " passfile=/var/lib/postgresql/.pgpass connect_timeout=5",
         ),
         (
             "three",
             "pg3",
             "host=198.51.100.12 port=5432 user=replicator application_name=standby_2"
-            " passfile=/var/lib/postgresql/.pgpass",
+            " passfile=/var/lib/postgresql/.pgpass connect_timeout=5",
         ),
         (
             "chain",
             "pg5",
             "host=10.0.0.4 port=5432 user=replicator application_name=standby_4"
-            " passfile=/var/lib/postgresql/.pgpass",
+            " passfile=/var/lib/postgresql/.pgpass connect_timeout=5",
         ),
     ],
 )
@@ -175,6 +175,7 @@ def test_primary_conninfo_quotes_odd_application_names(app_name):
         "user": "replicator",
         "application_name": app_name,
         "passfile": "/var/lib/postgresql/.pgpass",
+        "connect_timeout": "5",
     }
 
 

@@ -216,7 +216,7 @@ def test_pgconf_quotes_a_single_quote():
                 "archive_command = '/usr/local/lib/pgcascade/archive-wal %p %f"
                 " /var/lib/postgresql/wal_archive 198.51.100.13'",
                 "primary_conninfo = 'host=198.51.100.11 port=5432 user=replicator"
-                " application_name=standby_1 passfile=/var/lib/postgresql/.pgpass'",
+                " application_name=standby_1 passfile=/var/lib/postgresql/.pgpass connect_timeout=5'",
                 "restore_command = 'test -f /var/lib/postgresql/wal_archive/%f &&"
                 " cp /var/lib/postgresql/wal_archive/%f \"%p\"'",
                 "archive_cleanup_command = '/usr/lib/postgresql/15/bin/pg_archivecleanup"
