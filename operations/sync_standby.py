@@ -6,6 +6,8 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import operation
+from pyinfra.api.host import Host
+from pyinfra.context import ctx_state
 
 from facts.replication_looks import ReplicationLooks
 from hostrules.sync_standby import caught_up, looked_row
@@ -15,6 +17,18 @@ from planner.model import Topology
 from planner.settings import LIB_DIRECTORY
 
 CATCH_UP_TIMEOUT = 120  # seconds a standby gets to catch up before it is made synchronous
+
+# Looks read while the deploy file runs, once per run and server (every host's run of it asks;
+# two looks take over a second).
+_LOOKS: dict[tuple[int, str, int], dict] = {}
+
+
+def replication_looks(server: Host, port: int) -> dict:
+    """The server's ReplicationLooks (hostrules.sync_standby.looks), read once per run."""
+    key = (id(ctx_state.get()), server.name, port)
+    if key not in _LOOKS:
+        _LOOKS[key] = read_fact(server, ReplicationLooks, port=port, **AS_POSTGRES)
+    return _LOOKS[key]
 
 
 def caught_up_check(port: int, application_name: str) -> str:

@@ -23,13 +23,6 @@ from .model import Topology
 from .standby_plan import parse_conninfo
 
 
-def replication_row(fact: Mapping | None, application_name: str | None) -> Mapping | None:
-    """The pg_stat_replication row of `application_name` in a PgState fact, None without one."""
-    rows = [r for r in (fact or {}).get("replication") or [] if r.get("application_name") == application_name]
-    streaming = [r for r in rows if r.get("state") == "streaming"]
-    return (streaming or rows or [None])[0]
-
-
 def failed_over_from(topology: Topology, facts_by_host: Mapping[str, Mapping | None], cascade: str) -> bool:
     """Some standby of `cascade` is configured to stream from the master instead: the failover
     from it (the monitor's or the task's) is in place."""

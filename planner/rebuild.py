@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from hostrules.sync_standby import caught_up
-from planner.held_failover import failed_over_from, replication_row
+from hostrules.sync_standby import caught_up, looked_row
+from planner.held_failover import failed_over_from
 from planner.model import Topology
 from planner.pgstate import PgStateDict, streams_from
 from planner.standby_plan import _same_cluster, describe, server_state, upstream_problem
@@ -72,20 +72,20 @@ class SyncHandover:
 
 
 def plan_sync_handover(topology: Topology, target: str, facts_by_host: Mapping[str, Mapping | None],
-                       force: bool = False) -> SyncHandover:
+                       master_looks: Mapping | None, force: bool = False) -> SyncHandover:
     """A rebuild stops and wipes the target for the whole base backup: if the master waits for
     it (its synchronous standby), every commit would hang meanwhile. Its own standbys take over
     first (streaming from the master and caught up before the master waits for them); with none,
-    refuse unless forced."""
+    refuse unless forced. master_looks: the master's ReplicationLooks (a sibling counts as caught
+    up only on them; None: none does)."""
     node = topology.node(target)
     master = topology.master
     if not topology.cluster.synchronous or node.upstream != master.name:
         return SyncHandover("none", f"{master.name} does not wait for {target}")
     if failed_over_from(topology, facts_by_host, target):
         return SyncHandover("none", f"already failed over from {target}: {master.name} does not wait for it")
-    master_fact = facts_by_host.get(master.name)
     for sibling in topology.children(master.name):
-        if sibling.name != target and caught_up(replication_row(master_fact, sibling.application_name)).ok:
+        if sibling.name != target and caught_up(looked_row(master_looks, sibling.application_name)).ok:
             return SyncHandover("none", f"{sibling.name} is caught up and takes over synchronous commit")
     children = topology.children(target)
     if children:

@@ -9,14 +9,14 @@ cascade failover does: they stream from the master, and once caught up the maste
 them instead; a rerun of the deploy restores the tree once the rebuilt cascade has caught up.
 With nobody to take over, the rebuild is refused unless forced.
 """
-from pyinfra import host, logger
+from pyinfra import host, inventory, logger
 
 from deploys.context import ClusterConfigError, load_context
 from deploys.preflight import check_cluster_state
 from operations.failover_cascade import ensure_failover_include, ensure_streaming_from_master
 from operations.postgres import ensure_config_applied, pg_states
 from operations.standby import forget_archive_backlog, rebuild_standby
-from operations.sync_standby import wait_caught_up
+from operations.sync_standby import replication_looks, wait_caught_up
 from operations.syncset import ensure_syncset_record
 from planner.failover_cascade import without_cascade
 from planner.rebuild import not_a_standby, plan_rebuild, plan_sync_handover
@@ -64,7 +64,9 @@ if ctx.node is not None:
     rebuild = plan_rebuild(ctx.topology, target, facts.get(target), facts.get(upstream) if upstream else None,
                            facts.get(ctx.topology.master.name), force=force)
     if rebuild.action == "clone":
-        handover = plan_sync_handover(ctx.topology, target, facts, force=force)
+        master = ctx.topology.master.name
+        looks = replication_looks(inventory.get_host(master), ctx.topology.cluster.port) if facts.get(master) else None
+        handover = plan_sync_handover(ctx.topology, target, facts, looks, force=force)
         if handover.action == "refuse":
             raise ClusterConfigError(f"rebuild {target} refused: {handover.reason}")
         if ctx.node.role == "master":

@@ -47,10 +47,24 @@ def no_downstream() -> Topology:
     (no_downstream(), "pg2", facts(), True, "none"),
 ])
 def test_plan_sync_handover(topology, target, case, force, action):
-    assert plan_sync_handover(topology, target, case, force).action == action
+    assert plan_sync_handover(topology, target, case, looks(case), force).action == action
+
+
+def looks(case: dict, replying: bool = True) -> dict:
+    """The master's two looks at its rows in `case`: each replied in between unless not `replying`."""
+    rows = case["pg1"]["replication"]
+    return {"before": [{**r, "pid": i, "reply_time": "t1"} for i, r in enumerate(rows)],
+            "after": [{**r, "pid": i, "reply_time": "t2" if replying else "t1"} for i, r in enumerate(rows)]}
+
+
+def test_a_silent_sibling_does_not_take_over_synchronous_commit():
+    """Its row still says streaming (a cut link): the master would wait for nobody that answers."""
+    case = facts(TO_CASCADE, row("standby_1"), row("standby_4"))
+    assert plan_sync_handover(two_cascades(), "pg2", case, looks(case, replying=False)).action == "move"
+    assert plan_sync_handover(two_cascades(), "pg2", case, None).action == "move"
 
 
 def test_the_refusal_says_why_and_how():
-    plan = plan_sync_handover(no_downstream(), "pg2", facts())
+    plan = plan_sync_handover(no_downstream(), "pg2", facts(), None)
     assert plan.reason.startswith("pg2 is pg1's only synchronous standby: rebuilding it would hold every commit")
     assert "force=true" in plan.reason
