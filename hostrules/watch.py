@@ -41,7 +41,10 @@ no longer fails over. ha-watch observes, and this module decides, one action per
   start-heartbeat   heartbeat is enabled here but failed (killed): start it again;
   restart-heartbeat a standby that holds nothing while its settled heartbeat says it holds the
                     resource group, for long (stuck: "Dead node gave up resources" and no takeover
-                    follows);
+                    follows); or the primary, with its flag and the VIP, whose settled heartbeat
+                    says "transition" for as long (stuck in the resource hand-shake after a
+                    partition: "Both machines own our resources!", then the peer going standby;
+                    heartbeat restarting keeps the primary and its VIP: hostrules.release);
   none.
 """
 from __future__ import annotations
@@ -59,7 +62,7 @@ MAX_RESTARTS = 3  # in-place restarts of the primary before ha-watch has seen it
 RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources before asking for them
 RETRY_AFTER = 4.0  # seconds the peer is dead without a primary anywhere before the promotion is retried
 RETRY_EVERY = 8.0  # seconds between two refused retries (each asks the witnesses once)
-STUCK_AFTER = 30.0  # seconds a settled heartbeat on a standby may claim resources it does not hold
+STUCK_AFTER = 30.0  # seconds a settled heartbeat may claim resources it does not hold, or stay in transition
 SYNC_RELAX_AFTER = 10.0  # seconds a primary's synchronous standbys may all be gone before commits stop waiting
 CAUGHT_UP_BYTES = 16 * 1024 * 1024  # a returning synchronous standby this close (one WAL segment) is caught up
 REREAD_EVERY = 5.0  # seconds between two reads of heartbeat's words (cl_status) on a steady node
@@ -105,6 +108,7 @@ class Memory(NamedTuple):
     since_retry: Optional[float] = None
     claims_for: float = 0.0  # a standby's heartbeat claiming resources it does not hold
     sync_missing_for: float = 0.0  # a primary whose synchronous standbys all stopped streaming
+    transition_for: float = 0.0  # the flagged primary's heartbeat saying "transition"
 
 
 def holds_group(rscstatus: str, preferred_here: bool) -> Optional[bool]:
@@ -198,6 +202,11 @@ def decide(o: Observation, m: Memory) -> Verdict:
     if local.state == "primary":
         if o.deposition is not None and o.deposition.decision == "fence":
             return act("fence", o.deposition.reason, o.deposition.message + "; stopping it")
+        if stuck_in_transition(o) and m.transition_for >= STUCK_AFTER and o.heartbeat_settled:
+            return act("restart-heartbeat", "heartbeat-stuck-in-transition",
+                       f"heartbeat has said 'transition' for {m.transition_for:.0f} s while this host holds the primary "
+                       "flag and the VIP (stuck: the cluster cannot fail over meanwhile): restarting heartbeat here "
+                       "(the primary and its VIP stay)")
         if m.unclaimed_for >= RECLAIM_AFTER and o.heartbeat_settled:
             return act("reclaim", "newest-primary-unclaimed",
                        f"PostgreSQL is the newest primary (timeline {local.timeline}) but heartbeat says this "
@@ -284,6 +293,11 @@ def came_back_since_restart(o: Observation, m: Memory) -> bool:
             and o.ready_ago < m.down_for)
 
 
+def stuck_in_transition(o: Observation) -> bool:
+    """The primary, with its flag and the VIP, whose heartbeat says its resources are moving."""
+    return o.local.state == "primary" and o.flag and o.vip_here and o.rscstatus == "transition"
+
+
 def stopped_primary_unclaimed(o: Observation) -> bool:
     """A stopped primary without the resources (no flag, no VIP; heartbeat's word known) that may
     have them: other hosts of the cluster answer, none is a primary, none knows a successor
@@ -325,6 +339,9 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
         since_retry = None
     claims = local.state == "standby" and not o.flag and not o.vip_here and o.holds is True
     claims_for = 0.0 if verdict.decision == "restart-heartbeat" else (m.claims_for + elapsed if claims else 0.0)
+    transition_for = (0.0 if verdict.decision == "restart-heartbeat"
+                      else (m.transition_for + elapsed if stuck_in_transition(o) else 0.0))
     missing = o.relaxed is None and synchronous_missing(local) and verdict.decision != "relax-sync"
     sync_missing_for = m.sync_missing_for + elapsed if missing else 0.0
-    return Memory(down_for, restarts, unclaimed_for, stray, peer_dead_for, since_retry, claims_for, sync_missing_for)
+    return Memory(down_for, restarts, unclaimed_for, stray, peer_dead_for, since_retry, claims_for, sync_missing_for,
+                  transition_for)

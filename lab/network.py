@@ -196,7 +196,8 @@ def is_partitioned(lab: str, host: str) -> bool:
 # family, in the main machine's namespace: nothing on the hosts can see or undo it). Matched on
 # the two hosts' MACs, so the cut covers every address a host holds (the VIP too) and unicast ARP:
 # the two hosts stop hearing each other while both still reach every other host. One direction
-# only is a one-way link fault (the other host's frames still arrive).
+# only is a one-way link fault: the other host's frames still arrive, until its ARP entry for the
+# first one expires (the ARP replies are among the dropped frames), as on a real one-way fault.
 CUT_CHAIN = "forward"
 
 

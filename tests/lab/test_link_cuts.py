@@ -8,6 +8,8 @@ and the controller, so every host sees a different cluster. A workload commits t
 - cascade <-> downstream: no write waits; status names the downstream that receives nothing, and
   it streams again within seconds of the link's return (wal_receiver_timeout, connect_timeout).
 - master <-> downstream: nothing changes (no cascade failover, no write waits).
+- master <-> both standbys, its clients still reaching it: the cascade is promoted and the old
+  master, still a primary holding the VIP and its sessions, acknowledges nothing more.
 
 Always: one writer at a time, nothing acknowledged lost, the cascade never promoted; after the
 mend a deploy rerun puts the tree back and the status is clean.
@@ -21,8 +23,8 @@ import time
 import pytest
 
 from lab.workload import client_inventory, install_sql
-from tests.conftest import Lab, deployed_lab, holds_resources, wait_until
-from tests.lab.test_failover_master import ROLE, assert_acknowledged_rows_on, journal, workload
+from tests.conftest import Lab, deployed_lab, has_vip, holds_resources, wait_until
+from tests.lab.test_failover_master import ROLE, assert_acknowledged_rows_on, assert_one_writer_at_a_time, journal, workload
 
 pytestmark = pytest.mark.lab
 
@@ -125,8 +127,11 @@ def test_a_cut_between_master_and_cascade_promotes_nothing_and_writes_resume(clu
 
 
 def test_a_one_way_cut_from_master_to_cascade_promotes_nothing_and_writes_resume(cluster):
-    """The master's frames never reach the cascade; the cascade's still reach the master. The
-    cascade hears no heartbeat (its peer looks dead to it) while the master hears the cascade's."""
+    """The master's frames never reach the cascade; the cascade's still reach the master, until its
+    ARP entry for the master goes stale (the master's ARP replies are dropped too): the cascade
+    hears no heartbeat first, then the master stops hearing the cascade's. Heartbeat's resource
+    hand-shake after such a partition has left the master's heartbeat in "transition" for good: ha-watch
+    restarts it there (`[heartbeat-stuck-in-transition]`), keeping the primary and its VIP."""
     _master_cascade_cut(cluster, first_number=10**6, one_way=True)
 
 
@@ -216,3 +221,32 @@ def test_a_cut_between_master_and_downstream_changes_nothing(cluster):
     assert ": failing over (" not in said and "failed over from" not in said, said
     assert_acknowledged_rows_on(lab, "pg1", load)
     lab.wait_healthy(60, inventory=lab.inventory)
+
+
+def test_a_master_cut_off_from_the_cluster_but_not_from_its_clients_acknowledges_nothing_more(cluster):
+    """The master's links to both standbys cut, the clients' (the controller's) not: the cascade is
+    promoted (the downstream confirms the master silent) and takes the VIP while the old master
+    still holds it and its clients' sessions. The old master cannot acknowledge a commit (its
+    synchronous standby is cut off, and nobody makes it stop waiting), so one server acknowledges
+    at a time; once the links are back, ha-watch stops the old master. Last in the module: the
+    cluster is failed over afterwards."""
+    lab = cluster
+    with workload(lab, first_number=4 * 10**6) as load:
+        load.wait_for_acks(20, 30)
+        cut = time.monotonic()
+        lab.cli("cut", "pg1", "pg2")
+        lab.cli("cut", "pg1", "pg3")
+        try:
+            wait_until(lambda: load.first_ack_after(cut, node="pg2"), 30, "a write through the VIP acknowledged by pg2")
+            wait_until(lambda: time.monotonic() - cut > 20, 30, "20 s of the cut", interval=1)
+            assert not in_recovery(lab, "pg1"), "the cut-off master stopped being a primary by itself"
+        finally:
+            lab.cli("mend", "pg1", "pg2")
+            lab.cli("mend", "pg1", "pg3")
+        wait_until(lambda: not unit_active(lab, "pg1"), 60, "pg1's PostgreSQL stopped as a former primary")
+        wait_until(lambda: holds_resources(lab, "pg2"), 120, "pg2 holding the resources")
+        load.wait_for_acks(20, 60, after=time.monotonic())
+    assert_one_writer_at_a_time(load, "pg1", "pg2")
+    assert_acknowledged_rows_on(lab, "pg2", load)
+    assert "former primary" in journal(lab, "pg1")
+    wait_until(lambda: not has_vip(lab, "pg1"), 30, "no VIP left on pg1")
