@@ -24,7 +24,15 @@ import pytest
 
 from lab.workload import client_inventory, install_sql
 from tests.conftest import Lab, deployed_lab, has_vip, holds_resources, wait_until
-from tests.lab.test_failover_master import ROLE, assert_acknowledged_rows_on, assert_one_writer_at_a_time, journal, workload
+from tests.lab.test_failover_master import (
+    ROLE,
+    assert_acknowledged_rows_on,
+    assert_one_writer_at_a_time,
+    journal,
+    unit_state,
+    workload,
+)
+from tests.lab.test_partial_failures import sender_host
 
 pytestmark = pytest.mark.lab
 
@@ -48,11 +56,6 @@ def redeploy(lab: Lab) -> None:
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
-def sender(lab: Lab, host: str) -> str:
-    """The address the host streams from ('' when its WAL receiver is not streaming)."""
-    return lab.psql(host, "select coalesce((select sender_host from pg_stat_wal_receiver where status = 'streaming'), '')")
-
-
 def received(lab: Lab, host: str) -> str:
     return lab.psql(host, "select pg_last_wal_receive_lsn()")
 
@@ -62,7 +65,7 @@ def in_recovery(lab: Lab, host: str) -> bool:
 
 
 def tree_as_deployed(lab: Lab) -> bool:
-    return (sender(lab, "pg2") == lab.ip("pg1") and sender(lab, "pg3") == lab.ip("pg2")
+    return (sender_host(lab, "pg2") == lab.ip("pg1") and sender_host(lab, "pg3") == lab.ip("pg2")
             and lab.psql("pg1", "select string_agg(application_name || '|' || sync_state, ',') "
                                 "from pg_stat_replication") == "standby_1|sync")
 
@@ -70,7 +73,7 @@ def tree_as_deployed(lab: Lab) -> bool:
 def put_the_tree_back(lab: Lab) -> None:
     """A deploy rerun once the cascade streams again (a held cascade failover comes back only
     caught up), then the cluster as deployed and healthy."""
-    wait_until(lambda: sender(lab, "pg2") == lab.ip("pg1"), 60, "pg2 streaming from pg1 again")
+    wait_until(lambda: sender_host(lab, "pg2") == lab.ip("pg1"), 60, "pg2 streaming from pg1 again")
     redeploy(lab)
     wait_until(lambda: tree_as_deployed(lab), 90, "pg1 -> pg2 (synchronous) -> pg3 again")
     lab.wait_healthy(120, inventory=lab.inventory)
@@ -106,17 +109,13 @@ def _master_cascade_cut(lab: Lab, first_number: int, one_way: bool) -> None:
     print(f"pg1-pg2 cut{' one way' if one_way else ''}: writes through the VIP stopped for at most {gap:.2f} s")
     assert set(load.spans()) == {"pg1"} and not load.overlaps()
     assert gap < BOUND
-    assert sender(lab, "pg3") == lab.ip("pg1"), "the downstream's monitor did not fail the cascade over"
+    assert sender_host(lab, "pg3") == lab.ip("pg1"), "the downstream's monitor did not fail the cascade over"
     assert_cascade_is_a_standby(lab)
-    assert unit_active(lab, "pg1") and holds_resources(lab, "pg1")
+    assert unit_state(lab, "pg1") == "active" and holds_resources(lab, "pg1")
     assert_acknowledged_rows_on(lab, "pg1", load)
     new = {h: "\n".join(journal(lab, h).splitlines()[marks[h]:]) for h in marks}
     assert "former primary" not in new["pg1"] and "stopping the primary" not in new["pg1"]
     put_the_tree_back(lab)
-
-
-def unit_active(lab: Lab, host: str) -> bool:
-    return lab.ssh(host, "systemctl is-active postgresql@15-main", timeout=20).stdout.strip() == "active"
 
 
 def test_a_cut_between_master_and_cascade_promotes_nothing_and_writes_resume(cluster):
@@ -149,7 +148,7 @@ def test_a_deploy_rerun_during_the_cut_restarts_and_clones_nothing(cluster):
         load.wait_for_acks(20, 30)
         lab.cli("cut", "pg1", "pg2")
         try:
-            wait_until(lambda: sender(lab, "pg3") == lab.ip("pg1"), 30, "the cascade failed over (pg3 streaming from pg1)")
+            wait_until(lambda: sender_host(lab, "pg3") == lab.ip("pg1"), 30, "the cascade failed over (pg3 streaming from pg1)")
             load.wait_for_acks(20, 30, after=time.monotonic())
             before = started_at(lab)
             deploy_started = time.monotonic()
@@ -167,7 +166,7 @@ def test_a_deploy_rerun_during_the_cut_restarts_and_clones_nothing(cluster):
     assert before == after, f"a server restarted during the deploy: {before} -> {after}"
     assert "pg_basebackup" not in output
     assert gap < 3 and set(load.spans()) == {"pg1"}, output[:4000] + "\n...\n" + output[-3000:]
-    assert sender(lab, "pg3") == lab.ip("pg1")  # still failed over: the cascade has not caught up
+    assert sender_host(lab, "pg3") == lab.ip("pg1")  # still failed over: the cascade has not caught up
     assert_acknowledged_rows_on(lab, "pg1", load)
     put_the_tree_back(lab)
 
@@ -195,7 +194,7 @@ def test_a_cut_between_cascade_and_downstream_stops_no_write_and_heals_in_second
     assert "problem" in seen, "the status never said that pg3 receives no WAL during a 25 s cut"
     assert gap < 3
     assert set(load.spans()) == {"pg1"}
-    assert sender(lab, "pg3") == lab.ip("pg2")
+    assert sender_host(lab, "pg3") == lab.ip("pg2")
     assert_acknowledged_rows_on(lab, "pg1", load)
     lab.wait_healthy(60, inventory=lab.inventory)
 
@@ -207,7 +206,7 @@ def test_a_cut_between_master_and_downstream_changes_nothing(cluster):
     mark = len(lab.ssh("pg3", monitor).stdout.splitlines())
 
     def watch() -> None:
-        assert sender(lab, "pg3") == lab.ip("pg2"), "pg3 was re-pointed although the cascade is healthy"
+        assert sender_host(lab, "pg3") == lab.ip("pg2"), "pg3 was re-pointed although the cascade is healthy"
 
     with workload(lab, first_number=3 * 10**6) as load:
         load.wait_for_acks(20, 30)
@@ -243,7 +242,7 @@ def test_a_master_cut_off_from_the_cluster_but_not_from_its_clients_acknowledges
         finally:
             lab.cli("mend", "pg1", "pg2")
             lab.cli("mend", "pg1", "pg3")
-        wait_until(lambda: not unit_active(lab, "pg1"), 60, "pg1's PostgreSQL stopped as a former primary")
+        wait_until(lambda: unit_state(lab, "pg1") != "active", 60, "pg1's PostgreSQL stopped as a former primary")
         wait_until(lambda: holds_resources(lab, "pg2"), 120, "pg2 holding the resources")
         load.wait_for_acks(20, 60, after=time.monotonic())
     assert_one_writer_at_a_time(load, "pg1", "pg2")
