@@ -3,10 +3,10 @@ its own view to /run/pgcascade/can-fail-over.json every check; `tasks.status` re
 (`python3 -m hostrules.canfailover` prints this host's) and shows one line:
 "can fail over: yes" or "can fail over: no, because ...".
 
-On the node holding the resources: heartbeat runs and says it holds them, it sees its peer, the
-witnesses answer (may-promote needs one), and the peer is a synchronous standby streaming from it
-and caught up. On the other node: heartbeat runs, sees its peer, claims no resources, and the
-local PostgreSQL is a standby streaming from the primary.
+On the node holding the resources: heartbeat runs and says it holds them, it sees its peer, and
+the peer is a synchronous standby streaming from it and caught up. On the other node: heartbeat
+runs, sees its peer, claims no resources, a witness answers (may-promote, which runs there, needs
+one), and the local PostgreSQL is a standby streaming from the primary.
 """
 from __future__ import annotations
 
@@ -31,9 +31,12 @@ def evaluate(self_name: str, peer_name: str, local: NodeState, flag: bool, heart
     elif peer_status not in ("active", "up"):
         reasons.append(f"heartbeat on {self_name} sees {peer_name} as {peer_status or 'unknown'}")
     unreachable = sorted(n for n, s in witnesses.items() if s.state == "unreachable")
-    if witnesses and len(unreachable) == len(witnesses):
+    primary = local.state == "primary" and flag
+    # may-promote runs on the standby and asks the witnesses from there: what the primary reaches
+    # says nothing about a failover (a link cut between the master and the downstream is none).
+    if not primary and witnesses and len(unreachable) == len(witnesses):
         reasons.append(f"no witness answers {self_name} ({', '.join(unreachable)}): may-promote needs one")
-    if local.state == "primary" and flag:
+    if primary:
         if heartbeat_state == "active" and holds is not True:
             reasons.append(f"heartbeat on {self_name} says it holds '{rscstatus or 'unknown'}' resources while "
                            "it is the primary")

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from hostrules import canfailover, hostio, maypromote, netlink, timeline, watch
+from hostrules import canfailover, delayed_standby, hostio, maypromote, netlink, timeline, watch
 from hostrules import config as configlib
 from hostrules.nodestate import NodeState, Session, as_postgres, postmaster_status, read_local
 
@@ -169,6 +169,36 @@ def hapostgres_running() -> bool:
     return False
 
 
+def read_processes() -> Dict[int, delayed_standby.Process]:
+    """Every process's parent and argv, from /proc (those that vanish meanwhile are skipped)."""
+    processes: Dict[int, delayed_standby.Process] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])  # comm may hold spaces and parentheses
+        processes[int(name)] = delayed_standby.Process(ppid, tuple(a for a in argv if a))
+    return processes
+
+
+def disarm_delayed_standby() -> List[int]:
+    """Kill heartbeat's delayed hb_standby (hostrules.delayed_standby); the pids killed."""
+    killed = []
+    for pid in delayed_standby.armed(read_processes()):
+        try:
+            os.kill(pid, 9)
+            killed.append(pid)
+        except OSError:
+            pass
+    return killed
+
+
 class Watcher:
     def __init__(self, c: configlib.Config, background: bool = True):
         self.c = c
@@ -183,6 +213,7 @@ class Watcher:
         self.words: Optional[HeartbeatWords] = None
         self.words_at = 0.0
         self.words_reused = False  # this check's words are an earlier check's
+        self.scanned_at = 0.0  # when /proc was last scanned for heartbeat's delayed hb_standby
         if background:
             # The other hosts' states, each streamed over its own ssh session: a host that does
             # not answer never delays the local checks, and an idle cluster forks nothing.
@@ -293,7 +324,19 @@ class Watcher:
             hostio.run(["systemctl", "reset-failed", "heartbeat"], timeout=5)
             hostio.run(["systemctl", "start", "heartbeat"], timeout=30)
         elif d == "restart-heartbeat":
-            hostio.run(["systemctl", "restart", "heartbeat"], timeout=60)
+            # Killed, not stopped: heartbeat.service stops without a deadline that matters
+            # (TimeoutStopSec=30min, no SIGKILL), and a heartbeat stuck in a transition delays its
+            # own shutdown until that transition ends ("Shutdown delayed until current resource
+            # activity finishes": seen on the lab, never ending). A kill runs no resource stop:
+            # the primary and its VIP stay here, as a stop would keep them (hostrules.release); a
+            # standby holds nothing to release.
+            hostio.run(["systemctl", "kill", "--signal=KILL", "heartbeat"], timeout=10)
+            deadline = time.monotonic() + 5  # systemd notices the main process's death asynchronously
+            while time.monotonic() < deadline and (hostio.run(
+                    ["systemctl", "show", "-p", "ActiveState", "--value", "heartbeat"], timeout=5) or "").strip() == "active":
+                time.sleep(0.1)
+            hostio.run(["systemctl", "reset-failed", "heartbeat"], timeout=5)
+            hostio.run(["systemctl", "start", "heartbeat"], timeout=30)
 
     def remove_flag(self) -> None:
         try:
@@ -392,6 +435,13 @@ class Watcher:
             verdict = watch.decide(o, self.memory)
         self.act(verdict, o)
         now = time.monotonic()
+        if now - self.scanned_at >= delayed_standby.SCAN_EVERY:
+            self.scanned_at = now
+            killed = disarm_delayed_standby()
+            if killed:
+                self.say("disarmed heartbeat's delayed hand-over request after a failed resource start "
+                         f"(ResourceManager's `sleep 30; hb_standby`, pids {' '.join(map(str, killed))}): "
+                         "ha-watch retries refused promotions itself [delayed-standby-disarmed]")
         self.memory = watch.remember(o, self.memory, verdict, now - self.last)
         self.last = now
         self.checks += 1

@@ -27,7 +27,9 @@ no longer fails over. ha-watch observes, and this module decides, one action per
   remove-vip        the VIP is here but hapostgres has not made this host the primary (seen twice);
   retry-promotion   a standby whose heartbeat peer is dead while no primary answers anywhere, for a
                     while, and no hapostgres is running: ask may-promote again and, if it agrees,
-                    restart heartbeat here (with its peer dead it then takes every resource);
+                    restart heartbeat here (with its peer dead it then takes every resource); again
+                    every RETRY_EVERY seconds, and at once when it reaches more cluster hosts than at
+                    its last try (a witness that was frozen or cut off answers again);
   relax-sync        a promoted primary (not the inventory's master: the cascade failover owns that
                     one's setting) that reaches a majority of the cluster hosts but none of whose
                     synchronous standbys (synchronous_standby_names) has streamed for
@@ -109,6 +111,7 @@ class Memory(NamedTuple):
     claims_for: float = 0.0  # a standby's heartbeat claiming resources it does not hold
     sync_missing_for: float = 0.0  # a primary whose synchronous standbys all stopped streaming
     transition_for: float = 0.0  # the flagged primary's heartbeat saying "transition"
+    reached_at_retry: int = 0  # cluster hosts this node reached at its last retry-promotion
 
 
 def holds_group(rscstatus: str, preferred_here: bool) -> Optional[bool]:
@@ -251,6 +254,12 @@ def decide(o: Observation, m: Memory) -> Verdict:
             return act("retry-promotion", "peer-dead-no-primary",
                        f"the peer has been dead for {m.peer_dead_for:.0f} s and no host is a primary: asking "
                        "may-promote again")
+        if (m.peer_dead_for >= RETRY_AFTER and not o.hapostgres_running and not o.primary_elsewhere
+                and o.heartbeat_settled and m.since_retry is not None and o.hosts_reached > m.reached_at_retry):
+            return act("retry-promotion", "witness-back",
+                       f"the peer has been dead for {m.peer_dead_for:.0f} s, no host is a primary, and this node "
+                       f"reaches {o.hosts_reached - m.reached_at_retry} more cluster host(s) than at its last "
+                       "try: asking may-promote again")
         if o.holds is True and m.claims_for >= STUCK_AFTER and o.peer_status == "active" and o.heartbeat_settled:
             return act("restart-heartbeat", "heartbeat-claims-resources",
                        f"heartbeat here says it holds the resources ({o.rscstatus}) but this standby holds "
@@ -343,5 +352,6 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
                       else (m.transition_for + elapsed if stuck_in_transition(o) else 0.0))
     missing = o.relaxed is None and synchronous_missing(local) and verdict.decision != "relax-sync"
     sync_missing_for = m.sync_missing_for + elapsed if missing else 0.0
+    reached_at_retry = o.hosts_reached if verdict.decision == "retry-promotion" else m.reached_at_retry
     return Memory(down_for, restarts, unclaimed_for, stray, peer_dead_for, since_retry, claims_for, sync_missing_for,
-                  transition_for)
+                  transition_for, reached_at_retry)

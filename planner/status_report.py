@@ -173,7 +173,13 @@ def _replication_problems(topology: Topology, node: Node, fact: PgStateDict,
         r["sync_state"] in SYNCHRONOUS_STATES for r in connected
     ):
         names = ", ".join(str(c.application_name) for c in children)
-        consequence = synchronous_off_reason or "commits wait until one is back"
+        stand_ins = sorted(str(r["application_name"]) for r in fact["replication"]
+                           if r not in connected and r["sync_state"] in SYNCHRONOUS_STATES)
+        if stand_ins:  # a failed-over cascade's standby: commits do not wait
+            consequence = (f"commits wait for {', '.join(stand_ins)} instead (a cascade failover; the deploy "
+                           "puts the tree back once the cascade streams caught up)")
+        else:
+            consequence = synchronous_off_reason or "commits wait until one is back"
         problems.append(
             f"{node.name}: no synchronous standby (expected {names} with sync_state sync): "
             f"{consequence}"

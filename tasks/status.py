@@ -103,6 +103,11 @@ def _quiet_pyinfra(verbose: bool, collector: logging.Handler) -> None:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(logging.Formatter("pyinfra: %(message)s"))
         pyinfra_logger.addHandler(stream)
+    else:
+        # paramiko logs a traceback from its own thread when a frozen host never sends its banner:
+        # the report's "down or unreachable" line says it already.
+        logging.getLogger("paramiko").addHandler(logging.NullHandler())
+        logging.getLogger("paramiko").propagate = False
 
 
 def _fact_kwargs(topology: Topology, timeout: float) -> dict:

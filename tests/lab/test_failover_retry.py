@@ -6,6 +6,8 @@ test_failover_stale.py). A workload commits through the VIP meanwhile.
   crashes, so nothing is promoted; once it is back, the cascade is promoted.
 - heartbeat SIGKILLed on the new master is started again by ha-watch, and a crash of that master
   later still fails over.
+- The witness frozen (answering ping, nothing else) when the master crashes: the promotion refused
+  is asked again as soon as the witness thaws.
 """
 from __future__ import annotations
 
@@ -83,6 +85,8 @@ def test_a_refused_promotion_is_retried_once_the_witness_is_back(story):
     first = load.first_ack_after(crashed, node="pg2").acked
     print(f"downstream back -> first write acknowledged by pg2 (the promotion retried): {first - back:.2f} s")
     assert "[peer-dead-no-primary]" in journal(lab, "pg2")
+    # heartbeat's own 30 s-delayed hb_standby after the refused start, killed before it fires
+    assert "[delayed-standby-disarmed]" in journal(lab, "pg2")
     assert_one_writer_at_a_time(load, "pg1", "pg2")
     assert_acknowledged_rows_on(lab, "pg2", load)
 
@@ -101,6 +105,10 @@ def test_heartbeat_killed_on_the_new_master_is_repaired_then_its_crash_fails_ove
         wait_until(lambda: all(v.get("can_fail_over") for v in views(lab, ("pg1", "pg2"))), 120,
                    "can fail over: yes, after the repair")
         load.wait_for_acks(20, 30, after=time.monotonic())
+        # The new master never asked to hand its resources away (the refused start's delayed
+        # hb_standby once fired here and wedged both heartbeats: the repair above never ended).
+        hb = lab.ssh("pg2", "journalctl -u heartbeat --no-pager -o cat", timeout=20).stdout
+        assert "Going standby" not in hb, hb[-3000:]
         crashed = time.monotonic()
         lab.cli("crash", "pg2")
         wait_until(lambda: load.first_ack_after(crashed, node="pg1"), 60, "a write acknowledged by pg1")
@@ -110,3 +118,43 @@ def test_heartbeat_killed_on_the_new_master_is_repaired_then_its_crash_fails_ove
     assert first < FAILOVER_DEADLINE  # a master crash, as in test_failover_master (bench: ~5 s on a quiet machine)
     assert_one_writer_at_a_time(load, "pg2", "pg1")
     assert_acknowledged_rows_on(lab, "pg1", load)
+
+
+def test_a_promotion_refused_for_a_frozen_witness_is_retried_as_soon_as_it_thaws(story):
+    """The downstream (the only witness) frozen, not dead: it still answers ping, its ssh and
+    PostgreSQL do not. A master crash then promotes nothing ([no-witness]); once the witness thaws,
+    ha-watch asks may-promote again at once ([witness-back]) instead of at its next periodic retry."""
+    lab = story
+    lab.cli("restart", "pg2")
+    proc = lab.pyinfra("-y", "--data", "target=pg2", lab.inventory, "tasks/rejoin.py")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    wait_until(lambda: all(v.get("can_fail_over") for v in views(lab, ("pg1", "pg2"))), 90,
+               "can fail over: yes, after the rejoin")
+    mark = len(journal(lab, "pg2").splitlines())
+
+    def said() -> str:
+        return "\n".join(journal(lab, "pg2").splitlines()[mark:])
+
+    with workload(lab, first_number=2 * 10**6) as load:
+        load.wait_for_acks(20, 30)
+        lab.cli("pause", "pg3")
+        try:
+            load.wait_for_acks(20, 30, after=time.monotonic())  # the synchronous standby is pg2
+            lab.cli("crash", "pg1")
+            crashed = time.monotonic()
+            wait_until(lambda: "[no-witness]" in said(), 30, "pg2 refusing: no witness")
+            # past a periodic retry, so that the next one is seconds away when the witness thaws
+            wait_until(lambda: "[peer-dead-no-primary]" in said(), 30, "a periodic retry")
+            wait_until(lambda: said().count("[no-witness]") >= 3, 30, "the periodic retry refused")
+            time.sleep(2)
+            assert in_recovery(lab, "pg2") == "t"
+        finally:
+            lab.cli("resume", "pg3")
+        thawed = time.monotonic()
+        wait_until(lambda: load.first_ack_after(crashed, node="pg2"), 90, "a write acknowledged by pg2")
+        load.wait_for_acks(20, 30, after=time.monotonic())
+    first = load.first_ack_after(crashed, node="pg2").acked
+    print(f"witness thawed -> first write acknowledged by pg2: {first - thawed:.2f} s")
+    assert "[witness-back]" in said()
+    assert_one_writer_at_a_time(load, "pg1", "pg2")
+    assert_acknowledged_rows_on(lab, "pg2", load)

@@ -231,3 +231,11 @@ def test_a_starting_postmaster_or_no_file_is_not_ready(tmp_path):
     assert postmaster_ready_ago(str(tmp_path)) is None
     write_pidfile(tmp_path, "1234\n/var/lib/postgresql/15/main\n", 1.0)  # written before the status line
     assert postmaster_ready_ago(str(tmp_path)) is None
+
+
+def test_read_processes_finds_this_process_with_its_parent_and_argv():
+    import os
+
+    me = hawatch.read_processes()[os.getpid()]
+    assert me.ppid == os.getppid()
+    assert "python" in os.path.basename(me.argv[0])

@@ -108,6 +108,15 @@ CASES = [
      Memory(peer_dead_for=10), "none", "standby"),
     ("... too soon after the last retry", obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead"),
      Memory(peer_dead_for=30, since_retry=5), "none", "standby"),
+    ("... too soon, but a witness answers again since the last retry",
+     obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead", hosts_reached=2, hosts_total=3),
+     Memory(peer_dead_for=30, since_retry=1, reached_at_retry=1), "retry-promotion", "witness-back"),
+    ("... too soon, the same hosts as at the last retry",
+     obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead", hosts_reached=2, hosts_total=3),
+     Memory(peer_dead_for=30, since_retry=1, reached_at_retry=2), "none", "standby"),
+    ("... a witness back, but heartbeat restarted by the last retry is not settled",
+     obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead", hosts_reached=2, hosts_total=3,
+         heartbeat_settled=False), Memory(peer_dead_for=30, since_retry=1, reached_at_retry=1), "none", "standby"),
     ("... a primary exists elsewhere", obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead",
                                           primary_elsewhere=True), Memory(peer_dead_for=30), "none", "standby"),
     ("... heartbeat restarted by the last retry, not settled (its takeover is still to come)",
@@ -220,6 +229,13 @@ def test_memory_counts_wall_clock_time_and_resets():
         m = watch.remember(waiting, m, watch.decide(waiting, m), 2.0)
     assert m.since_retry == 0.0  # retried at 4 s, once
     assert watch.decide(waiting, m).decision == "none"
+    alone = waiting._replace(hosts_reached=1, hosts_total=3)
+    m = watch.remember(alone, m._replace(since_retry=None), Verdict("retry-promotion", "peer-dead-no-primary"), 1.0)
+    assert m.reached_at_retry == 1
+    back = alone._replace(hosts_reached=2)
+    assert watch.decide(back, m).reason == "witness-back"  # the frozen witness answers again: at once
+    m = watch.remember(back, m, watch.decide(back, m), 1.0)
+    assert m.reached_at_retry == 2 and watch.decide(back, m).decision == "none"
 
 
 def test_a_hung_primary_is_handed_over_at_its_second_silent_read():
@@ -275,7 +291,8 @@ def sync_primary(state="streaming", sync="sync", flush=1 << 30):
     (dict(heartbeat_state="failed"), False, "heartbeat is failed on pg1"),
     (dict(rscstatus="none", holds=False), False, "holds 'none' resources"),
     (dict(peer_status="dead"), False, "sees pg2 as dead"),
-    (dict(witnesses={"pg3": NodeState("unreachable")}), False, "no witness answers"),
+    # may-promote asks the witnesses from the standby: the primary's own view of them is no reason
+    (dict(witnesses={"pg3": NodeState("unreachable")}), True, ""),
     (dict(local=sync_primary(sync="async")), False, "not synchronous"),
     (dict(local=sync_primary(state="catchup")), False, "does not stream"),
     (dict(peer=NodeState("standby", 1, SYSID, 0)), False, "MB behind"),
@@ -288,6 +305,15 @@ def test_can_fail_over_from_the_primary(kwargs, ok, fragment):
     view = canfailover.evaluate(**args)
     assert view["can_fail_over"] is ok
     assert fragment in "; ".join(view["reasons"])
+
+
+@pytest.mark.parametrize("witnesses, ok", [({"pg3": STANDBY}, True), ({"pg3": NodeState("unreachable")}, False)])
+def test_can_fail_over_from_the_standby_needs_a_witness_it_reaches(witnesses, ok):
+    standby = NodeState("standby", 1, SYSID, 1 << 30, streaming_from="10.0.0.1")
+    view = canfailover.evaluate("pg2", "pg1", standby, False, "active", "none", "active", witnesses, None,
+                                "10.0.0.1", holds=False)
+    assert view["can_fail_over"] is ok, view["reasons"]
+    assert ("no witness answers pg2 (pg3)" in "; ".join(view["reasons"])) is not ok
 
 
 def test_can_fail_over_status_line():

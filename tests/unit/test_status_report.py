@@ -202,6 +202,19 @@ PROBLEM_CASES = [
         "pg1: standby_1 (pg2) is not connected (no row in pg_stat_replication)",
         "pg1: no synchronous standby (expected standby_1 with sync_state sync): commits wait until one is back",
     ]),
+    ("cascade-failed-over-its-standby-is-synchronous", WIDE, {
+        "pg1": lambda f: (f["replication"][0].update(state="catchup", sync_state="async", sync_priority=0),
+                          f["replication"].append(row("standby_2", "10.0.0.3", sync_state="sync", sync_priority=1))),
+        "pg3": lambda f: f["wal_receiver"].update(sender_host="10.0.0.1"),
+        "pg2": lambda f: f["replication"].pop(0)}, [
+        "pg3 (downstream, standby of pg2 in the inventory) streams from 10.0.0.1:5432, not from pg2 "
+        "(10.0.0.2:5432): re-point it (run the deploy)",
+        "pg1: standby_1 (pg2) is in state 'catchup', not streaming",
+        "pg1: no synchronous standby (expected standby_1 with sync_state sync): commits wait for standby_2 instead "
+        "(a cascade failover; the deploy puts the tree back once the cascade streams caught up)",
+        "pg1: unexpected replication client 'standby_2' from 10.0.0.3 (the inventory expects: standby_1)",
+        "pg2: standby_2 (pg3) is not connected (no row in pg_stat_replication)",
+    ]),
     ("asynchronous-cluster-with-a-sync-row", SYNC_OFF, {"pg1": _set_row(0, sync_state="sync", sync_priority=1)}, [
         "pg1: standby_1 is 'sync', expected async",
     ]),
