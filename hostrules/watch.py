@@ -264,6 +264,11 @@ def decide(o: Observation, m: Memory) -> Verdict:
             return act("restart-heartbeat", "heartbeat-claims-resources",
                        f"heartbeat here says it holds the resources ({o.rscstatus}) but this standby holds "
                        "nothing: restarting heartbeat here (it holds nothing to release)")
+        if stuck_in_transition(o) and m.transition_for >= STUCK_AFTER and o.heartbeat_settled:
+            return act("restart-heartbeat", "heartbeat-stuck-in-transition",
+                       f"heartbeat has said 'transition' for {m.transition_for:.0f} s on this standby, which "
+                       "holds nothing and runs no resource script (a hand-shake that never ended: the cluster "
+                       "cannot fail over meanwhile): restarting heartbeat here")
     return act("none", local.state, "")
 
 
@@ -303,8 +308,13 @@ def came_back_since_restart(o: Observation, m: Memory) -> bool:
 
 
 def stuck_in_transition(o: Observation) -> bool:
-    """The primary, with its flag and the VIP, whose heartbeat says its resources are moving."""
-    return o.local.state == "primary" and o.flag and o.vip_here and o.rscstatus == "transition"
+    """heartbeat says the resources are moving, here on the primary with its flag and the VIP, or
+    on a standby holding neither and running no hapostgres (no start or stop under way)."""
+    if o.rscstatus != "transition":
+        return False
+    if o.local.state == "primary":
+        return o.flag and o.vip_here
+    return o.local.state == "standby" and not o.flag and not o.vip_here and not o.hapostgres_running
 
 
 def stopped_primary_unclaimed(o: Observation) -> bool:

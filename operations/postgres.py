@@ -100,6 +100,15 @@ def streaming(port: int) -> str:
             f"-c 'select status from pg_stat_wal_receiver')\" = streaming")
 
 
+def still_a_standby(port: int) -> StringCommand:
+    """Fails unless the server is in recovery right now: the facts a standby's restart was decided
+    on are seconds old, and a promotion meanwhile (heartbeat's failover) makes it the primary,
+    whose restart would be an outage."""
+    return StringCommand(
+        "cd / && test \"$(runuser -u postgres -- psql -XAtq -p", str(port), "-c 'select pg_is_in_recovery()')\" = t",
+        "|| { echo 'no longer a standby (promoted since the facts were read): not restarting it' >&2; exit 1; }")
+
+
 def psql(port: int, *statements: str) -> StringCommand:
     """psql as postgres, one transaction per statement (ALTER SYSTEM refuses a transaction block)."""
     args = []
@@ -166,6 +175,8 @@ def ensure_config_applied(version: int, cluster: str, port: int, files: list[str
                 yield StringCommand("systemctl", "reload", unit(version, cluster))  # the rest applies now
             return
     host.noop(f"{action}: {reason}")  # says why, in the output, before acting
+    if action == "restart" and state.get("in_recovery"):
+        yield still_a_standby(port)
     yield StringCommand("systemctl", action, unit(version, cluster))
     if action == "restart":
         yield wait_ready(port)

@@ -4,8 +4,9 @@ test_failover_stale.py). A workload commits through the VIP meanwhile.
 
 - A refused promotion is retried: the downstream (the only witness) is down when the master
   crashes, so nothing is promoted; once it is back, the cascade is promoted.
-- heartbeat SIGKILLed on the new master is started again by ha-watch, and a crash of that master
-  later still fails over.
+- heartbeat SIGKILLed on the new master is started again by ha-watch; killed again mid-way through
+  a hand-over request, it leaves the peer's heartbeat wedged in "transition", which ha-watch
+  restarts there; a crash of that master later still fails over.
 - The witness frozen (answering ping, nothing else) when the master crashes: the promotion refused
   is asked again as soon as the witness thaws.
 """
@@ -104,6 +105,15 @@ def test_heartbeat_killed_on_the_new_master_is_repaired_then_its_crash_fails_ove
         wait_until(lambda: "[heartbeat-failed]" in journal(lab, "pg2"), 30, "ha-watch starting heartbeat again")
         wait_until(lambda: all(v.get("can_fail_over") for v in views(lab, ("pg1", "pg2"))), 120,
                    "can fail over: yes, after the repair")
+        # A hand-shake cut mid-way: the master asks heartbeat to hand its resources over and its
+        # heartbeat dies 0.3 s later. The peer's heartbeat then stays in "transition" (seen for an
+        # hour, ignoring every request) until ha-watch restarts it there.
+        mark = len(journal(lab, "pg1").splitlines())
+        lab.ssh("pg2", "/usr/share/heartbeat/hb_standby all; sleep 0.3; systemctl kill --signal=KILL heartbeat")
+        wait_until(lambda: "[heartbeat-stuck-in-transition]" in "\n".join(journal(lab, "pg1").splitlines()[mark:]),
+                   90, "ha-watch restarting pg1's heartbeat wedged in transition")
+        wait_until(lambda: all(v.get("can_fail_over") for v in views(lab, ("pg1", "pg2"))), 120,
+                   "can fail over: yes, after the hand-shake's repair")
         load.wait_for_acks(20, 30, after=time.monotonic())
         # The new master never asked to hand its resources away (the refused start's delayed
         # hb_standby once fired here and wedged both heartbeats: the repair above never ended).

@@ -135,6 +135,14 @@ CASES = [
      obs(rsc="transition"), Memory(transition_for=watch.STUCK_AFTER), "restart-heartbeat",
      "heartbeat-stuck-in-transition"),
     ("... not before", obs(rsc="transition"), Memory(transition_for=watch.STUCK_AFTER - 1), "none", "primary"),
+    ("a standby's heartbeat wedged in transition (its peer killed mid hand-shake): restarted",
+     obs(STANDBY, flag=False, vip=False, rsc="transition"), Memory(transition_for=watch.STUCK_AFTER),
+     "restart-heartbeat", "heartbeat-stuck-in-transition"),
+    ("... not while a resource script runs (a promotion under way)",
+     obs(STANDBY, flag=False, vip=False, rsc="transition", hapostgres_running=True),
+     Memory(transition_for=watch.STUCK_AFTER), "none", "standby"),
+    ("... not before heartbeat settled", obs(STANDBY, flag=False, vip=False, rsc="transition", heartbeat_settled=False),
+     Memory(transition_for=watch.STUCK_AFTER), "none", "standby"),
     ("... not while heartbeat settles", obs(rsc="transition", heartbeat_settled=False),
      Memory(transition_for=watch.STUCK_AFTER), "none", "primary"),
     ("... not while the resources really move (no flag: a hand-over, a switchover)",
@@ -192,11 +200,12 @@ def test_transition_is_neither_unclaimed_nor_a_claim():
     assert m.unclaimed_for == 5
 
 
-def test_transition_time_counts_only_on_the_flagged_primary_holding_the_vip():
-    m = watch.remember(obs(rsc="transition"), Memory(transition_for=10), Verdict("none", "primary"), 5)
-    assert m.transition_for == 15
+def test_transition_time_counts_on_the_flagged_primary_holding_the_vip_or_on_an_idle_standby():
+    for o in (obs(rsc="transition"), obs(STANDBY, flag=False, vip=False, rsc="transition")):
+        m = watch.remember(o, Memory(transition_for=10), Verdict("none", "primary"), 5)
+        assert m.transition_for == 15
     for o in (obs(rsc="all"), obs(flag=False, rsc="transition"), obs(vip=False, rsc="transition"),
-              obs(STANDBY, flag=False, vip=False, rsc="transition")):
+              obs(STANDBY, flag=False, vip=False, rsc="transition", hapostgres_running=True)):
         assert watch.remember(o, Memory(transition_for=10), Verdict("none", "x"), 5).transition_for == 0
     restarted = watch.remember(obs(rsc="transition"), Memory(transition_for=40), Verdict("restart-heartbeat", "x"), 5)
     assert restarted.transition_for == 0
