@@ -126,13 +126,22 @@ def managed_kwargs(topology: Topology, reg: registry.HostRegistry, timeout: floa
             "_sudo": True, "_timeout": max(1, int(timeout))}
 
 
+def unreachable_reason(ssh_error: str) -> str:
+    """Why a host could not be read, for the report. A host whose processes are frozen still
+    accepts the TCP connection (its kernel answers) but never sends ssh's banner."""
+    if "No existing session" in ssh_error or "banner" in ssh_error.lower():
+        return (f"down or unreachable (ssh: {ssh_error}: the connection opened but ssh never answered: "
+                "a frozen or overloaded host?)")
+    return f"down or unreachable (ssh: {ssh_error})"
+
+
 def _read_host(state: State, host, kwargs: dict, managed_kwargs: dict | None = None, fact_class=PgState):
     """Connect and read the host's fact (PgState; the backup repository host's: BackupRepositoryState)
     and ManagedState; ((fact, managed), None) or (None, reason)."""
     try:
         host.connect(show_errors=False, raise_exceptions=True)
     except ConnectError as error:
-        return None, f"down or unreachable (ssh: {error})"
+        return None, unreachable_reason(str(error))
     state.activate_host(host)
     def read(fact_class, fact_kwargs):
         with ctx_host.use(host):

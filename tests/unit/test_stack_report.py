@@ -180,3 +180,4 @@ def test_a_standby_without_standby_signal_is_drift():
     v = view(managed)
     assert [d["key"] for d in v["drift"] if d["category"] == "signal"] == [f"signal {signal}"]
     assert v["failed_over"] is None
+
