@@ -287,3 +287,12 @@ def render_status(
     else:
         lines.append("no problems: the cluster matches the inventory")
     return "\n".join(lines) + "\n", unique_problems
+
+
+def unreachable_reason(ssh_error: str) -> str:
+    """Why a host could not be read, for the report. A host whose processes are frozen still
+    accepts the TCP connection (its kernel answers) but never sends ssh's banner."""
+    if "No existing session" in ssh_error or "banner" in ssh_error.lower():
+        return (f"down or unreachable (ssh: {ssh_error}: the connection opened but ssh never answered: "
+                "a frozen or overloaded host?)")
+    return f"down or unreachable (ssh: {ssh_error})"

@@ -45,7 +45,7 @@ from planner.model import Node, Topology  # noqa: E402
 from planner.pgstate import PgStateDict  # noqa: E402
 from planner.secrets import ALL_SECRETS, SecretsError, parse_secrets_file, resolve_secrets  # noqa: E402
 from planner.settings import POSTGRES_HOME, RUNTIME_DIRECTORY  # noqa: E402
-from planner.status_report import render_status  # noqa: E402
+from planner.status_report import render_status, unreachable_reason  # noqa: E402
 from planner.topology import InventoryError, build_topology  # noqa: E402
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
@@ -124,15 +124,6 @@ def managed_kwargs(topology: Topology, reg: registry.HostRegistry, timeout: floa
             "role": c.replication_user, "home": POSTGRES_HOME, "vip": c.vip.address if c.vip else "",
             "failover_view": FAILOVER_VIEW_PATH,
             "_sudo": True, "_timeout": max(1, int(timeout))}
-
-
-def unreachable_reason(ssh_error: str) -> str:
-    """Why a host could not be read, for the report. A host whose processes are frozen still
-    accepts the TCP connection (its kernel answers) but never sends ssh's banner."""
-    if "No existing session" in ssh_error or "banner" in ssh_error.lower():
-        return (f"down or unreachable (ssh: {ssh_error}: the connection opened but ssh never answered: "
-                "a frozen or overloaded host?)")
-    return f"down or unreachable (ssh: {ssh_error})"
 
 
 def _read_host(state: State, host, kwargs: dict, managed_kwargs: dict | None = None, fact_class=PgState):

@@ -1,6 +1,6 @@
-"""tasks/status.py's own wording (the report itself is planner/status_report.py's)."""
+"""How tasks.status names a host it could not read (planner.status_report.unreachable_reason)."""
 
-from tasks.status import unreachable_reason
+from planner.status_report import unreachable_reason
 
 
 def test_a_host_that_opens_the_connection_but_never_answers_ssh_is_named_as_possibly_frozen():
