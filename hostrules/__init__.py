@@ -16,6 +16,8 @@ addresses, the entry points act):
     cascademon      the cascade monitor: three psql kept open, cascade_health's verdict acted on
     sync_standby    may a standby become synchronous? only once it has caught up
     wal_backlog     archive-wal's bounded backlog of a child that does not take its WAL
+    delayed_standby heartbeat's 30 s-delayed hb_standby after a failed resource start, found
+                    for ha-watch to disarm
 
 Entry points (run with PYTHONPATH=/usr/local/lib/pgcascade): python3 -m hostrules.nodestate,
 python3 -m hostrules.syncset, python3 -m hostrules.maypromote, python3 -m hostrules.hawatch,

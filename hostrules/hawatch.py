@@ -324,19 +324,22 @@ class Watcher:
             hostio.run(["systemctl", "reset-failed", "heartbeat"], timeout=5)
             hostio.run(["systemctl", "start", "heartbeat"], timeout=30)
         elif d == "restart-heartbeat":
-            # Killed, not stopped: heartbeat.service stops without a deadline that matters
-            # (TimeoutStopSec=30min, no SIGKILL), and a heartbeat stuck in a transition delays its
-            # own shutdown until that transition ends ("Shutdown delayed until current resource
-            # activity finishes": seen on the lab, never ending). A kill runs no resource stop:
-            # the primary and its VIP stay here, as a stop would keep them (hostrules.release); a
-            # standby holds nothing to release.
-            hostio.run(["systemctl", "kill", "--signal=KILL", "heartbeat"], timeout=10)
-            deadline = time.monotonic() + 5  # systemd notices the main process's death asynchronously
-            while time.monotonic() < deadline and (hostio.run(
-                    ["systemctl", "show", "-p", "ActiveState", "--value", "heartbeat"], timeout=5) or "").strip() == "active":
-                time.sleep(0.1)
-            hostio.run(["systemctl", "reset-failed", "heartbeat"], timeout=5)
-            hostio.run(["systemctl", "start", "heartbeat"], timeout=30)
+            self.restart_heartbeat()
+
+    def restart_heartbeat(self) -> None:
+        """heartbeat killed, then started. Not `systemctl restart`: heartbeat.service stops without
+        a deadline that matters (TimeoutStopSec=30min, no SIGKILL), and a heartbeat stuck in a
+        transition delays its own shutdown until that transition ends ("Shutdown delayed until
+        current resource activity finishes": seen on the lab, never ending). A kill runs no
+        resource stop: a primary and its VIP stay here, as a stop would keep them
+        (hostrules.release); a standby holds nothing to release."""
+        hostio.run(["systemctl", "kill", "--signal=KILL", "heartbeat"], timeout=10)
+        deadline = time.monotonic() + 5  # systemd notices the main process's death asynchronously
+        while time.monotonic() < deadline and (hostio.run(
+                ["systemctl", "show", "-p", "ActiveState", "--value", "heartbeat"], timeout=5) or "").strip() == "active":
+            time.sleep(0.1)
+        hostio.run(["systemctl", "reset-failed", "heartbeat"], timeout=5)
+        hostio.run(["systemctl", "start", "heartbeat"], timeout=30)
 
     def remove_flag(self) -> None:
         try:
@@ -408,7 +411,7 @@ class Watcher:
         if verdict.decision != "promote":
             return
         self.say("restarting heartbeat here: with its peer dead it takes the resources once it is up")
-        hostio.run(["systemctl", "restart", "heartbeat"], timeout=60)
+        self.restart_heartbeat()
 
     def write_view(self, o: watch.Observation) -> None:
         c = self.c
