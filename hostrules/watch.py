@@ -308,13 +308,14 @@ def came_back_since_restart(o: Observation, m: Memory) -> bool:
 
 
 def stuck_in_transition(o: Observation) -> bool:
-    """heartbeat says the resources are moving, here on the primary with its flag and the VIP, or
-    on a standby holding neither and running no hapostgres (no start or stop under way)."""
-    if o.rscstatus != "transition":
+    """heartbeat says the resources are moving, while no hapostgres runs (no start or stop under
+    way: the restart kills heartbeat's processes), here on the primary with its flag and the VIP,
+    or on a standby holding neither."""
+    if o.rscstatus != "transition" or o.hapostgres_running:
         return False
     if o.local.state == "primary":
         return o.flag and o.vip_here
-    return o.local.state == "standby" and not o.flag and not o.vip_here and not o.hapostgres_running
+    return o.local.state == "standby" and not o.flag and not o.vip_here
 
 
 def stopped_primary_unclaimed(o: Observation) -> bool:

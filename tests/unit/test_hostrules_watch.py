@@ -205,6 +205,7 @@ def test_transition_time_counts_on_the_flagged_primary_holding_the_vip_or_on_an_
         m = watch.remember(o, Memory(transition_for=10), Verdict("none", "primary"), 5)
         assert m.transition_for == 15
     for o in (obs(rsc="all"), obs(flag=False, rsc="transition"), obs(vip=False, rsc="transition"),
+              obs(rsc="transition", hapostgres_running=True),
               obs(STANDBY, flag=False, vip=False, rsc="transition", hapostgres_running=True)):
         assert watch.remember(o, Memory(transition_for=10), Verdict("none", "x"), 5).transition_for == 0
     restarted = watch.remember(obs(rsc="transition"), Memory(transition_for=40), Verdict("restart-heartbeat", "x"), 5)
