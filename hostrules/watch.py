@@ -46,7 +46,10 @@ no longer fails over. ha-watch observes, and this module decides, one action per
                     follows); or the primary, with its flag and the VIP, whose settled heartbeat
                     says "transition" for as long (stuck in the resource hand-shake after a
                     partition: "Both machines own our resources!", then the peer going standby;
-                    heartbeat restarting keeps the primary and its VIP: hostrules.release);
+                    heartbeat restarting keeps the primary and its VIP: hostrules.release); or a
+                    standby holding nothing whose heartbeat says "transition" for as long (a
+                    hand-over request cut mid-way: "Standby in progress- new request ignored");
+                    never while hapostgres runs. ha-watch kills heartbeat and starts it;
   none.
 """
 from __future__ import annotations
