@@ -277,8 +277,12 @@ def test_a_cascade_whose_postgresql_died_and_cannot_start_is_failed_over(cluster
         assert lab.ssh("pg2", "ping -c 1 -W 1 " + lab.ip("pg1")).returncode == 0  # the host lives
         assert_safe(lab, load, pause)
         assert_failed_over(lab, mark, "cascade-disconnected")
-        wait_until(lambda: "[standby-stays-down]" in "\n".join(ha_watch_log(lab, "pg2").splitlines()[said:]), 30,
-                   "ha-watch giving up its restarts")
+        def restarts() -> int:
+            return "\n".join(ha_watch_log(lab, "pg2").splitlines()[said:]).count("[standby-down]")
+
+        wait_until(lambda: restarts() == 3, 30, "ha-watch's 3 restarts")
+        time.sleep(5)
+        assert restarts() == 3, "ha-watch went on restarting a standby that cannot start"
     finally:
         lab.ssh("pg2", f"rm -rf {CANNOT_START} && systemctl daemon-reload")
     lab.ssh("pg2", f"systemctl reset-failed {UNIT}; systemctl start {UNIT}")
