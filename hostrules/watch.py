@@ -40,6 +40,9 @@ no longer fails over. ha-watch observes, and this module decides, one action per
                     synchronous-set record: nobody is then guaranteed to hold every commit);
   restore-sync      ... and one of those standbys streams again, caught up: the setting is reset to
                     the managed one (or the node is no longer a primary: the override goes);
+  restart-postgres  ... also a standby that ran here at the last check and whose unit failed
+                    (killed, crashed): started again, up to MAX_RESTARTS times until it runs (an
+                    admin's stop leaves it inactive: left alone);
   start-heartbeat   heartbeat is enabled here but failed (killed): start it again;
   restart-heartbeat a standby that holds nothing while its settled heartbeat says it holds the
                     resource group, for long (stuck: "Dead node gave up resources" and no takeover
@@ -115,6 +118,8 @@ class Memory(NamedTuple):
     sync_missing_for: float = 0.0  # a primary whose synchronous standbys all stopped streaming
     transition_for: float = 0.0  # the flagged primary's heartbeat saying "transition"
     reached_at_retry: int = 0  # cluster hosts this node reached at its last retry-promotion
+    standby_restarts: int = 0  # restarts of this host's standby since it last ran
+    was_standby: bool = False  # a running standby here at the last check, or since, down or starting
 
 
 def holds_group(rscstatus: str, preferred_here: bool) -> Optional[bool]:
@@ -249,6 +254,18 @@ def decide(o: Observation, m: Memory) -> Verdict:
                        f"PostgreSQL is a stopped primary (timeline {local.timeline}) that no other host succeeded, "
                        "the cluster's other hosts answer and none is a primary, but heartbeat says this host "
                        f"holds no resources ({o.rscstatus or 'no flag, no VIP'}): asking for them (hb_takeover)")
+    if (local.state == "stopped-standby" and not o.flag and not o.hapostgres_running and o.unit_state == "failed"
+            and (m.was_standby or m.standby_restarts > 0)):
+        # It ran as a standby at the last check, or ha-watch is restarting it: a standby that died
+        # (killed, crashed), not one a task is making (a rejoin writes standby.signal into a
+        # stopped former primary, whose unit may have failed at boot: boot-guard), and not one
+        # stopped (an admin's stop, a clone's, leave the unit inactive).
+        if m.standby_restarts < MAX_RESTARTS:
+            return act("restart-postgres", "standby-down",
+                       f"PostgreSQL here, a standby, is down ({local.line()}, unit failed): starting it again")
+        return act("none", "standby-stays-down",
+                   f"PostgreSQL here, a standby, is still down after {m.standby_restarts} restarts: left to the "
+                   "operator (journalctl -u postgresql@*, then the deploy or tasks/rebuild.py)")
     if local.state == "standby" and not o.flag and not o.vip_here:
         # heartbeat settled: a retry restarts it, and it takes the resources only after its initdead;
         # a second restart meanwhile would stop the promotion the first one started.
@@ -367,5 +384,10 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     missing = o.relaxed is None and synchronous_missing(local) and verdict.decision != "relax-sync"
     sync_missing_for = m.sync_missing_for + elapsed if missing else 0.0
     reached_at_retry = o.hosts_reached if verdict.decision == "retry-promotion" else m.reached_at_retry
+    # systemd may tell of the unit's failure a check after the server is gone: the standby it was is
+    # remembered until it runs again or becomes something else.
+    was_standby = local.state == "standby" or (m.was_standby and local.state in ("stopped-standby", "starting"))
+    standby_restarts = (0 if local.state in ("standby", "primary")
+                        else m.standby_restarts + (verdict.reason == "standby-down"))
     return Memory(down_for, restarts, unclaimed_for, stray, peer_dead_for, since_retry, claims_for, sync_missing_for,
-                  transition_for, reached_at_retry)
+                  transition_for, reached_at_retry, standby_restarts, was_standby)

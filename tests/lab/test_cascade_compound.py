@@ -1,6 +1,6 @@
-"""Compound: the cascade's PostgreSQL dies on a live host (the monitor fails over: the
-downstream becomes the master's synchronous standby), then the master crashes (lab `cc`, a
-fresh cluster). The stale cascade, whose heartbeat still runs, must not be promoted with less
+"""Compound: the cascade's PostgreSQL dies on a live host and cannot start again (ha-watch's
+restarts fail; the monitor fails over: the downstream becomes the master's synchronous standby),
+then the master crashes (lab `cc`, a fresh cluster). The stale cascade, whose heartbeat still runs, must not be promoted with less
 than the downstream holds: every row acknowledged through the VIP is on the downstream, and on
 whichever server acknowledges writes afterwards; no two servers acknowledge at once."""
 from __future__ import annotations
@@ -39,6 +39,10 @@ def test_cascade_postgresql_dies_then_the_master_crashes(cluster):
     lab = cluster
     with Workload(lab.desc["vip"], 5432, ROLE, lab.password) as load:
         load.wait_for_acks(20, 30)
+        # Its start fails from now on (a broken disk, a bad setting): ha-watch's restarts cannot help.
+        cannot_start = f"/run/systemd/system/{UNIT}.service.d"
+        lab.ssh("pg2", f"mkdir -p {cannot_start} && printf '[Service]\\nExecStartPre=/bin/false\\n' "
+                       f">{cannot_start}/fail.conf && systemctl daemon-reload")
         killed = time.monotonic()
         lab.ssh("pg2", f"systemctl kill -s KILL {UNIT}")
         wait_until(lambda: lab.psql("pg1", "select count(*) from pg_stat_replication where application_name = "

@@ -4,8 +4,9 @@ and the master's commits resume within 10 s of the fault (or never stop, where t
 says so).
 
 - Cascade health is "PostgreSQL answers and WAL flows", not ping: a restart of the cascade's
-  PostgreSQL is not failed over; a cascade whose PostgreSQL died or froze on a live host is, and
-  so is a hung one (paused: it still answers ping).
+  PostgreSQL is not failed over; killed on a live host, ha-watch starts it again in place; a
+  cascade whose PostgreSQL died and cannot start, or froze, on a live host is failed over, and so
+  is a hung one (paused: it still answers ping).
 - Bounded pg_wal: while the downstream is dead, the cascade's archiver goes on; its backlog is
   shipped when the downstream returns, and past its budget the downstream is named for rebuild.
 - A deploy rerun while the returned cascade cannot catch up keeps the failover: commits never
@@ -243,13 +244,47 @@ def test_a_slow_restart_of_the_cascade_by_the_deploy_is_waited_out_not_failed_ov
     assert "failing over (" not in monitor_log(lab, mark)
 
 
-def test_a_cascade_whose_postgresql_died_on_a_live_host_is_failed_over(cluster):
+def ha_watch_log(lab: Lab, host: str) -> str:
+    return lab.ssh(host, "journalctl -t pgcascade --no-pager -o cat").stdout
+
+
+# A start of the cascade's PostgreSQL that fails (a broken disk, a bad setting): ha-watch's restarts
+# cannot bring it back.
+CANNOT_START = f"/run/systemd/system/{UNIT}.service.d"
+
+
+def test_a_cascade_whose_postgresql_died_on_a_live_host_is_started_again_in_place(cluster):
+    """ha-watch starts a standby whose unit failed again ([standby-down]): crash recovery, then it
+    streams; the monitor fails it over only if that took over its 4 s (then the deploy puts it back)."""
     lab = cluster
-    mark = log_mark(lab)
+    mark, said = log_mark(lab), len(ha_watch_log(lab, "pg2").splitlines())
     load, pause, _ = run_fault(lab, lambda: lab.ssh("pg2", f"systemctl kill -s KILL {UNIT}"))
-    assert lab.ssh("pg2", "ping -c 1 -W 1 " + lab.ip("pg1")).returncode == 0  # the host lives
     assert_safe(lab, load, pause)
-    assert_failed_over(lab, mark, "cascade-disconnected")
+    assert "[standby-down]" in "\n".join(ha_watch_log(lab, "pg2").splitlines()[said:])
+    wait_until(lambda: streaming_from(lab, "pg2") == lab.ip("pg1"), 60, "pg2 streaming from pg1 again")
+    if "failing over (" in monitor_log(lab, mark):
+        restore(lab, mark)
+    assert_original_tree(lab)
+
+
+def test_a_cascade_whose_postgresql_died_and_cannot_start_is_failed_over(cluster):
+    lab = cluster
+    mark, said = log_mark(lab), len(ha_watch_log(lab, "pg2").splitlines())
+    lab.ssh("pg2", f"mkdir -p {CANNOT_START} && printf '[Service]\\nExecStartPre=/bin/false\\n' "
+                   f">{CANNOT_START}/fail.conf && systemctl daemon-reload")
+    try:
+        load, pause, _ = run_fault(lab, lambda: lab.ssh("pg2", f"systemctl kill -s KILL {UNIT}"))
+        assert lab.ssh("pg2", "ping -c 1 -W 1 " + lab.ip("pg1")).returncode == 0  # the host lives
+        assert_safe(lab, load, pause)
+        assert_failed_over(lab, mark, "cascade-disconnected")
+        def restarts() -> int:
+            return "\n".join(ha_watch_log(lab, "pg2").splitlines()[said:]).count("[standby-down]")
+
+        wait_until(lambda: restarts() == 3, 30, "ha-watch's 3 restarts")
+        time.sleep(5)
+        assert restarts() == 3, "ha-watch went on restarting a standby that cannot start"
+    finally:
+        lab.ssh("pg2", f"rm -rf {CANNOT_START} && systemctl daemon-reload")
     lab.ssh("pg2", f"systemctl reset-failed {UNIT}; systemctl start {UNIT}")
     restore(lab, mark)
 

@@ -13,6 +13,7 @@ SYSID = "7"
 PRIMARY = NodeState("primary", 1, SYSID, 1 << 30)
 STANDBY = NodeState("standby", 1, SYSID, 1 << 30, "standby_1", "10.0.0.1")
 DOWN = NodeState("stopped-primary", 1, SYSID)
+STOPPED_STANDBY = NodeState("stopped-standby", 1, SYSID)
 FENCE = Verdict("fence", "successor-timeline", "pg2 (primary, timeline 2) branched off")
 KEEP = Verdict("keep", "newest-timeline", "")
 SYNC = 'FIRST 1 ("standby_2")'
@@ -122,6 +123,18 @@ CASES = [
     ("... heartbeat restarted by the last retry, not settled (its takeover is still to come)",
      obs(STANDBY, flag=False, vip=False, rsc="none", peer="dead", heartbeat_settled=False),
      Memory(peer_dead_for=30, since_retry=watch.RETRY_EVERY), "none", "standby"),
+    ("a standby's PostgreSQL killed (its unit failed)", obs(STOPPED_STANDBY, flag=False, vip=False, unit="failed"),
+     Memory(was_standby=True), "restart-postgres", "standby-down"),
+    ("... a restart that failed again", obs(STOPPED_STANDBY, flag=False, vip=False, unit="failed"),
+     Memory(standby_restarts=1), "restart-postgres", "standby-down"),
+    ("... stopped by an admin (inactive) is left alone", obs(STOPPED_STANDBY, flag=False, vip=False, unit="inactive"),
+     Memory(was_standby=True), "none", "stopped-standby"),
+    ("... never seen running: a rejoin's stopped former primary (unit failed at boot) is left to the task",
+     obs(STOPPED_STANDBY, flag=False, vip=False, unit="failed"), Memory(), "none", "stopped-standby"),
+    ("... still down after the restarts", obs(STOPPED_STANDBY, flag=False, vip=False, unit="failed"),
+     Memory(standby_restarts=watch.MAX_RESTARTS), "none", "standby-stays-down"),
+    ("... not while hapostgres runs", obs(STOPPED_STANDBY, flag=False, vip=False, unit="failed", hapostgres_running=True),
+     Memory(was_standby=True), "none", "stopped-standby"),
     ("heartbeat killed", obs(hb="failed"), Memory(), "start-heartbeat", "heartbeat-failed"),
     ("heartbeat stopped by an admin is left alone", obs(hb="inactive"), Memory(), "none", "primary"),
     ("scenario 12: the standby's heartbeat claims what it does not hold",
@@ -405,3 +418,18 @@ def test_words_of_an_earlier_check_change_only_slow_decisions_on_a_steady_node(o
             now, before = watch.decide(varied, memory).decision, watch.decide(o, memory).decision
             # a slow decision on either words is taken again on words read at that check
             assert now in (decided, before, *SLOW) or before in SLOW, (variant, memory, now)
+
+
+def test_standby_restarts_count_until_it_runs_again():
+    running = obs(STANDBY, flag=False, vip=False)
+    m = watch.remember(running, Memory(), watch.decide(running, Memory()), 1.0)
+    assert m.was_standby
+    gone = obs(STOPPED_STANDBY, flag=False, vip=False, unit="active")  # systemd has not noticed yet
+    m = watch.remember(gone, m, watch.decide(gone, m), 1.0)
+    assert m.was_standby and watch.decide(gone, m).decision == "none"
+    down = obs(STOPPED_STANDBY, flag=False, vip=False, unit="failed")
+    for expected in (1, 2, 3):
+        m = watch.remember(down, m, watch.decide(down, m), 1.0)
+        assert m.standby_restarts == expected
+    assert watch.decide(down, m).reason == "standby-stays-down"
+    assert watch.remember(running, m, watch.decide(running, m), 1.0).standby_restarts == 0
