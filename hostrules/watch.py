@@ -269,13 +269,13 @@ def decide(o: Observation, m: Memory) -> Verdict:
     if local.state == "standby" and not o.flag and not o.vip_here:
         # heartbeat settled: a retry restarts it, and it takes the resources only after its initdead;
         # a second restart meanwhile would stop the promotion the first one started.
-        if (m.peer_dead_for >= RETRY_AFTER and not o.hapostgres_running and not o.primary_elsewhere
-                and o.heartbeat_settled and (m.since_retry is None or m.since_retry >= RETRY_EVERY)):
+        may_retry = (m.peer_dead_for >= RETRY_AFTER and not o.hapostgres_running and not o.primary_elsewhere
+                     and o.heartbeat_settled)
+        if may_retry and (m.since_retry is None or m.since_retry >= RETRY_EVERY):
             return act("retry-promotion", "peer-dead-no-primary",
                        f"the peer has been dead for {m.peer_dead_for:.0f} s and no host is a primary: asking "
                        "may-promote again")
-        if (m.peer_dead_for >= RETRY_AFTER and not o.hapostgres_running and not o.primary_elsewhere
-                and o.heartbeat_settled and m.since_retry is not None and o.hosts_reached > m.reached_at_retry):
+        if may_retry and m.since_retry is not None and o.hosts_reached > m.reached_at_retry:
             return act("retry-promotion", "witness-back",
                        f"the peer has been dead for {m.peer_dead_for:.0f} s, no host is a primary, and this node "
                        f"reaches {o.hosts_reached - m.reached_at_retry} more cluster host(s) than at its last "

@@ -68,6 +68,13 @@ def in_recovery(lab: Lab, host: str) -> str:
     return wait_until(lambda: lab.ssh(host, query, timeout=30).stdout.strip(), 60, f"{host}'s PostgreSQL answering")
 
 
+def first_write_on(load, node: str, since: float, deadline: float) -> float:
+    """When `node` first acknowledged a write through the VIP after `since`; writes then go on."""
+    wait_until(lambda: load.first_ack_after(since, node=node), deadline, f"a write acknowledged by {node}")
+    load.wait_for_acks(20, 30, after=time.monotonic())
+    return load.first_ack_after(since, node=node).acked
+
+
 def test_a_refused_promotion_is_retried_once_the_witness_is_back(story):
     lab = story
     with workload(lab) as load:
@@ -81,9 +88,7 @@ def test_a_refused_promotion_is_retried_once_the_witness_is_back(story):
         assert in_recovery(lab, "pg2") == "t"
         lab.cli("restart", "pg3")
         back = time.monotonic()
-        wait_until(lambda: load.first_ack_after(crashed, node="pg2"), 90, "a write acknowledged by pg2")
-        load.wait_for_acks(20, 30, after=time.monotonic())
-    first = load.first_ack_after(crashed, node="pg2").acked
+        first = first_write_on(load, "pg2", crashed, 90)
     print(f"downstream back -> first write acknowledged by pg2 (the promotion retried): {first - back:.2f} s")
     assert "[peer-dead-no-primary]" in journal(lab, "pg2")
     # heartbeat's own 30 s-delayed hb_standby after the refused start, killed before it fires
@@ -121,9 +126,7 @@ def test_heartbeat_killed_on_the_new_master_is_repaired_then_its_crash_fails_ove
         assert "Going standby" not in hb, hb[-3000:]
         crashed = time.monotonic()
         lab.cli("crash", "pg2")
-        wait_until(lambda: load.first_ack_after(crashed, node="pg1"), 60, "a write acknowledged by pg1")
-        load.wait_for_acks(20, 30, after=time.monotonic())
-    first = load.first_ack_after(crashed, node="pg1").acked - crashed
+        first = first_write_on(load, "pg1", crashed, 60) - crashed
     print(f"heartbeat repaired, then a crash of pg2 -> first write acknowledged by pg1: {first:.2f} s")
     assert first < FAILOVER_DEADLINE  # a master crash, as in test_failover_master (bench: ~5 s on a quiet machine)
     assert_one_writer_at_a_time(load, "pg2", "pg1")
@@ -161,9 +164,7 @@ def test_a_promotion_refused_for_a_frozen_witness_is_retried_as_soon_as_it_thaws
         finally:
             lab.cli("resume", "pg3")
         thawed = time.monotonic()
-        wait_until(lambda: load.first_ack_after(crashed, node="pg2"), 90, "a write acknowledged by pg2")
-        load.wait_for_acks(20, 30, after=time.monotonic())
-    first = load.first_ack_after(crashed, node="pg2").acked
+        first = first_write_on(load, "pg2", crashed, 90)
     print(f"witness thawed -> first write acknowledged by pg2: {first - thawed:.2f} s")
     assert "[witness-back]" in said()
     assert_one_writer_at_a_time(load, "pg1", "pg2")
