@@ -91,8 +91,11 @@ def test_a_refused_promotion_is_retried_once_the_witness_is_back(story):
         first = first_write_on(load, "pg2", crashed, 90)
     print(f"downstream back -> first write acknowledged by pg2 (the promotion retried): {first - back:.2f} s")
     assert "[peer-dead-no-primary]" in journal(lab, "pg2")
-    # heartbeat's own 30 s-delayed hb_standby after the refused start, killed before it fires
-    assert "[delayed-standby-disarmed]" in journal(lab, "pg2")
+    # heartbeat's own 30 s-delayed hb_standby after the refused start, killed before it fires: by
+    # ha-watch's scan (every 5 s), or with heartbeat's processes when the retry restarted it sooner
+    # (test 2 checks that it never fired)
+    said = journal(lab, "pg2")
+    assert "[delayed-standby-disarmed]" in said or "restarting heartbeat here" in said
     assert_one_writer_at_a_time(load, "pg1", "pg2")
     assert_acknowledged_rows_on(lab, "pg2", load)
 
