@@ -120,6 +120,7 @@ class Memory(NamedTuple):
     reached_at_retry: int = 0  # cluster hosts this node reached at its last retry-promotion
     standby_restarts: int = 0  # restarts of this host's standby since it last ran
     was_standby: bool = False  # a running standby here at the last check, or since, down or starting
+    came_back: bool = False  # the restarted primary said "ready" since the restart (seen at a check while down)
 
 
 def holds_group(rscstatus: str, preferred_here: bool) -> Optional[bool]:
@@ -178,7 +179,7 @@ def decide(o: Observation, m: Memory) -> Verdict:
                    "the VIP is here but hapostgres has not made this host the primary (no primary flag): "
                    "removing the leftover address")
     if o.flag and local.state != "primary":
-        restarted = m.restarts > 0 and not came_back_since_restart(o, m)
+        restarted = m.restarts > 0 and not (m.came_back or came_back_since_restart(o, m))
         if local.state == "unresponsive" and not o.hapostgres_running:
             # A hand-over queues the hung server's stop: with nobody to take over, that would only
             # turn a server that may thaw into one that is stopped when it does.
@@ -338,6 +339,12 @@ def stuck_in_transition(o: Observation) -> bool:
     return o.local.state == "standby" and not o.flag and not o.vip_here
 
 
+def unclear_check(o: Observation) -> bool:
+    """This check cannot say whether heartbeat is stuck: cl_status gave no answer, or this host's
+    running PostgreSQL did not answer ha-watch's read in time."""
+    return o.rscstatus == "" or o.local.state == "unresponsive"
+
+
 def stopped_primary_unclaimed(o: Observation) -> bool:
     """A stopped primary without the resources (no flag, no VIP; heartbeat's word known) that may
     have them: other hosts of the cluster answer, none is a primary, none knows a successor
@@ -362,6 +369,11 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     else:
         down_for = m.down_for + elapsed
     restarts = 0 if not down or verdict.decision == "hand-over" else m.restarts + (verdict.decision == "restart-postgres")
+    # Killed again while its start job still runs, the postmaster's pid file goes with the failed
+    # job: that it came back is remembered from the check that saw its "ready".
+    # (down_for is now the time since the restart, this check's interval included.)
+    came_back = (down and verdict.decision not in ("restart-postgres", "hand-over")
+                 and (m.came_back or came_back_since_restart(o, m._replace(down_for=down_for))))
     # heartbeat's word when it has one ("transition": it is moving them, wait); else the flag and the VIP.
     unclaimed = (local.state == "primary" and (o.holds is False
                                                or (o.rscstatus == "" and not o.flag and not o.vip_here))
@@ -378,9 +390,16 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     else:
         since_retry = None
     claims = local.state == "standby" and not o.flag and not o.vip_here and o.holds is True
-    claims_for = 0.0 if verdict.decision == "restart-heartbeat" else (m.claims_for + elapsed if claims else 0.0)
-    transition_for = (0.0 if verdict.decision == "restart-heartbeat"
-                      else (m.transition_for + elapsed if stuck_in_transition(o) else 0.0))
+    # A check that could not tell (heartbeat or PostgreSQL gave no answer in time: a loaded host)
+    # keeps the counts where they were: only a word that the node is not stuck resets them.
+    unclear = unclear_check(o)
+    if verdict.decision == "restart-heartbeat":
+        claims_for = transition_for = 0.0
+    elif unclear:
+        claims_for, transition_for = m.claims_for, m.transition_for
+    else:
+        claims_for = m.claims_for + elapsed if claims else 0.0
+        transition_for = m.transition_for + elapsed if stuck_in_transition(o) else 0.0
     missing = o.relaxed is None and synchronous_missing(local) and verdict.decision != "relax-sync"
     sync_missing_for = m.sync_missing_for + elapsed if missing else 0.0
     reached_at_retry = o.hosts_reached if verdict.decision == "retry-promotion" else m.reached_at_retry
@@ -390,4 +409,4 @@ def remember(o: Observation, m: Memory, verdict: Verdict, elapsed: float) -> Mem
     standby_restarts = (0 if local.state in ("standby", "primary")
                         else m.standby_restarts + (verdict.reason == "standby-down"))
     return Memory(down_for, restarts, unclaimed_for, stray, peer_dead_for, since_retry, claims_for, sync_missing_for,
-                  transition_for, reached_at_retry, standby_restarts, was_standby)
+                  transition_for, reached_at_retry, standby_restarts, was_standby, came_back)

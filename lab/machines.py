@@ -103,6 +103,7 @@ def mount_disk(lab: str, host: str) -> None:
 # user; at the default 128 a few labs exhaust it and a booting host's PID 1 exits with "Failed
 # to allocate manager object: Too many open files".
 INOTIFY_INSTANCES = 8192
+NSPAWN_START_S = 60  # seconds nspawn may take to set a container up and fork its PID 1
 
 
 def ensure_inotify_budget() -> None:
@@ -139,7 +140,15 @@ def boot(lab: str, host: str, ip: str, prefix: int) -> None:
         stdin=subprocess.DEVNULL, stdout=console, stderr=console, start_new_session=True,
     )
     _pid_file(lab, host, "nspawn").write_text(str(proc.pid))
-    pid = _find_leader(proc.pid, deadline=time.monotonic() + 15)
+    # nspawn sets the container up (mounts, cgroups) before it forks its PID 1: under a second on
+    # a quiet machine, but more than 15 s was seen once while tests ran.
+    try:
+        pid = _find_leader(proc.pid, deadline=time.monotonic() + NSPAWN_START_S)
+    except LabError:
+        # Whatever it started goes with it: a container nobody knows the PID 1 of would keep its
+        # root file system mounted and its addresses taken.
+        kill_cgroup(lab, host)
+        raise
     _pid_file(lab, host, "leader").write_text(str(pid))
 
 
@@ -158,7 +167,19 @@ def _find_leader(nspawn_pid: int, deadline: float) -> int:
             except FileNotFoundError:
                 continue
         time.sleep(0.02)
-    raise LabError("systemd-nspawn started no container within 15 s")
+    raise LabError(f"systemd-nspawn started no container within {NSPAWN_START_S} s")
+
+
+def kill_cgroup(lab: str, host: str) -> None:
+    """SIGKILL every process of the host's cgroup (nspawn and its container), for at most 10 s."""
+    group = _cgroup(CGROUP_TREES[1], lab, host)
+    try:
+        (group / "cgroup.kill").write_text("1")
+    except OSError:
+        return
+    deadline = time.monotonic() + 10
+    while (group / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def leader(lab: str, host: str) -> int | None:

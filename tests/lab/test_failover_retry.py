@@ -75,6 +75,26 @@ def first_write_on(load, node: str, since: float, deadline: float) -> float:
     return load.first_ack_after(since, node=node).acked
 
 
+def rscstatus(lab: Lab, host: str) -> str:
+    return lab.ssh(host, "cl_status rscstatus", timeout=10).stdout.strip()
+
+
+def cut_hand_over_request(lab: Lab, tries: int = 3) -> None:
+    """pg2 (the master) asks heartbeat to hand its resources to pg1, and its heartbeat is killed
+    0.3 s later, once pg1 took the request ("transition"). On a loaded machine the kill can come
+    before the request reached pg1 (pg1 never says "transition": nothing wedged): then, once the
+    cluster can fail over again, the cut is made again."""
+    for _ in range(tries):
+        lab.ssh("pg2", "/usr/share/heartbeat/hb_standby all; sleep 0.3; systemctl kill --signal=KILL heartbeat")
+        said = [rscstatus(lab, "pg1") for _ in range(3)]
+        if "transition" in said:
+            return
+        print(f"the hand-over request did not reach pg1 before the kill (pg1's heartbeat said {said}): again")
+        wait_until(lambda: all(v.get("can_fail_over") for v in views(lab, ("pg1", "pg2"))), 120,
+                   "can fail over: yes, after a missed cut")
+    raise AssertionError(f"pg1's heartbeat never took pg2's hand-over request in {tries} tries")
+
+
 def test_a_refused_promotion_is_retried_once_the_witness_is_back(story):
     lab = story
     with workload(lab) as load:
@@ -117,9 +137,13 @@ def test_heartbeat_killed_on_the_new_master_is_repaired_then_its_crash_fails_ove
         # heartbeat dies 0.3 s later. The peer's heartbeat then stays in "transition" (seen for an
         # hour, ignoring every request) until ha-watch restarts it there.
         mark = len(journal(lab, "pg1").splitlines())
-        lab.ssh("pg2", "/usr/share/heartbeat/hb_standby all; sleep 0.3; systemctl kill --signal=KILL heartbeat")
-        wait_until(lambda: "[heartbeat-stuck-in-transition]" in "\n".join(journal(lab, "pg1").splitlines()[mark:]),
-                   90, "ha-watch restarting pg1's heartbeat wedged in transition")
+        cut_hand_over_request(lab)
+        try:
+            wait_until(lambda: "[heartbeat-stuck-in-transition]" in "\n".join(journal(lab, "pg1").splitlines()[mark:]),
+                       90, "ha-watch restarting pg1's heartbeat wedged in transition")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; now pg1's heartbeat says {rscstatus(lab, 'pg1')!r}, pg2's "
+                                 f"{rscstatus(lab, 'pg2')!r}; the views: {views(lab, ('pg1', 'pg2'))}") from None
         wait_until(lambda: all(v.get("can_fail_over") for v in views(lab, ("pg1", "pg2"))), 120,
                    "can fail over: yes, after the hand-shake's repair")
         load.wait_for_acks(20, 30, after=time.monotonic())

@@ -225,6 +225,35 @@ def test_transition_time_counts_on_the_flagged_primary_holding_the_vip_or_on_an_
     assert restarted.transition_for == 0
 
 
+def test_killed_again_while_its_start_job_runs_is_a_new_outage_though_the_pid_file_went():
+    """Restarted, ready 0.2 s later, killed 0.6 s after that while pg_ctlcluster still waits: the
+    failed start job removes postmaster.pid, so only the check that saw "ready" can tell."""
+    m = Memory(down_for=0.0, restarts=1)
+    starting = obs(DOWN, unit="activating", ready_ago=0.8)
+    assert watch.decide(starting, m).reason == "starting"
+    m = watch.remember(starting, m, watch.decide(starting, m), 1.0)
+    assert m.came_back
+    failed = obs(DOWN, unit="failed")  # no ready_ago: the pid file is gone
+    assert watch.decide(failed, m)[:2] == ("restart-postgres", "primary-down-again")
+    assert watch.decide(failed, m._replace(came_back=False))[:2] == ("hand-over", "primary-stays-down")
+    after = watch.remember(failed, m, watch.decide(failed, m), 1.0)
+    assert (after.came_back, after.restarts, after.down_for) == (False, 2, 0.0)
+
+
+def test_a_check_that_cannot_tell_keeps_the_stuck_counts():
+    """cl_status silent, or this host's PostgreSQL not answering in time (a loaded host): the time
+    heartbeat has been stuck neither grows nor starts again; a plain answer resets it."""
+    kept = Memory(transition_for=20, claims_for=25)
+    for o in (obs(STANDBY, flag=False, vip=False, rsc=""), obs(rsc=""),
+              obs(NodeState("unresponsive", 1, SYSID), flag=False, vip=False, rsc="transition")):
+        m = watch.remember(o, kept, Verdict("none", "x"), 5)
+        assert (m.transition_for, m.claims_for) == (20, 25)
+    m = watch.remember(obs(STANDBY, flag=False, vip=False, rsc="none"), kept, Verdict("none", "standby"), 5)
+    assert (m.transition_for, m.claims_for) == (0, 0)
+    m = watch.remember(obs(rsc=""), kept, Verdict("restart-heartbeat", "x"), 5)
+    assert (m.transition_for, m.claims_for) == (0, 0)
+
+
 def test_sync_missing_time_counts_only_while_no_named_standby_streams():
     streaming = NodeState("primary", 2, SYSID, 1 << 30, synchronous_standby_names=SYNC,
                           replication=[Downstream("standby_2", "10.0.0.3", "streaming", "sync", 1 << 30)])
