@@ -214,6 +214,7 @@ class Watcher:
         self.words_at = 0.0
         self.words_reused = False  # this check's words are an earlier check's
         self.scanned_at = 0.0  # when /proc was last scanned for heartbeat's delayed hb_standby
+        self.last_reason = ""  # the last check's verdict's reason (a wait is said when it starts)
         if background:
             # The other hosts' states, each streamed over its own ssh session: a host that does
             # not answer never delays the local checks, and an idle cluster forks nothing.
@@ -291,7 +292,10 @@ class Watcher:
 
     def act(self, verdict, o: watch.Observation) -> None:
         c, d = self.c, verdict.decision
+        last, self.last_reason = self.last_reason, verdict.reason
         if d == "none":
+            if verdict.reason in watch.SAID_WAITS and verdict.reason != last:
+                self.say(f"{verdict.message} [{verdict.reason}]")
             return
         self.say(f"{verdict.message} [{verdict.reason}]")
         if d == "restart-postgres":

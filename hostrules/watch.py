@@ -70,6 +70,9 @@ MAX_RESTARTS = 3  # in-place restarts of the primary before ha-watch has seen it
 RECLAIM_AFTER = 12.0  # seconds the newest primary goes without the resources before asking for them
 RETRY_AFTER = 4.0  # seconds the peer is dead without a primary anywhere before the promotion is retried
 RETRY_EVERY = 8.0  # seconds between two refused retries (each asks the witnesses once)
+# "none" verdicts that leave the node waiting for an operator or a peer: ha-watch says each once,
+# when it starts (the others are transient, or the normal state).
+SAID_WAITS = ("standby-stays-down", "unresponsive-no-successor")
 STUCK_AFTER = 30.0  # seconds a settled heartbeat may claim resources it does not hold, or stay in transition
 SYNC_RELAX_AFTER = 10.0  # seconds a primary's synchronous standbys may all be gone before commits stop waiting
 CAUGHT_UP_BYTES = 16 * 1024 * 1024  # a returning synchronous standby this close (one WAL segment) is caught up

@@ -239,3 +239,14 @@ def test_read_processes_finds_this_process_with_its_parent_and_argv():
     me = hawatch.read_processes()[os.getpid()]
     assert me.ppid == os.getppid()
     assert "python" in os.path.basename(me.argv[0])
+
+
+def test_a_wait_for_the_operator_is_said_once_when_it_starts(tmp_path, monkeypatch):
+    w, *_ = watcher(tmp_path, monkeypatch)
+    said: list = []
+    monkeypatch.setattr(w, "say", said.append)
+    o = w.observe()
+    stays = watch.Verdict("none", "standby-stays-down", "PostgreSQL here, a standby, is still down")
+    for verdict in (stays, stays, watch.Verdict("none", "primary", ""), stays, watch.Verdict("none", "starting", "x")):
+        hawatch.Watcher.act(w, verdict, o)  # the real one (watcher() records the decisions instead)
+    assert said == ["PostgreSQL here, a standby, is still down [standby-stays-down]"] * 2
