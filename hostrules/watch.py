@@ -51,8 +51,10 @@ no longer fails over. ha-watch observes, and this module decides, one action per
                     partition: "Both machines own our resources!", then the peer going standby;
                     heartbeat restarting keeps the primary and its VIP: hostrules.release); or a
                     standby holding nothing whose heartbeat says "transition" for as long (a
-                    hand-over request cut mid-way: "Standby in progress- new request ignored");
-                    never while hapostgres runs. ha-watch kills heartbeat and starts it;
+                    hand-over request cut mid-way: "Standby in progress- new request ignored"),
+                    or whose PostgreSQL is stopped (a master booted alone, its peer joining
+                    during the takeover); never while hapostgres runs. ha-watch kills heartbeat
+                    and starts it;
   none.
 """
 from __future__ import annotations
@@ -293,6 +295,12 @@ def decide(o: Observation, m: Memory) -> Verdict:
                        f"heartbeat has said 'transition' for {m.transition_for:.0f} s on this standby, which "
                        "holds nothing and runs no resource script (a hand-shake that never ended: the cluster "
                        "cannot fail over meanwhile): restarting heartbeat here")
+    if (local.state != "standby" and stuck_in_transition(o) and m.transition_for >= STUCK_AFTER
+            and o.heartbeat_settled):
+        return act("restart-heartbeat", "heartbeat-stuck-in-transition",
+                   f"heartbeat has said 'transition' for {m.transition_for:.0f} s on this host, which holds "
+                   f"nothing (PostgreSQL {local.state}, no primary flag, no VIP) and runs no resource script: "
+                   "restarting heartbeat here (its peer then hands it what is its own)")
     return act("none", local.state, "")
 
 
@@ -331,15 +339,20 @@ def came_back_since_restart(o: Observation, m: Memory) -> bool:
             and o.ready_ago < m.down_for)
 
 
+HOLDING_NOTHING_STATES = ("standby", "stopped-primary", "stopped-standby")
+
+
 def stuck_in_transition(o: Observation) -> bool:
     """heartbeat says the resources are moving, while no hapostgres runs (no start or stop under
     way: the restart kills heartbeat's processes), here on the primary with its flag and the VIP,
-    or on a standby holding neither."""
+    or on a node holding neither whose PostgreSQL is a standby or stopped (a master that booted
+    alone after a power cut, its start refused by the boot guard: "T_STARTING received during
+    takeover" as its peer joined, then "transition" for good)."""
     if o.rscstatus != "transition" or o.hapostgres_running:
         return False
     if o.local.state == "primary":
         return o.flag and o.vip_here
-    return o.local.state == "standby" and not o.flag and not o.vip_here
+    return o.local.state in HOLDING_NOTHING_STATES and not o.flag and not o.vip_here
 
 
 def unclear_check(o: Observation) -> bool:

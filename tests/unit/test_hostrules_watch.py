@@ -158,6 +158,14 @@ CASES = [
      Memory(transition_for=watch.STUCK_AFTER), "none", "standby"),
     ("... not while heartbeat settles", obs(rsc="transition", heartbeat_settled=False),
      Memory(transition_for=watch.STUCK_AFTER), "none", "primary"),
+    ("a master booted alone (its start refused), its heartbeat wedged in transition as its peer joined: restarted",
+     obs(DOWN, flag=False, vip=False, unit="failed", rsc="transition"), Memory(transition_for=watch.STUCK_AFTER),
+     "restart-heartbeat", "heartbeat-stuck-in-transition"),
+    ("... not before", obs(DOWN, flag=False, vip=False, unit="failed", rsc="transition"),
+     Memory(transition_for=watch.STUCK_AFTER - 1), "none", "stopped-primary"),
+    ("... nor while its heartbeat starts the group (hapostgres runs)",
+     obs(DOWN, flag=False, vip=False, unit="failed", rsc="transition", hapostgres_running=True),
+     Memory(transition_for=99), "none", "stopped-primary"),
     ("... not while the resources really move (no flag: a hand-over, a switchover)",
      obs(flag=False, rsc="transition"), Memory(transition_for=99), "none", "primary"),
     ("a primary whose only synchronous standby is gone, for long: commits stop waiting",
@@ -214,7 +222,8 @@ def test_transition_is_neither_unclaimed_nor_a_claim():
 
 
 def test_transition_time_counts_on_the_flagged_primary_holding_the_vip_or_on_an_idle_standby():
-    for o in (obs(rsc="transition"), obs(STANDBY, flag=False, vip=False, rsc="transition")):
+    for o in (obs(rsc="transition"), obs(STANDBY, flag=False, vip=False, rsc="transition"),
+              obs(DOWN, flag=False, vip=False, rsc="transition")):
         m = watch.remember(o, Memory(transition_for=10), Verdict("none", "primary"), 5)
         assert m.transition_for == 15
     for o in (obs(rsc="all"), obs(flag=False, rsc="transition"), obs(vip=False, rsc="transition"),
