@@ -356,9 +356,10 @@ def stuck_in_transition(o: Observation) -> bool:
 
 
 def unclear_check(o: Observation) -> bool:
-    """This check cannot say whether heartbeat is stuck: cl_status gave no answer, or this host's
-    running PostgreSQL did not answer ha-watch's read in time."""
-    return o.rscstatus == "" or o.local.state == "unresponsive"
+    """This check cannot say whether a running heartbeat is stuck: cl_status gave no answer, or
+    this host's running PostgreSQL did not answer ha-watch's read in time. (A heartbeat that is
+    not active is stuck in nothing: its counts start again.)"""
+    return o.heartbeat_state == "active" and (o.rscstatus == "" or o.local.state == "unresponsive")
 
 
 def stopped_primary_unclaimed(o: Observation) -> bool:

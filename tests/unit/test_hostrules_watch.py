@@ -261,6 +261,8 @@ def test_a_check_that_cannot_tell_keeps_the_stuck_counts():
     assert (m.transition_for, m.claims_for) == (0, 0)
     m = watch.remember(obs(rsc=""), kept, Verdict("restart-heartbeat", "x"), 5)
     assert (m.transition_for, m.claims_for) == (0, 0)
+    m = watch.remember(obs(STANDBY, flag=False, vip=False, rsc="", hb="inactive"), kept, Verdict("none", "x"), 5)
+    assert (m.transition_for, m.claims_for) == (0, 0)  # a stopped heartbeat is stuck in nothing
 
 
 def test_sync_missing_time_counts_only_while_no_named_standby_streams():
