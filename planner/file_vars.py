@@ -33,7 +33,6 @@ from planner.paths import (
     LIB_DIRECTORY,
     MAY_PROMOTE_PATH,
     PGPASS_PATH,
-    POSTGRES_STOP_PATH,
     PRIMARY_FLAG_PATH,
     PROBE_TIMEOUT,
     PROMOTE_TIMEOUT,
@@ -358,33 +357,6 @@ def boot_guard_dropin_vars(topology: Topology) -> dict:
     cluster = topology.cluster
     _check_cluster(cluster)
     return {"boot_guard_path": BOOT_GUARD_PATH, "pg_version": cluster.version, "pg_cluster": cluster.name}
-
-
-def restart_dropin_path(cluster: Cluster) -> str:
-    """The systemd drop-in of the cluster's unit that starts a killed server again (hosts
-    without heartbeat: on a heartbeat node ha-watch decides)."""
-    return (f"/etc/systemd/system/postgresql@{cluster.version}-{cluster.name}.service.d/"
-            "pgcascade-restart.conf")
-
-
-KILLED_STARTS = 3  # starts of a killed server within KILLED_STARTS_WINDOW_S before it stays down
-KILLED_STARTS_WINDOW_S = 300
-
-
-def restart_dropin_vars(topology: Topology) -> dict:
-    """Variables of templates/postgresql-restart.conf.j2."""
-    cluster = topology.cluster
-    _check_cluster(cluster)
-    return {"pg_version": cluster.version, "pg_cluster": cluster.name, "stop_path": POSTGRES_STOP_PATH}
-
-
-def postgres_stop_vars(topology: Topology) -> dict:
-    """Variables of templates/postgres-stop.sh.j2 (shell-quoted)."""
-    cluster = topology.cluster
-    _check_cluster(cluster)
-    return {"pg_version": cluster.version, "pg_cluster": cluster.name,
-            "data_directory": shell_quote(cluster.data_directory), "runtime_directory": shell_quote(RUNTIME_DIRECTORY),
-            "burst": KILLED_STARTS, "interval_s": KILLED_STARTS_WINDOW_S}
 
 
 # Copies of the files heartbeat reads at start only, made as it starts (its unit's drop-in).

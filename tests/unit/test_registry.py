@@ -48,19 +48,6 @@ def test_host_groups_get_their_entries():
     assert {s.name for s in master.settings if not s.in_file} == {"primary_conninfo", "archive_cleanup_command"}
 
 
-def test_systemd_starts_a_killed_server_again_only_where_no_ha_watch_decides():
-    dropin = "/etc/systemd/system/postgresql@15-main.service.d/pgcascade-restart.conf"
-    for node, present in (("pg1", False), ("pg2", False), ("pg3", True)):
-        entry = next(f for f in entries(TOPOLOGY, node).files if f.path == dropin)
-        assert (entry.present, entry.on_change) == (present, registry.ON_CHANGE_UNIT)
-    stop = "/usr/local/lib/pgcascade/postgres-stop"
-    assert [f.present for f in entries(TOPOLOGY, "pg1").files if f.path == stop] == [False]
-    files = {f.path: f for f in entries(TOPOLOGY, "pg3").files}
-    assert files[stop].mode == "0755"
-    text = files[dropin].content
-    assert f"ExecStop=\nExecStop={stop}\n" in text and "Restart=" not in text  # systemd would retry failed starts
-
-
 def test_without_secrets_the_secret_files_have_no_content_but_keep_their_mode():
     reg = entries(TOPOLOGY, "pg1")
     authkeys = next(f for f in reg.files if f.path == "/etc/ha.d/authkeys")
