@@ -290,17 +290,13 @@ def decide(o: Observation, m: Memory) -> Verdict:
             return act("restart-heartbeat", "heartbeat-claims-resources",
                        f"heartbeat here says it holds the resources ({o.rscstatus}) but this standby holds "
                        "nothing: restarting heartbeat here (it holds nothing to release)")
-        if stuck_in_transition(o) and m.transition_for >= STUCK_AFTER and o.heartbeat_settled:
-            return act("restart-heartbeat", "heartbeat-stuck-in-transition",
-                       f"heartbeat has said 'transition' for {m.transition_for:.0f} s on this standby, which "
-                       "holds nothing and runs no resource script (a hand-shake that never ended: the cluster "
-                       "cannot fail over meanwhile): restarting heartbeat here")
-    if (local.state != "standby" and stuck_in_transition(o) and m.transition_for >= STUCK_AFTER
-            and o.heartbeat_settled):
+    # A node holding nothing (the primary's case is above, where its VIP stays).
+    if stuck_in_transition(o) and m.transition_for >= STUCK_AFTER and o.heartbeat_settled:
         return act("restart-heartbeat", "heartbeat-stuck-in-transition",
                    f"heartbeat has said 'transition' for {m.transition_for:.0f} s on this host, which holds "
-                   f"nothing (PostgreSQL {local.state}, no primary flag, no VIP) and runs no resource script: "
-                   "restarting heartbeat here (its peer then hands it what is its own)")
+                   f"nothing (PostgreSQL {local.state}, no primary flag, no VIP) and runs no resource script "
+                   "(a hand-shake that never ended: the cluster cannot fail over meanwhile): restarting "
+                   "heartbeat here")
     return act("none", local.state, "")
 
 
