@@ -24,7 +24,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 demo: setup
-	$(PY) -m lab up --name $(LAB) --hosts 4 --backup
+	$(PY) -m lab up --name $(LAB) --hosts 4 --backup --with-packages
 	PGCASCADE_LAB=$(LAB) $(VENV)/bin/pyinfra -y inventories/lab.py deploy.py
 	@PGCASCADE_LAB=$(LAB) $(PY) -m tasks.status inventories/lab.py || true
 	@$(PY) -m lab --name $(LAB) exec pg4 -- runuser -u postgres -- sh -c 'cd / && pgbackrest info' || true

@@ -2,13 +2,13 @@
 
 Order matters and is explicit: packages everywhere (the backup repository host's too, all at
 once), the backup repository host's ssh key, ssh trust, configuration everywhere, the master's
-replication role, then one standby tier at a time (cascade, then downstream...), heartbeat on
-the VIP holders, the monitoring script; the backup repository host last (stanza, schedule, first
-backup), when the inventory has one.
+replication role, then one standby tier at a time (cascade, then downstream...), the backup
+repository's stanza, heartbeat on the VIP holders, the monitoring script; the backup schedule
+and the first backup last, when the inventory has a backup repository host.
 """
 from pyinfra import host
 
-from deploys.backup import check_repository_reachable, configure_backups, prepare_backup_host
+from deploys.backup import check_repository_reachable, configure_backups, configure_repository, prepare_backup_host
 from deploys.context import load_context
 from deploys.drift import report_host_drift
 from deploys.failover_cascade_prepared import prepare_failover_cascade
@@ -41,8 +41,10 @@ if ctx.node is not None:
         configure_master(ctx=ctx)
     for tier in host.loop(range(1, len(ctx.topology.tiers()))):
         configure_standby_tier(ctx=ctx, tier=tier)
+configure_repository(ctx=ctx)  # pgBackRest's repository and stanza, once the master is the one primary (every host)
+if ctx.node is not None:
     record_synchronous_set(ctx=ctx)  # whom the master waits for, on every host (may-promote reads it)
     configure_heartbeat(ctx=ctx)
     prepare_failover_cascade(ctx=ctx)  # the cascade's standbys fail over by themselves when it dies
     check_pending(ctx=ctx)  # fails naming what only tasks/rolling_restart.py applies (never a rerun)
-configure_backups(ctx=ctx)  # pgBackRest's repository, stanza, schedule, first backup (every host)
+configure_backups(ctx=ctx)  # pgBackRest's schedule and first backup (every host)

@@ -55,9 +55,11 @@ def _repository_files(ctx: Context) -> dict:
             "script": render("backup-run.sh.j2", bk.backup_run_vars(backup))}
 
 
-@deploy("Backups")
-def configure_backups(ctx: Context) -> None:
-    """After the standbys: trust, configuration, stanza, timers, the first backup and check."""
+@deploy("Backup repository")
+def configure_repository(ctx: Context) -> None:
+    """Right after the standbys (the stanza reads the one primary; a standby's cluster from the
+    package is a primary until its clone): trust, configuration, stanza. The WAL the primary could
+    not push until then goes while the rest of the deploy runs, not during the first backup."""
     backup = ctx.cluster.backup
     if backup is None:
         return
@@ -69,7 +71,17 @@ def configure_backups(ctx: Context) -> None:
                                                            "script": ""}
     ensure_repository_files(name="repository, pgbackrest.conf, backup-run and the schedule's units",
                             enabled=on_repository, **wanted)
-    ensure_stanza(name=f"stanza {backup.stanza}", enabled=on_repository, stanza=backup.stanza)
+    ensure_stanza(name=f"stanza {backup.stanza}", enabled=on_repository, stanza=backup.stanza,
+                  addresses=list(peers.values()), port=ctx.cluster.port)
+
+
+@deploy("Backups")
+def configure_backups(ctx: Context) -> None:
+    """Last: the schedule, the first backup and check."""
+    backup = ctx.cluster.backup
+    if backup is None:
+        return
+    on_repository = ctx.is_backup_host
     ensure_timers(name="scheduled full and differential backups, archive check", enabled=on_repository,
                   timers=[bk.timer_unit(kind) for kind in bk.BACKUP_KINDS])
     ensure_first_runs(name="first full backup and archive check", enabled=on_repository, stanza=backup.stanza)

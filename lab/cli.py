@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p_up = add_parser("up", help="build what is missing and boot every host (idempotent)")
     p_up.add_argument("--hosts", type=int, default=3)
     p_up.add_argument("--backup", action="store_true", help="the last host is the backup repository host (pgBackRest)")
+    p_up.add_argument("--with-packages", action="store_true",
+                      help="hosts with the cluster's packages pre-installed (a cached layer): the deploy skips apt")
     p_up.add_argument("--subnet", help="default 198.51.100.0/26 (demo), .64/26 (test), else the next free /27 of .128/25; "
                                            "'last': the last free one (a lab to snapshot keeps it)")
     p_up.add_argument("--from", dest="snapshot", metavar="SNAP",
@@ -75,11 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "up":
             if args.snapshot:
+                if args.with_packages:
+                    raise LabError("--with-packages with --from: a snapshot's hosts have what their deploy installed")
                 if args.subnet:
                     raise LabError("--subnet with --from: a snapshot's hosts keep the snapshot's subnet")
                 desc = snapshots.up_from(lab, args.snapshot, args.only.split(",") if args.only else None)
             else:
-                desc = labs.up(lab, args.hosts, args.subnet, backup=args.backup)
+                desc = labs.up(lab, args.hosts, args.subnet, backup=args.backup, with_packages=args.with_packages)
             for name, ip, state in labs.status(lab):
                 print(f"{name}\t{ip}\t{state}")
             print(f"inventory: PGCASCADE_LAB={lab} pyinfra inventories/lab.py ...  (VIP {desc['vip']})")

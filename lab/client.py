@@ -52,10 +52,12 @@ test_lab_name.__test__ = False  # type: ignore[attr-defined]  # pytest reads it:
 
 class Lab:
     """A lab that is up: its description, and helpers to reach its hosts. Bare hosts, or booted
-    from a snapshot (`snapshot=`); backup=True: the last host is the backup repository host."""
+    from a snapshot (`snapshot=`); backup=True: the last host is the backup repository host;
+    with_packages=True: the hosts come with the cluster's packages installed (lab/image.py)."""
 
     def __init__(self, name: str, hosts: int = 3, snapshot: str | None = None, exact_name: bool = False,
-                 subnet: str | None = None, only: str | None = None, backup: bool = False):
+                 subnet: str | None = None, only: str | None = None, backup: bool = False,
+                 with_packages: bool = False):
         name = name if exact_name else test_lab_name(name)
         self.name = name
         lab_cli(name, "down", check=False)  # fresh hosts, even after an interrupted run
@@ -63,7 +65,7 @@ class Lab:
             lab_cli(name, "up", "--from", snapshot, *(["--only", only] if only else []))
         else:
             lab_cli(name, "up", "--hosts", str(hosts), *(["--subnet", subnet] if subnet else []),
-                    *(["--backup"] if backup else []))
+                    *(["--backup"] if backup else []), *(["--with-packages"] if with_packages else []))
         self.desc = json.loads(lab_cli(name, "describe").stdout)
 
     @property

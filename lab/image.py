@@ -32,6 +32,11 @@ BASE_PACKAGES = (
 # What the deploy installs, and what bench/peers installs (Patroni, etcd, vip-manager: the peers
 # measured on the same hosts); the lab serves exactly these (and their dependencies). Sorted.
 REPO_PACKAGES = ("etcd-server", "heartbeat", "patroni", "pgbackrest", "postgresql-15", "rsync", "vip-manager")
+# The cluster's packages (deploys/packages.py installs them; every role's set is a part of this
+# one), pre-installed as a cached layer for labs that skip the deploy's package step (`lab up
+# --with-packages`, the demo). Sorted.
+PROVISIONED_PACKAGES = ("heartbeat", "pgbackrest", "postgresql-15", "python3", "rsync")
+PROVISIONED_VERSION = "1"  # bump when _build_provisioned changes
 IMAGE_VERSION = "4"  # bump when the build steps below change
 # dpkg on lab hosts: no fsync per file (a lab host's "crash" kills its processes, not the kernel
 # that holds its page cache) and no documentation, manual pages or translations: the deploy's
@@ -56,6 +61,10 @@ def base_key() -> str:
 
 def repo_key() -> str:
     return _key(IMAGE_VERSION, base_key(), REPO_PACKAGES)
+
+
+def provisioned_key() -> str:
+    return _key(PROVISIONED_VERSION, repo_key(), PROVISIONED_PACKAGES)
 
 
 def _cache_lock() -> AbstractContextManager[None]:
@@ -191,3 +200,64 @@ def ensure_repo(base: Path) -> Path:
         tmp.rename(repo)
         log(f"repository: {len(debs)} packages")
         return repo
+
+
+def ensure_provisioned(base: Path, repo: Path) -> Path:
+    """A layer over the base holding PROVISIONED_PACKAGES installed from the lab's repository,
+    as the deploy would install them, minus what must differ per host or per role: no cluster
+    (the deploy creates each host's, pg_createcluster, with its own system identifier), no
+    snakeoil key (machines.create makes each host its own), heartbeat and logd not enabled (the
+    deploy enables them on the VIP holders only). Built once, cached by its key."""
+    layer = CACHE_DIR / f"provisioned-{provisioned_key()}"
+    with _cache_lock():
+        if (layer / "usr/lib/postgresql").is_dir():
+            return layer
+        started = time.monotonic()
+        log(f"building the pre-installed packages layer {layer.name} ({', '.join(PROVISIONED_PACKAGES)})")
+        _build_provisioned(base, repo, layer)
+        log(f"packages layer built in {time.monotonic() - started:.0f} s")
+        return layer
+
+
+def _build_provisioned(base: Path, repo: Path, layer: Path) -> None:
+    work = CACHE_DIR / "provisioned-build"
+    run(["rm", "-rf", "--one-file-system", str(work)])
+    for sub in ("upper", "work", "root"):
+        (work / sub).mkdir(parents=True)
+    root = work / "root"
+    mounted_repo = root / "srv/pgcascade-lab-repo"
+    run(["mount", "-t", "overlay", "lab-provisioned", "-o",
+         f"lowerdir={base},upperdir={work/'upper'},workdir={work/'work'}", str(root)])
+    try:
+        mounted_repo.mkdir(parents=True)
+        run(["mount", "--bind", "-o", "ro", str(repo), str(mounted_repo)])
+        sources = root / "etc/apt/sources.list.d/pgcascade-lab-build.list"
+        sources.write_text("deb [trusted=yes] file:/srv/pgcascade-lab-repo ./\n")
+        policy = root / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\nexit 101\n")  # no daemons start inside the build chroot
+        policy.chmod(0o755)
+        with _mounted_chroot(root):
+            _chroot_apt(root, "update")
+            _chroot_apt(root, "install", "--no-install-recommends", *PROVISIONED_PACKAGES)
+            _chroot_apt(root, "clean")
+            for cluster in sorted((root / "etc/postgresql").glob("*/*")):
+                run(["chroot", str(root), "pg_dropcluster", cluster.parent.name, cluster.name])
+            run(["chroot", str(root), "systemctl", "disable", "heartbeat.service", "logd.service"])
+        run(["umount", str(mounted_repo)])
+        mounted_repo.rmdir()
+        for leftover in (policy, sources, root / "etc/ssl/private/ssl-cert-snakeoil.key",
+                         root / "etc/ssl/certs/ssl-cert-snakeoil.pem"):
+            leftover.unlink(missing_ok=True)
+        for link in (root / "etc/ssl/certs").iterdir():  # the hash link of the deleted certificate
+            if link.is_symlink() and link.readlink().name == "ssl-cert-snakeoil.pem":
+                link.unlink()
+        for lists in (root / "var/lib/apt/lists").glob("*_*"):
+            lists.unlink()
+    finally:
+        run(["umount", str(mounted_repo)], check=False, quiet=True)
+        run(["umount", str(root)], check=False, quiet=True)
+    tmp = layer.with_name(layer.name + ".tmp")
+    run(["rm", "-rf", "--one-file-system", str(tmp)])
+    (work / "upper").rename(tmp)
+    tmp.rename(layer)
+    run(["rm", "-rf", "--one-file-system", str(work)], check=False)

@@ -117,11 +117,13 @@ def _stop_repo(lab: str) -> None:
         pid_file.unlink()
 
 
-def up(lab: str, count: int, subnet: str | None = None, backup: bool = False) -> dict:
+def up(lab: str, count: int, subnet: str | None = None, backup: bool = False, with_packages: bool = False) -> dict:
     """Idempotent: creates what is missing, boots what is not running, in parallel.
 
     backup: the last host is the backup repository host (inventories/lab.py puts it in the
     `backup` group); kept by later `up`s of the same lab.
+    with_packages: the hosts' disks hold the cluster's packages already (image.ensure_provisioned):
+    the deploy's package step finds nothing to do; kept by later `up`s of the same lab.
     """
     check_name(lab)
     started = time.monotonic()
@@ -145,6 +147,8 @@ def up(lab: str, count: int, subnet: str | None = None, backup: bool = False) ->
     addressing = network.Addressing(net)
     base = image.ensure_base()
     repo = image.ensure_repo(base)
+    with_packages = with_packages or bool((existing or {}).get("with_packages"))
+    layers = [image.ensure_provisioned(base, repo), base] if with_packages else [base]
     ldir.mkdir(parents=True, exist_ok=True)
     pubkey = _ensure_keys(ldir)
     _ensure_secrets(ldir)
@@ -156,7 +160,7 @@ def up(lab: str, count: int, subnet: str | None = None, backup: bool = False) ->
     for index, name in enumerate(host_names(max(count, len(known))), start=1):
         entry = known.get(name) or {"name": name, "ip": addressing.host_ip(index)}
         if "host_key" not in entry:
-            entry["host_key"] = machines.create(lab, name, entry["ip"], base, pubkey)
+            entry["host_key"] = machines.create(lab, name, entry["ip"], layers, pubkey)
         hosts.append(entry)
     (ldir / "known_hosts").write_text("".join(f"{h['ip']} {h['host_key']}\n" for h in hosts))
     desc = describe(lab, net, addressing, hosts)
@@ -165,6 +169,8 @@ def up(lab: str, count: int, subnet: str | None = None, backup: bool = False) ->
         if len(hosts) < 2:
             raise LabError("--backup: the backup repository host comes on top of the cluster's hosts (--hosts 2 or more)")
         desc["backup_host"] = backup_host
+    if with_packages:
+        desc["with_packages"] = True
     save(lab, desc)
     boot_all(lab, hosts, net.prefixlen)
     log(f"lab {lab!r} up: {len(hosts)} hosts on {net} in {time.monotonic() - started:.1f} s")

@@ -53,12 +53,13 @@ def is_mounted(path: Path) -> bool:
 
 # ---- disk ------------------------------------------------------------------------------------
 
-def create(lab: str, host: str, ip: str, base: Path, authorized_key: str) -> str:
-    """Make the host's disk; returns its ssh host public key (for the lab's known_hosts)."""
+def create(lab: str, host: str, ip: str, layers: list[Path], authorized_key: str) -> str:
+    """Make the host's disk (read-only layers, first on top, under its own upper dir); returns
+    its ssh host public key (for the lab's known_hosts)."""
     hdir = host_dir(lab, host)
     for sub in ("upper", "work", "root"):
         (hdir / sub).mkdir(parents=True, exist_ok=True)
-    (hdir / "lower").write_text(str(base))
+    (hdir / "lower").write_text(":".join(str(layer) for layer in layers))
     mount_disk(lab, host)
     root = _root(lab, host)
     (root / "etc/hostname").write_text(f"{host}\n")
@@ -68,11 +69,26 @@ def create(lab: str, host: str, ip: str, base: Path, authorized_key: str) -> str
     key = root / "etc/ssh/ssh_host_ed25519_key"
     if not key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host}", "-f", str(key)])
+    _ensure_snakeoil(root, host)
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text(authorized_key)
     (ssh_dir / "authorized_keys").chmod(0o600)
     return " ".join((root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2])
+
+
+def _ensure_snakeoil(root: Path, host: str) -> None:
+    """A host whose disk came with ssl-cert installed (the pre-installed packages layer) gets its
+    own snakeoil key and certificate, as ssl-cert's installation makes on a real server (a
+    shared layer must not carry one key for every host); PostgreSQL's ssl uses them."""
+    key = root / "etc/ssl/private/ssl-cert-snakeoil.key"
+    if not (root / "usr/sbin/make-ssl-cert").exists() or key.exists():
+        return
+    run(["chroot", str(root), "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+         "-subj", f"/CN={host}", "-keyout", "/etc/ssl/private/ssl-cert-snakeoil.key",
+         "-out", "/etc/ssl/certs/ssl-cert-snakeoil.pem"], quiet=True)
+    run(["chroot", str(root), "chown", "root:ssl-cert", "/etc/ssl/private/ssl-cert-snakeoil.key"])
+    key.chmod(0o640)
 
 
 def create_from(lab: str, host: str, layers: list[Path]) -> None:

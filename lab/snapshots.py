@@ -206,6 +206,9 @@ def snapshot(lab: str, snap: str, key: dict | None = None) -> dict:
     if desc.get("snapshot"):
         raise LabError(f"lab {lab!r} boots from snapshot {desc['snapshot']!r}: its disks are layers over that "
                        f"snapshot's; snapshot a lab of bare hosts that got the deploy instead")
+    if desc.get("with_packages"):
+        raise LabError(f"lab {lab!r} runs on the pre-installed packages layer (--with-packages): a snapshot "
+                       f"holds its hosts' disks over the bare base only; snapshot a lab of bare hosts")
     if users(snap):
         raise LabError(f"snapshot {snap!r} is in use by lab(s) {', '.join(users(snap))}: take them down first")
     states = {name: state for name, _ip, state in labs.status(lab)}

@@ -4,6 +4,7 @@ the standbys are cloned before the stanza is created) and acts on the repository
 from __future__ import annotations
 
 import hashlib
+import shlex
 from io import StringIO
 
 from pyinfra import host
@@ -104,12 +105,15 @@ def ensure_timers(enabled: bool, timers: list[str]):
 
 
 @operation()
-def ensure_stanza(enabled: bool, stanza: str):
+def ensure_stanza(enabled: bool, stanza: str, addresses: list[str], port: int):
     """
-    The stanza exists in the repository (pgbackrest stanza-create, reading the primary).
+    The stanza exists in the repository (pgbackrest stanza-create, reading the primary); once
+    made, the primary's archiver is woken to push the WAL refused until then.
 
     + enabled: this host is the repository host
     + stanza: the stanza's name
+    + addresses: the PostgreSQL hosts' addresses
+    + port: the cluster's port
     """
     if not enabled:
         host.noop(NOT_HERE)
@@ -120,6 +124,7 @@ def ensure_stanza(enabled: bool, stanza: str):
         return
     host.log(f"stanza-create: stanza {stanza} is not in the repository yet")
     yield StringCommand("cd", "/", "&&", *AS_POSTGRES, bk.PGBACKREST, f"--stanza={stanza}", "stanza-create")
+    yield f"cd / && runuser -u postgres -- sh -c {shlex.quote(bk.wake_archivers_command(addresses, port))}"
 
 
 @operation()

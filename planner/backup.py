@@ -18,6 +18,7 @@ from dataclasses import fields
 from typing import Any
 
 from .model import BackupRepository
+from .paths import POSTGRES_HOME
 
 GROUP = "backup"
 PGBACKREST = "/usr/bin/pgbackrest"
@@ -149,9 +150,25 @@ def archive_push_command(backup: BackupRepository) -> str:
     return f"{ARCHIVE_PGBACKREST_PATH} %p %f"
 
 
+def wake_archivers_command(addresses: list[str], port: int) -> str:
+    """A shell command for the repository host's postgres user, run right after the stanza was
+    made: the primary's archiver pushes the WAL the repository refused until then at once instead
+    of within a minute. After three failed attempts in a row PostgreSQL's archiver waits up to
+    60 s, or for the next finished WAL segment, before it tries again; a configuration reload
+    (SIGHUP) wakes it. Every cluster host is asked and only a primary reloads (its configuration
+    is already applied at this point). Best effort: a host that does not answer keeps its wait."""
+    sql = "select pg_reload_conf() where not pg_is_in_recovery()"
+    remote = shlex.join(["psql", "-p", str(port), "-d", "postgres", "-XAtqc", sql])
+    return "; ".join(
+        f"timeout 10 ssh -n -o BatchMode=yes -o ConnectTimeout=3 postgres@{shlex.quote(address)} "
+        f"{shlex.quote(remote)} >/dev/null 2>&1" for address in addresses) + "; true"
+
+
 def archive_pgbackrest_vars(backup: BackupRepository, cluster) -> dict:
     """Variables of templates/archive-pgbackrest.sh.j2 (shell-quoted)."""
-    marker = f"{cluster.data_directory.rsplit('/', 1)[0]}/.pgcascade-{cluster.name}-repo-backlog"
+    # In the postgres user's home, which it always owns: the data directory's parent is root's
+    # when pg_createcluster made it (a host whose package created no cluster).
+    marker = f"{POSTGRES_HOME}/.pgcascade-{cluster.version}-{cluster.name}-repo-backlog"
     return {
         "stanza": shlex.quote(backup.stanza),
         "pgbackrest": shlex.quote(PGBACKREST),

@@ -28,7 +28,8 @@ SEGMENT_BYTES = 16 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def cluster():
-    lab = Lab("bk", 4, backup=True)
+    # The demo's hosts: the cluster's packages pre-installed (test_deploy deploys on bare hosts).
+    lab = Lab("bk", 4, backup=True, with_packages=True)
     try:
         proc = lab.pyinfra(*DEPLOY, timeout=1200)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -109,6 +110,19 @@ def test_the_deploy_takes_the_first_backup_and_a_rerun_changes_nothing(cluster):
     assert status.returncode == 0, status.stdout[-3000:]
     assert "backups: repository on pg4, stanza main" in status.stdout
     assert "scheduled full: ok" in status.stdout and "taken from a standby" in status.stdout
+
+
+def test_the_packages_layer_leaves_each_host_its_own_keys_and_heartbeat_only_where_the_vip_goes(cluster):
+    keys = {}
+    for name in ("pg1", "pg2", "pg3", "pg4"):
+        proc = cluster.ssh(name, "sha256sum /etc/ssl/private/ssl-cert-snakeoil.key; systemctl is-enabled heartbeat")
+        keys[name], enabled = proc.stdout.split()[0], proc.stdout.split()[-1]
+        assert enabled == ("enabled" if name in ("pg1", "pg2") else "disabled"), (name, proc.stdout, proc.stderr)
+    assert len(set(keys.values())) == 4, keys
+    # The layer carries no cluster (each host's deploy makes its own): the repository host has
+    # PostgreSQL's package and none.
+    clusters = cluster.ssh("pg4", "pg_lsclusters --no-header; ls /etc/postgresql").stdout
+    assert clusters.strip() == "", clusters
 
 
 def test_pitr_to_a_time_a_restore_point_and_an_lsn_on_a_separate_cluster(cluster):

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
 
 import pytest
 
 from planner import settings
-from planner.backup import archive_push_command, repository_config_vars
+from planner.backup import archive_push_command, repository_config_vars, wake_archivers_command
 from planner.model import BackupRepository
 from planner.render import render
 from planner.topology import InventoryError, build_topology
+from tests.unit.executables import write_executable
 from tests.unit.topologies import three
 
 
@@ -154,3 +156,23 @@ def test_a_backup_waits_longer_than_the_check_for_the_wal_backlog():
     assert BACKUP_ARCHIVE_TIMEOUT > ARCHIVE_TIMEOUT
     assert "--archive-timeout" not in next(line for line in script.splitlines() if " check 2>&1" in line)
     assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+
+
+def test_waking_the_archivers_asks_every_host_and_only_a_primary_reloads(tmp_path):
+    calls = tmp_path / "calls"
+    # ssh answers for the first host only; the second never does (timeout/ssh fail)
+    write_executable(tmp_path / "ssh", f"""#!/bin/sh
+printf "%s\\n" "$*" >> {calls}
+case "$*" in *10.0.0.2*) exit 255;; esac
+exit 0
+""")
+    write_executable(tmp_path / "timeout", '#!/bin/sh\nshift; exec "$@"\n')
+    command = wake_archivers_command(["10.0.0.1", "10.0.0.2"], 5433)
+    proc = subprocess.run(["sh", "-c", command], env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+                          capture_output=True, text=True)
+    assert proc.returncode == 0  # best effort: a host that does not answer only keeps its wait
+    lines = calls.read_text().splitlines()
+    assert len(lines) == 2
+    for line, address in zip(lines, ("10.0.0.1", "10.0.0.2")):
+        assert f"postgres@{address}" in line and "-o BatchMode=yes" in line
+        assert "psql -p 5433 -d postgres -XAtqc 'select pg_reload_conf() where not pg_is_in_recovery()'" in line
