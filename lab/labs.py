@@ -132,6 +132,8 @@ def up(lab: str, count: int, subnet: str | None = None, backup: bool = False, wi
     existing = json.loads(lab_file(lab).read_text()) if lab_file(lab).exists() else None
     if existing and subnet and subnet not in ("last", existing["subnet"]):
         raise LabError(f"lab {lab!r} is up on {existing['subnet']}: `down` it before changing --subnet")
+    if existing and with_packages and not existing.get("with_packages"):
+        raise LabError(f"lab {lab!r} is up with bare hosts: `down` it before asking for --with-packages")
     if existing and existing.get("snapshot"):
         raise LabError(f"lab {lab!r} boots from snapshot {existing['snapshot']!r}: "
                        f"`python -m lab up --name {lab} --from {existing['snapshot']}` to start it again")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import Lab, wait_until
+from tests.conftest import Lab, lab_cli, wait_until
 from tests.lab.pyinfra_output import changes
 
 pytestmark = pytest.mark.lab
@@ -119,6 +119,9 @@ def test_the_packages_layer_leaves_each_host_its_own_keys_and_heartbeat_only_whe
         keys[name], enabled = proc.stdout.split()[0], proc.stdout.split()[-1]
         assert enabled == ("enabled" if name in ("pg1", "pg2") else "disabled"), (name, proc.stdout, proc.stderr)
     assert len(set(keys.values())) == 4, keys
+    proc = lab_cli(cluster.name, "snapshot", "never", check=False)
+    assert proc.returncode == 1 and "pre-installed packages layer" in proc.stderr, proc.stderr
+    assert cluster.ssh("pg1", "true").returncode == 0  # refused before any host was powered off
     # The layer carries no cluster (each host's deploy makes its own): the repository host has
     # PostgreSQL's package and none.
     clusters = cluster.ssh("pg4", "pg_lsclusters --no-header; ls /etc/postgresql").stdout

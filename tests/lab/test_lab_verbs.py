@@ -198,3 +198,11 @@ def test_bad_input_is_refused_with_a_clear_error():
     assert proc.returncode == 1 and "this machine's own network" in proc.stderr
     proc = lab_cli("Bad_Name", "up", check=False)
     assert proc.returncode == 1 and "lab name" in proc.stderr
+
+
+def test_a_bare_lab_does_not_turn_into_one_with_packages(lab3):
+    proc = lab_cli(lab3.name, "up", "--hosts", "3", "--with-packages", check=False)
+    assert proc.returncode == 1 and "is up with bare hosts" in proc.stderr, proc.stderr
+    proc = lab_cli(lab3.name, "up", "--from", "any", "--with-packages", check=False)
+    assert proc.returncode == 1 and "--with-packages with --from" in proc.stderr, proc.stderr
+    assert lab3.ssh("pg1", "uname -n").stdout.strip() == "pg1"  # untouched
