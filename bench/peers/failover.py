@@ -15,7 +15,9 @@ many of those ended in a failover.
 Both products run at the same time, each on its own lab, so both see the same machine load.
 Prints the figures and writes bench/results/peers.json with the machine's load. Run as root:
 `.venv/bin/python bench/peers/failover.py [--runs N] [--pause-runs N] [--faults crash,partition,pause]`
-(defaults 3, 20, all three). The labs are removed at the end. PGCASCADE_TEST_LAB_PREFIX=p
+(defaults 3, 20, all three). To iterate on one side: `--only patroni|pgcascade`,
+`--profiles defaults,fastest` (Patroni's), `--keep-lab` (Patroni's lab left up, to read its logs);
+a run with `--only` has no ratios. The labs are removed at the end (but for `--keep-lab`). PGCASCADE_TEST_LAB_PREFIX=p
 (one letter) prefixes the labs and the snapshot, as for the tests.
 """
 from __future__ import annotations
@@ -160,11 +162,15 @@ def patroni_lab() -> tuple[Lab, Peer, str]:
 
 
 def patroni_fault_run(lab: Lab, peer: Peer, password: str, fault: str) -> dict:
+    """The cluster healthy first (peer.healthy(): from etcd's quorum, the leader and each member's
+    own report; a repaired member's cached view says nothing), then the fault on the leader."""
+    waited = time.monotonic()
     peer.wait_healthy(300)
+    waited = time.monotonic() - waited
     result = measure(lab, password, fault)
     if fault == "crash":
         repair_host(lab.name, result["old"], fault)
-    return result
+    return {**result, "healthy_after_s": round(waited, 1)}
 
 
 def patroni_stalls(lab: Lab, peer: Peer, runs: int, timing: dict) -> dict:
@@ -192,11 +198,14 @@ def patroni_stalls(lab: Lab, peer: Peer, runs: int, timing: dict) -> dict:
     return {"stall_s": STALL_SECONDS, "runs": runs, "false_failovers": len(failovers), "which": failovers}
 
 
-def patroni_series(faults: list[str], runs: int, pause_runs: int) -> dict:
+def patroni_series(faults: list[str], runs: int, pause_runs: int, profiles: list[str] | None = None,
+                   keep_lab: bool = False) -> dict:
     out = {}
     lab, peer, password = patroni_lab()
     try:
         for profile, timing in pf.PROFILES.items():
+            if profiles is not None and profile not in profiles:
+                continue
             if profile != "defaults":
                 peer.wait_healthy(300)
                 key = peer.set_timing(timing)
@@ -212,7 +221,8 @@ def patroni_series(faults: list[str], runs: int, pause_runs: int) -> dict:
                         print(f"patroni {profile} {fault} {number}: FAILED: {error}", flush=True)
                         break
                     print(f"patroni {profile} {fault} {number}: {results[-1]['seconds']:.2f} s "
-                          f"({results[-1]['new']}; load {load_average()[0]})", flush=True)
+                          f"({results[-1]['new']}; healthy {results[-1]['healthy_after_s']} s before it; "
+                          f"load {load_average()[0]})", flush=True)
                 figures[fault] = {**(figures_of(results) if results else {}), **({"failed": failed} if failed else {})}
                 publish(f"patroni_{profile}", fault, figures[fault])
             if pause_runs:
@@ -222,7 +232,10 @@ def patroni_series(faults: list[str], runs: int, pause_runs: int) -> dict:
                       f"in {pause_runs}", flush=True)
             out[f"patroni_{profile}"] = figures
     finally:
-        lab.down()
+        if keep_lab:
+            print(f"patroni: lab {lab.name} left up", flush=True)
+        else:
+            lab.down()
     return out
 
 
@@ -251,11 +264,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pause-runs", type=int, default=20)
     parser.add_argument("--faults", default=",".join(FAULTS))
+    parser.add_argument("--only", choices=("pgcascade", "patroni"),
+                        help="measure one product only (for iterating on it; the ratio needs both)")
+    parser.add_argument("--profiles", default=",".join(pf.PROFILES),
+                        help="Patroni's timing profiles to measure (each but 'defaults' is switched to "
+                             "on the running cluster)")
+    parser.add_argument("--keep-lab", action="store_true", help="leave Patroni's lab up at the end (to read its logs)")
     args = parser.parse_args()
     faults = [f for f in args.faults.split(",") if f]
     unknown = set(faults) - set(FAULTS)
     if unknown:
         parser.error(f"unknown faults {sorted(unknown)}: choose from {', '.join(FAULTS)}")
+    profiles = [p for p in args.profiles.split(",") if p]
+    if set(profiles) - set(pf.PROFILES) or not profiles:
+        parser.error(f"unknown profiles in {args.profiles!r}: choose from {', '.join(pf.PROFILES)}")
     load_before = load_average()
     started = time.monotonic()
     out: dict = {"faults": {"crash": "the machine dies (every process, its addresses)",
@@ -264,9 +286,13 @@ def main() -> None:
 
     # Both products at once, each on its own lab: the machine's load is the same for both.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        pgcascade_future = pool.submit(pgcascade_series, faults, args.runs)
-        patroni_future = pool.submit(patroni_series, faults, args.runs, args.pause_runs)
-        for name, future in (("pgcascade", pgcascade_future), ("patroni", patroni_future)):
+        futures = {}
+        if args.only in (None, "pgcascade"):
+            futures["pgcascade"] = pool.submit(pgcascade_series, faults, args.runs)
+        if args.only in (None, "patroni"):
+            futures["patroni"] = pool.submit(patroni_series, faults, args.runs, args.pause_runs,
+                                             profiles, args.keep_lab)
+        for name, future in futures.items():
             try:
                 figures = future.result()
             except Exception as error:  # the other product's figures are still worth writing

@@ -126,6 +126,11 @@ def patroni_config(me: Member, members: list[Member], *, subnet: str, replicatio
             "pg_hba": [
                 "local all all peer",
                 "host all all 127.0.0.1/32 scram-sha-256",
+                # Patroni's own replication connection to its local server (IDENTIFY_SYSTEM: a
+                # replica's timeline, which decides whether a former leader needs pg_rewind); the
+                # line every Patroni sample configuration has. Without it a demoted leader never
+                # learns its timeline, is never rewound, and the cluster has no synchronous standby.
+                "host replication replicator 127.0.0.1/32 scram-sha-256",
                 f"host replication replicator {subnet} scram-sha-256",
                 f"host all all {subnet} scram-sha-256",
             ],

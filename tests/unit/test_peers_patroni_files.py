@@ -65,7 +65,7 @@ def test_vip_manager_follows_the_leader_key_for_this_host():
     assert 'VIP_ENDPOINT="http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379"' in text
 
 
-from bench.peers.cluster import Peer  # noqa: E402
+from bench.peers.cluster import Peer, live_problem, view_problem  # noqa: E402
 
 DESC = {"hosts": [{"name": m.name, "ip": m.address} for m in MEMBERS]}
 
@@ -74,8 +74,11 @@ def member(name, role, state="running", timeline=2, lag=0):
     return {"name": name, "role": role, "state": state, "timeline": timeline, "lag": lag}
 
 
+HEALTHY = [member("pg1", "leader"), member("pg2", "sync_standby"), member("pg3", "replica")]
+
+
 @pytest.mark.parametrize("members, problem", [
-    ([member("pg1", "leader"), member("pg2", "sync_standby"), member("pg3", "replica")], None),
+    (HEALTHY, None),
     ([member("pg1", "leader"), member("pg2", "replica"), member("pg3", "replica")], "no synchronous standby yet"),
     ([member("pg1", "leader"), member("pg2", "sync_standby")], "2 of 3 members registered"),
     ([member("pg1", "replica"), member("pg2", "sync_standby"), member("pg3", "replica")], "leaders: []"),
@@ -84,7 +87,52 @@ def member(name, role, state="running", timeline=2, lag=0):
     ([member("pg1", "leader"), member("pg2", "sync_standby"), member("pg3", "replica", timeline=1)],
      "not caught up: ['pg3']"),
 ])
-def test_peer_health_from_patronis_cluster_view(monkeypatch, members, problem):
+def test_peer_health_from_patronis_cluster_view(members, problem):
+    assert view_problem(members, 3) == problem
+
+
+def test_a_view_that_names_another_leader_than_the_leader_key_is_stale():
+    assert view_problem(HEALTHY, 3, leader="pg3") == "leaders: ['pg1'] (the leader key names pg3)"
+
+
+def primary(*replicas, timeline=2):
+    return {"state": "running", "role": "master", "timeline": timeline,
+            "replication": [{"application_name": name, "state": "streaming", "sync_state": sync}
+                            for name, sync in replicas]}
+
+
+def replica(timeline=2, state="running"):
+    return {"state": state, "role": "replica", "timeline": timeline}
+
+
+SYNC = {"leader": "pg1", "sync_standby": "pg2"}
+
+
+@pytest.mark.parametrize("sync, statuses, problem", [
+    (SYNC, {"pg1": primary(("pg2", "sync"), ("pg3", "async")), "pg2": replica(), "pg3": replica()}, None),
+    # a new leader with no standby yet: /sync still the former leader's (its view looks healthy)
+    ({"leader": "pg3", "sync_standby": "pg1"}, {"pg1": primary(), "pg2": replica(), "pg3": replica()},
+     "the /sync key is {'leader': 'pg3', 'sync_standby': 'pg1'}, not a synchronous standby of pg1"),
+    ({"leader": "pg1", "sync_standby": None}, {"pg1": primary(), "pg2": replica(), "pg3": replica()},
+     "the /sync key is {'leader': 'pg1', 'sync_standby': None}, not a synchronous standby of pg1"),
+    # a demoted former leader that never followed (no primary_conninfo, not rewound)
+    (SYNC, {"pg1": primary(("pg2", "sync")), "pg2": replica(), "pg3": replica(timeline=1)},
+     "not streaming from pg1: ['pg3']"),
+    (SYNC, {"pg1": primary(("pg2", "potential"), ("pg3", "async")), "pg2": replica(), "pg3": replica()},
+     "['pg2'] named in /sync but not synchronous on pg1"),
+    (SYNC, {"pg1": primary(("pg2", "sync"), ("pg3", "async")), "pg2": replica(), "pg3": replica(timeline=None)},
+     "not replicas on pg1's timeline 2: ['pg3: running replica timeline None']"),
+])
+def test_peer_health_from_the_live_state(sync, statuses, problem):
+    assert live_problem("pg1", sync, statuses) == problem
+
+
+def test_peer_health_reads_the_leader_keys_member_not_the_first_that_answers(monkeypatch):
     peer = Peer(DESC)
-    monkeypatch.setattr(peer, "members", lambda exclude=(): members)
-    assert peer.healthy() == problem
+    asked = []
+    monkeypatch.setattr(peer, "leader_key", lambda exclude=(): {"value": "pg1"})
+    monkeypatch.setattr(peer, "members", lambda exclude=(), only=None: asked.append(only) or HEALTHY)
+    monkeypatch.setattr(peer, "_key", lambda key, exclude=(): {"value": json.dumps(SYNC)})
+    statuses = {"pg1": primary(("pg2", "sync"), ("pg3", "async")), "pg2": replica(), "pg3": replica()}
+    monkeypatch.setattr(peer, "status", lambda name: statuses[name])
+    assert peer.healthy() is None and asked == ["pg1"]
