@@ -3,6 +3,7 @@ running server picks them up (reload or restart, from the facts)."""
 from __future__ import annotations
 
 from pyinfra.api import deploy
+from pyinfra.operations import systemd
 
 from deploys.context import Context
 from deploys.managed_files import put_managed_files
@@ -18,7 +19,9 @@ def configure_postgres(ctx: Context) -> None:
     c = ctx.cluster
     ensure_cluster_exists(name=f"cluster {c.version}/{c.name} exists", version=c.version, cluster=c.name, port=c.port,
                           config_directory=c.config_directory, data_directory=c.data_directory)
-    put_managed_files(ctx, registry.POSTGRES)  # the WAL archive and scripts directories too
+    ops = put_managed_files(ctx, registry.POSTGRES)  # the WAL archive and scripts directories too
+    systemd.daemon_reload(name="systemd reads the PostgreSQL unit's restart drop-in",
+                          _if=ops[registry.ON_CHANGE_UNIT].did_change)
     ensure_setting_sources(name="managed settings come from the include file only (ALTER SYSTEM, other files, roles)",
                            version=c.version, cluster=c.name, port=c.port,
                            include_file=f"{c.config_directory}/conf.d/{settings.INCLUDE_FILE_NAME}",

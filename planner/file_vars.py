@@ -33,6 +33,7 @@ from planner.paths import (
     LIB_DIRECTORY,
     MAY_PROMOTE_PATH,
     PGPASS_PATH,
+    POSTGRES_RESTART_PATH,
     PRIMARY_FLAG_PATH,
     PROBE_TIMEOUT,
     PROMOTE_TIMEOUT,
@@ -357,6 +358,34 @@ def boot_guard_dropin_vars(topology: Topology) -> dict:
     cluster = topology.cluster
     _check_cluster(cluster)
     return {"boot_guard_path": BOOT_GUARD_PATH, "pg_version": cluster.version, "pg_cluster": cluster.name}
+
+
+def restart_dropin_path(cluster: Cluster) -> str:
+    """The systemd drop-in of the cluster's unit that starts a killed server again (hosts
+    without heartbeat: on a heartbeat node ha-watch decides)."""
+    return (f"/etc/systemd/system/postgresql@{cluster.version}-{cluster.name}.service.d/"
+            "pgcascade-restart.conf")
+
+
+def restart_unit_name(cluster: Cluster) -> str:
+    """The oneshot unit the drop-in's OnFailure= starts (templates/pgcascade-postgres-restart.service.j2)."""
+    return f"pgcascade-postgres-restart-{cluster.version}-{cluster.name}.service"
+
+
+KILLED_STARTS = 3  # starts of a killed server within KILLED_STARTS_WINDOW_S before it stays down
+KILLED_STARTS_WINDOW_S = 300
+
+
+def postgres_restart_vars(topology: Topology) -> dict:
+    """Variables of the drop-in, the unit and the script that start a killed server again
+    (templates/postgresql-restart.conf.j2, pgcascade-postgres-restart.service.j2,
+    postgres-restart.sh.j2; shell-quoted where the script uses them)."""
+    cluster = topology.cluster
+    _check_cluster(cluster)
+    return {"pg_version": cluster.version, "pg_cluster": cluster.name, "restart_path": POSTGRES_RESTART_PATH,
+            "restart_unit": restart_unit_name(cluster), "data_directory": shell_quote(cluster.data_directory),
+            "runtime_directory": shell_quote(RUNTIME_DIRECTORY),
+            "burst": KILLED_STARTS, "interval_s": KILLED_STARTS_WINDOW_S}
 
 
 # Copies of the files heartbeat reads at start only, made as it starts (its unit's drop-in).

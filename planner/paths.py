@@ -31,6 +31,7 @@ ARCHIVE_WAL_PATH = f"{LIB_DIRECTORY}/archive-wal"
 MAY_PROMOTE_PATH = f"{LIB_DIRECTORY}/may-promote"
 HA_LIB_PATH = f"{LIB_DIRECTORY}/ha-lib"
 BOOT_GUARD_PATH = f"{LIB_DIRECTORY}/boot-guard"
+POSTGRES_RESTART_PATH = f"{LIB_DIRECTORY}/postgres-restart"  # starts a killed server again (hosts without heartbeat)
 HA_WATCH_PATH = f"{LIB_DIRECTORY}/ha-watch"
 # The on-host decision rules (the hostrules package, stdlib-only python3) and where each host
 # stands in the cluster for them; the synchronous-set record (postgres's, kept across reboots).

@@ -467,6 +467,9 @@ def file_variables(topology: Topology, node: str, secrets: Mapping[str, str] | N
         "ha-watch.sh.j2": lambda: {**settings.ha_script_vars(topology), "hostrules_digest": hostrules_digest()},
         "ha-lib.sh.j2": lambda: settings.ha_lib_vars(topology, node),
         "postgresql-boot-guard.conf.j2": lambda: settings.boot_guard_dropin_vars(topology),
+        "postgresql-restart.conf.j2": lambda: settings.postgres_restart_vars(topology),
+        "pgcascade-postgres-restart.service.j2": lambda: settings.postgres_restart_vars(topology),
+        "postgres-restart.sh.j2": lambda: settings.postgres_restart_vars(topology),
         "pgcascade-ha-watch.service.j2": settings.ha_watch_unit_vars,
         "heartbeat-restart.conf.j2": lambda: settings.heartbeat_dropin_vars(topology, node),
         "hostrules.json.j2": lambda: settings.hostrules_config_vars(topology, node),
@@ -521,12 +524,26 @@ def _files(topology: Topology, node_name: str, secrets: Mapping[str, str] | None
         FileEntry(f"{settings.POSTGRES_HOME}/.ssh/authorized_keys", "postgres", "postgres", "0600", concern=SSH),
         FileEntry(settings.KNOWN_HOSTS_PATH, "postgres", "postgres", "0644", concern=SSH),
     ]
+    heartbeat_node = node in topology.vip_holders and topology.cluster.vip is not None
+    # A killed server is started again by systemd (the unit's OnFailure=), except where ha-watch
+    # decides (heartbeat nodes).
+    restart_dropin = settings.restart_dropin_path(topology.cluster)
+    restart_unit = f"/etc/systemd/system/{settings.restart_unit_name(topology.cluster)}"
+    if heartbeat_node:
+        files += [FileEntry(restart_dropin, concern=POSTGRES, present=False, on_change=ON_CHANGE_UNIT),
+                  FileEntry(restart_unit, concern=POSTGRES, present=False, on_change=ON_CHANGE_UNIT),
+                  FileEntry(settings.POSTGRES_RESTART_PATH, concern=POSTGRES, present=False)]
+    else:
+        files += [tf("postgres-restart.sh.j2", settings.POSTGRES_RESTART_PATH, "root", "root", "0755", POSTGRES),
+                  tf("pgcascade-postgres-restart.service.j2", restart_unit, "root", "root", "0644", POSTGRES,
+                     ON_CHANGE_UNIT),
+                  tf("postgresql-restart.conf.j2", restart_dropin, "root", "root", "0644", POSTGRES, ON_CHANGE_UNIT)]
     if topology.cluster.backup is not None:  # pgBackRest: where the repository is; the WAL push
         files += [
             tf("pgbackrest-cluster-host.conf.j2", backup.CONFIG_PATH, "postgres", "postgres", "0640", POSTGRES),
             tf("archive-pgbackrest.sh.j2", backup.ARCHIVE_PGBACKREST_PATH, "root", "root", "0755", POSTGRES),
         ]
-    if node in topology.vip_holders and topology.cluster.vip is not None:
+    if heartbeat_node:
         files += [
             tf("ha.cf.j2", f"{settings.HA_DIRECTORY}/ha.cf", "root", "root", "0644", HEARTBEAT, ON_CHANGE_HEARTBEAT),
             tf("haresources.j2", f"{settings.HA_DIRECTORY}/haresources", "root", "root", "0644", HEARTBEAT,

@@ -81,9 +81,12 @@ from planner.file_vars import (  # noqa: F401
     hosts_entries,
     managed_files,
     pgpass_lines,
+    postgres_restart_vars,
     render_vars_hba,
     render_vars_pgpass,
     replication_status_vars,
+    restart_dropin_path,
+    restart_unit_name,
     vip_resource_vars,
 )
 from planner.gucs import (  # noqa: F401
@@ -134,6 +137,7 @@ from planner.paths import (  # noqa: F401
     MAY_PROMOTE_PATH,
     PGPASS_PATH,
     POSTGRES_HOME,
+    POSTGRES_RESTART_PATH,
     PRIMARY_FLAG_PATH,
     PROBE_TIMEOUT,
     PROMOTE_TIMEOUT,

@@ -70,3 +70,28 @@ def test_cascade_postgresql_dies_then_the_master_crashes(cluster):
         assert_acknowledged_rows_on(lab, node, load)
     if lab.ssh("pg2", "pg_isready -q").returncode == 0 and lab.psql("pg2", "select pg_is_in_recovery()") == "f":
         assert_acknowledged_rows_on(lab, "pg2", SimpleNamespace(acks=before))
+
+
+def test_the_downstreams_postgresql_killed_then_the_cascade_crashes(cluster):
+    """The downstream's PostgreSQL killed on a live host, then at once the cascade's machine
+    crashes. The downstream's unit starts its server again (OnFailure=, no ha-watch there), its
+    monitor then fails the lost cascade over and the master's commits resume, waiting for the
+    downstream. Before, the downstream stayed down, its monitor could not act (its own PostgreSQL
+    did not answer) and every commit waited for the lost cascade."""
+    lab = cluster
+    with Workload(lab.desc["vip"], 5432, ROLE, lab.password) as load:
+        load.wait_for_acks(20, 30)
+        killed = lab.ssh("pg3", "head -1 /var/lib/postgresql/15/main/postmaster.pid").stdout.strip()
+        lab.ssh("pg3", f"kill -9 {killed}")
+        crashed = time.monotonic()
+        lab.cli("crash", "pg2")
+        wait_until(lambda: lab.psql("pg1", "select count(*) from pg_stat_replication where application_name = "
+                                           "'standby_2' and sync_state = 'sync'") == "1", 60,
+                   "pg3 the master's synchronous standby")
+        load.wait_for_acks(50, 30, after=time.monotonic())
+        pause = load.longest_pause(crashed, time.monotonic())
+    print(f"downstream killed, cascade crashed: commits stopped for {pause:.1f} s")
+    # The downstream's start (about 2 s) and the monitor's 4 s without WAL flow, with room for load.
+    assert pause <= 2 * WRITE_BOUND, f"commits stopped for {pause:.1f} s"
+    assert not load.overlaps() and {a.node for a in load.acks} == {"pg1"}
+    assert_acknowledged_rows_on(lab, "pg1", load)

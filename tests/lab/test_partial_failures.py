@@ -1,6 +1,7 @@
 """Partial failures of the master side, on one lab cluster (lab `pf`) taken through them in turn,
 with a workload committing through the VIP: the master's PostgreSQL killed on a live host (restarted
-in place), a stray VIP on the standby (removed), the master's PostgreSQL frozen while the cascade is
+in place), a stray VIP on the standby (removed), the downstream's PostgreSQL killed (systemd starts it
+again; a stopped one stays stopped), the master's PostgreSQL frozen while the cascade is
 down (no hand-over: nobody could take over; writes resume at the thaw), a link blip of the cascade (no stop of the
 primary, no promotion), a downstream promoted by hand for a DR test (the master is not deposed),
 then a master crash (the cascade is promoted, the DR branch notwithstanding).
@@ -124,6 +125,65 @@ def test_a_stray_vip_on_the_standby_is_removed(cluster):
 
 def sender_host(lab: Lab, host: str) -> str:
     return lab.psql(host, "select sender_host from pg_stat_wal_receiver where status = 'streaming'")
+
+
+def sender_host_once_up(lab: Lab, host: str) -> str:
+    """sender_host, '' while the server does not answer yet (starting)."""
+    proc = lab.ssh(host, "cd / && runuser -u postgres -- psql -XAtq -c \"select sender_host from "
+                         "pg_stat_wal_receiver where status = 'streaming'\"", timeout=30)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def test_a_killed_downstream_postgres_is_started_again_and_a_stopped_one_stays_stopped(cluster):
+    """No ha-watch runs on the downstream: the unit fails, and its OnFailure= (a drop-in) starts a
+    killed server again (it left its postmaster.pid). Writes never wait for it (the master's
+    synchronous standby is the cascade), its cascade monitor fails nothing over, and a stop, by
+    systemctl or by pg_ctl, is left alone."""
+    lab = cluster
+    dropin = "/etc/systemd/system/postgresql@15-main.service.d/pgcascade-restart.conf"
+    restarter = "pgcascade-postgres-restart-15-main.service"
+    assert lab.ssh("pg1", f"test -e {dropin}").returncode != 0  # ha-watch decides there
+    mark = len(journal(lab, "pg3").splitlines())
+    with workload(lab, first_number=3 * 10**5) as load:
+        load.wait_for_acks(20, 30)
+        before = time.monotonic()
+        killed = lab.ssh("pg3", "head -1 /var/lib/postgresql/15/main/postmaster.pid").stdout.strip()
+        lab.ssh("pg3", f"kill -9 {killed}")
+        wait_until(lambda: lab.ssh("pg3", "head -1 /var/lib/postgresql/15/main/postmaster.pid 2>/dev/null")
+                   .stdout.strip() not in ("", killed), 30, "a new postmaster on pg3")
+        wait_until(lambda: sender_host_once_up(lab, "pg3") == lab.ip("pg2"), 60, "pg3 streaming from pg2 again")
+        load.wait_for_acks(20, 30, after=time.monotonic())
+        after = time.monotonic()
+    gap = load.longest_pause(before, after)
+    print(f"downstream postmaster SIGKILLed: started again; writes stopped for at most {gap:.2f} s")
+    assert gap < 3
+    assert set(load.spans()) == {"pg1"} and not load.overlaps()
+    said = lab.ssh("pg3", f"journalctl -u {restarter} --no-pager -o cat").stdout
+    assert f"postmaster {killed} killed or crashed: its postmaster.pid was left): starting it again" in said
+    assert "failing over" not in "\n".join(journal(lab, "pg3").splitlines()[mark:])
+    assert_acknowledged_rows_on(lab, "pg1", load)
+    # A stop while the start job still runs would cancel it (PostgreSQL then stays 'shutting
+    # down'): the restart's start job ends first, as a person's stop would find it.
+    unit_active_on_pg3(lab, "after the restart")
+    for stop in (f"systemctl stop {UNIT}", "cd / && runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl "
+                 "-D /var/lib/postgresql/15/main -m fast stop"):
+        lab.ssh("pg3", stop, timeout=120)
+        stopped = time.monotonic()
+        wait_until(lambda stopped=stopped: time.monotonic() - stopped > 5, 10, "5 s after the stop", interval=1)
+        assert unit_state(lab, "pg3") in ("inactive", "failed"), stop
+        assert sender_host_once_up(lab, "pg3") == "", f"{stop}: started again"
+        lab.ssh("pg3", f"systemctl reset-failed {UNIT}; systemctl start {UNIT}", timeout=120)
+        wait_until(lambda: sender_host_once_up(lab, "pg3") == lab.ip("pg2"), 60, "pg3 streaming from pg2 after its start")
+        unit_active_on_pg3(lab, f"after the start that followed '{stop}'")
+
+
+def unit_active_on_pg3(lab: Lab, when: str) -> None:
+    try:
+        wait_until(lambda: unit_state(lab, "pg3") == "active", 120, f"pg3's unit active {when}")
+    except AssertionError as error:
+        status = lab.ssh("pg3", f"systemctl status {UNIT} --no-pager | head -20; tail -20 "
+                                "/var/log/postgresql/postgresql-15-main.log").stdout
+        raise AssertionError(f"{error}\n{status}") from None
 
 
 def test_a_frozen_master_postgres_with_no_standby_to_take_over_waits_for_its_thaw(cluster):

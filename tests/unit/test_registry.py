@@ -48,6 +48,20 @@ def test_host_groups_get_their_entries():
     assert {s.name for s in master.settings if not s.in_file} == {"primary_conninfo", "archive_cleanup_command"}
 
 
+def test_systemd_starts_a_killed_server_again_only_where_no_ha_watch_decides():
+    dropin = "/etc/systemd/system/postgresql@15-main.service.d/pgcascade-restart.conf"
+    unit = "/etc/systemd/system/pgcascade-postgres-restart-15-main.service"
+    script = "/usr/local/lib/pgcascade/postgres-restart"
+    for node, present in (("pg1", False), ("pg2", False), ("pg3", True)):
+        files = {f.path: f for f in entries(TOPOLOGY, node).files}
+        assert (files[dropin].present, files[dropin].on_change) == (present, registry.ON_CHANGE_UNIT)
+        assert (files[unit].present, files[unit].on_change) == (present, registry.ON_CHANGE_UNIT)
+        assert files[script].present == present
+    files = {f.path: f for f in entries(TOPOLOGY, "pg3").files}
+    assert files[script].mode == "0755"
+    assert "OnFailure=pgcascade-postgres-restart-15-main.service\n" in files[dropin].content
+
+
 def test_without_secrets_the_secret_files_have_no_content_but_keep_their_mode():
     reg = entries(TOPOLOGY, "pg1")
     authkeys = next(f for f in reg.files if f.path == "/etc/ha.d/authkeys")
